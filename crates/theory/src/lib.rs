@@ -1,0 +1,45 @@
+//! Pure f64 theory of SGD noise in deep linear networks, one singular mode at a time.
+//!
+//! Every formula of the project's theory note (`shared/theory.md`) has one function here:
+//!
+//! | note | what | where |
+//! |---|---|---|
+//! | §1 | validated parameters (`L`, `s`, `σ`, `η`, `B`), spectra | [`params`] |
+//! | §3 | per-mode drift, diffusion and noise coefficients in `w` and `a` | [`sde`] |
+//! | §3 | the projected per-sample gradient `g_k` and its moments | [`sde`] |
+//! | §3–4 | gradient flow: trajectories, times, learning time, plateau | [`flow`] |
+//! | §4 | the diffusion peak: condition, location, time | [`peak`] |
+//! | §5 | stationary laws: Dirac, exact zero-flux density, Boltzmann, distances | [`stationary`] |
+//! | §3 | the exact per-mode SGD chain and the SDE integrators | [`ensemble`] |
+//!
+//! Conventions: `w = a^L` is the end-to-end mode strength, `a` the per-layer one; time is
+//! continuous, `t = η · step`. Nothing here depends on burn: this crate is the ground the
+//! simulations of a real network are compared with.
+//!
+//! ```
+//! use modewise_theory::{Coordinate, ModeParams};
+//! let mode = ModeParams { depth: 2, s: 2.0, sigma: 0.5, lr: 1e-3, batch: 4 }.check()?;
+//! assert!((mode.temperature() - 1.25e-4).abs() < 1e-12);
+//! let peak = mode.diffusion_peak(Coordinate::EndToEnd).expect("a peak exists here");
+//! assert!(peak < mode.s());
+//! # Ok::<(), modewise_theory::TheoryError>(())
+//! ```
+
+pub mod ensemble;
+pub mod error;
+pub mod flow;
+pub mod grid;
+pub mod params;
+pub mod peak;
+mod quad;
+pub mod sde;
+pub mod stationary;
+
+pub use ensemble::{Dynamics, EnsembleParams, EnsembleStats, Scheme};
+pub use error::TheoryError;
+pub use grid::TimeGrid;
+pub use params::{Coordinate, Mode, ModeParams, Spectrum, SpectrumParams};
+pub use stationary::{Boltzmann, StationaryDensity, StationaryLaw, StationaryOptions};
+
+/// Result type of this crate.
+pub type Result<T> = std::result::Result<T, TheoryError>;
