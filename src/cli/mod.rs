@@ -1,0 +1,147 @@
+//! The command line: the top-level [`Cli`] and [`Command`] types, parsing, dispatch, and the
+//! mapping of failures to one-line messages and exit statuses.
+//!
+//! Exit statuses: 0 on success (and for `--help`/`--version`), [`EXIT_USAGE`] (2) when an
+//! argument is malformed or breaks a parameter rule, [`EXIT_FAILURE`] (1) for anything else
+//! (a numerical failure of the theory, an I/O error). Every failure prints exactly one line,
+//! `error: …`, on stderr.
+
+mod output;
+mod theory;
+
+use std::process::ExitCode;
+
+use clap::error::ErrorKind;
+use clap::{CommandFactory, Parser, Subcommand};
+use modewise_theory::TheoryError;
+
+/// Exit status of a malformed argument or a parameter that breaks its rule.
+pub const EXIT_USAGE: u8 = 2;
+/// Exit status of every other failure.
+pub const EXIT_FAILURE: u8 = 1;
+
+/// SGD noise and the saddle-to-saddle dynamics of deep linear networks.
+#[derive(Debug, Parser)]
+#[command(name = "modewise", version, about, propagate_version = true)]
+pub struct Cli {
+    /// What to do; without one, the help is printed.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// The program's subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Closed-form and numerical theory of one singular mode (no simulation).
+    #[command(arg_required_else_help = false)]
+    Theory(theory::TheoryArgs),
+}
+
+/// Parses the process's arguments, runs the command and returns the exit status.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => return parse_failure(&err),
+    };
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            let (status, message) = describe_failure(&err);
+            eprintln!("error: {message}");
+            ExitCode::from(status)
+        }
+    }
+}
+
+/// Runs a parsed command line.
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Some(Command::Theory(args)) => theory::run(args),
+        None => {
+            Cli::command().print_help()?;
+            Ok(())
+        }
+    }
+}
+
+/// Handles a clap error: help and version go to stdout with status 0; a real parse error is
+/// reduced to one line (see [`one_line_parse_error`]) on stderr with status [`EXIT_USAGE`].
+fn parse_failure(err: &clap::Error) -> ExitCode {
+    if matches!(err.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+        return match err.print() {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(_) => ExitCode::from(EXIT_FAILURE),
+        };
+    }
+    eprintln!("{}", one_line_parse_error(&err.render().to_string()));
+    ExitCode::from(EXIT_USAGE)
+}
+
+/// Reduces clap's rendered (plain-text) error to one line: everything before the usage block
+/// (the message, which names the argument, and any list of missing arguments, possible values
+/// or subcommands, or a tip), joined with spaces. The usage block and the "For more
+/// information" pointer are dropped.
+fn one_line_parse_error(rendered: &str) -> String {
+    let parts: Vec<&str> = rendered
+        .lines()
+        .map(str::trim)
+        .take_while(|line| !line.starts_with("Usage:") && !line.starts_with("For more information"))
+        .filter(|line| !line.is_empty())
+        .collect();
+    if parts.is_empty() { "error: invalid arguments".to_owned() } else { parts.join(" ") }
+}
+
+/// The exit status and one-line message (without the `error: ` prefix) of a failure.
+///
+/// A [`TheoryError::InvalidParameter`] is a usage error: its field is named as the flag that
+/// sets it (`--field`, underscores written as dashes), e.g. `--depth: must be at least 1 (got 0)`.
+fn describe_failure(err: &anyhow::Error) -> (u8, String) {
+    let (status, message) = match err.downcast_ref::<TheoryError>() {
+        Some(TheoryError::InvalidParameter { field, rule, value }) => {
+            (EXIT_USAGE, format!("--{}: {rule} (got {value})", field.replace('_', "-")))
+        }
+        Some(numerical @ TheoryError::Numerical { .. }) => (EXIT_FAILURE, numerical.to_string()),
+        None => (EXIT_FAILURE, format!("{err:#}")),
+    };
+    (status, message.replace(['\r', '\n'], " "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn parse_errors_keep_the_first_line_and_the_hints() {
+        let rendered = "error: invalid value 'x' for '--coordinate <COORD>'\n  \
+                        [possible values: w, a]\n\nFor more information, try '--help'.\n";
+        assert_eq!(
+            one_line_parse_error(rendered),
+            "error: invalid value 'x' for '--coordinate <COORD>' [possible values: w, a]"
+        );
+        let rendered = "error: unexpected argument '--sigm' found\n\n  tip: a similar argument \
+                        exists: '--sigma'\n\nUsage: modewise theory stationary [OPTIONS]\n";
+        assert_eq!(
+            one_line_parse_error(rendered),
+            "error: unexpected argument '--sigm' found tip: a similar argument exists: '--sigma'"
+        );
+        let rendered = "error: the following required arguments were not provided:\n  --w0 <W0>\n\n\
+                        Usage: modewise theory peak --w0 <W0>\n       modewise theory peak\n";
+        assert_eq!(
+            one_line_parse_error(rendered),
+            "error: the following required arguments were not provided: --w0 <W0>"
+        );
+    }
+
+    #[test]
+    fn invalid_parameters_are_usage_errors_named_as_flags() {
+        let err = anyhow::Error::from(TheoryError::invalid("t_min", "must be finite and > 0", -1.0));
+        assert_eq!(describe_failure(&err), (EXIT_USAGE, "--t-min: must be finite and > 0 (got -1)".into()));
+        let err = anyhow::Error::from(TheoryError::Numerical { what: "x", reason: "a\nb".into() });
+        assert_eq!(describe_failure(&err), (EXIT_FAILURE, "x: a b".into()));
+    }
+}
