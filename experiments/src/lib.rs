@@ -32,7 +32,7 @@ pub enum ExperimentError {
 pub fn ensemble_frame(stats: &EnsembleStats) -> PolarsResult<DataFrame> {
     df!(
         "t" => &stats.times,
-        "step" => stats.steps.iter().copied().collect::<Vec<u64>>(),
+        "step" => &stats.steps,
         "mean_w" => &stats.mean,
         "var_w" => &stats.variance,
         "finite" => stats.finite.iter().map(|&n| n as u64).collect::<Vec<u64>>(),

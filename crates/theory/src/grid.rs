@@ -12,6 +12,14 @@ pub struct TimeGrid {
     times: Vec<f64>,
 }
 
+impl Default for TimeGrid {
+    /// `t = 0` and 60 log-spaced times from `10⁻²` to `10³`: five decades, enough for the
+    /// plateaus of small initialisations at unit singular values.
+    fn default() -> Self {
+        Self::log_spaced(1e-2, 1e3, 60).expect("valid default grid")
+    }
+}
+
 impl TimeGrid {
     /// `t = 0` followed by `points` log-spaced times from `t_min` to `t_max` (both included).
     /// Needs `0 < t_min < t_max` finite and `points ≥ 2`.
@@ -27,6 +35,8 @@ impl TimeGrid {
         let (l0, l1) = (t_min.ln(), t_max.ln());
         let mut times = vec![0.0];
         times.extend((0..points).map(|i| (l0 + (l1 - l0) * i as f64 / (points - 1) as f64).exp()));
+        // Exact end points, whatever exp(ln(·)) rounds to.
+        times[1] = t_min;
         *times.last_mut().expect("non-empty") = t_max;
         Ok(Self { times })
     }

@@ -39,7 +39,8 @@ pub use ensemble::{Dynamics, EnsembleParams, EnsembleStats, Scheme};
 pub use error::TheoryError;
 pub use grid::TimeGrid;
 pub use params::{Coordinate, Mode, ModeParams, Spectrum, SpectrumParams};
-pub use stationary::{Boltzmann, StationaryDensity, StationaryLaw, StationaryOptions};
+pub use flow::DEFAULT_RHO;
+pub use stationary::{Boltzmann, Distances, StationaryDensity, StationaryLaw, StationaryOptions};
 
 /// Result type of this crate.
 pub type Result<T> = std::result::Result<T, TheoryError>;

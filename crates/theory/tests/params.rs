@@ -70,6 +70,8 @@ fn ensemble_and_grid_rules() {
     assert_eq!(field_of(TimeGrid::linear(1.0, 1)), "points");
     assert_eq!(field_of(TimeGrid::from_times(vec![0.0, 2.0, 1.0])), "times[2]");
     assert_eq!(field_of(TimeGrid::from_times(vec![])), "times");
+    let d = TimeGrid::default();
+    assert_eq!((d.times()[0], d.times()[1], d.t_max(), d.times().len()), (0.0, 1e-2, 1e3, 61));
     let g = TimeGrid::log_spaced(1e-2, 1e2, 5).unwrap();
     assert_eq!(g.times().len(), 6);
     assert_eq!(g.times()[0], 0.0);
