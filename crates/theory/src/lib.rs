@@ -37,9 +37,9 @@ pub mod stationary;
 
 pub use ensemble::{Dynamics, EnsembleParams, EnsembleStats, Scheme};
 pub use error::TheoryError;
+pub use flow::DEFAULT_RHO;
 pub use grid::TimeGrid;
 pub use params::{Coordinate, Mode, ModeParams, Spectrum, SpectrumParams};
-pub use flow::DEFAULT_RHO;
 pub use stationary::{Boltzmann, Distances, StationaryDensity, StationaryLaw, StationaryOptions};
 
 /// Result type of this crate.
