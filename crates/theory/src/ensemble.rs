@@ -1,10 +1,11 @@
 //! Ensembles of per-mode paths: the exact per-mode SGD chain and the SDE integrators
 //! (Euler–Maruyama, Milstein), run in parallel with per-path random streams.
 //!
-//! **Reproducibility.** Path `p` draws from its own ChaCha8 stream (key from the seed, stream
-//! number `stream_offset + p`), paths are grouped into fixed blocks of [`BLOCK`] and the block
-//! statistics are merged in block order, so results are bit-identical whatever the number of
-//! rayon threads.
+//! **Reproducibility.** Path `p` draws from its own PCG64 generator (`rand_pcg`, portable and
+//! stable across versions), whose 128-bit state and stream are expanded from the seed and the
+//! path's stream number `stream_offset + p` (see [`path_rng`]). Paths are grouped into fixed
+//! blocks of [`BLOCK`] and the block statistics are merged in block order, so results are
+//! bit-identical whatever the number of rayon threads.
 //!
 //! **Positivity.** For `L ≥ 2` the SDE paths are reflected at 0 after each step (`x ← |x|`).
 //! In exact arithmetic they never cross 0, a fixed point where drift and noise vanish, so a
@@ -12,8 +13,8 @@
 //! depths and matches the peer scripts. The exact chain is left as it is: it is SGD itself.
 
 use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
 use rand_distr::{ChiSquared, Distribution, StandardNormal};
+use rand_pcg::Pcg64;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -26,6 +27,23 @@ pub const BLOCK: usize = 64;
 const CHUNK: usize = 64;
 /// Stream offset between the modes of a spectrum ensemble (`2^40` paths per mode at most).
 pub const MODE_STREAM_STRIDE: u64 = 1 << 40;
+
+/// The random generator of one path.
+pub type PathRng = Pcg64;
+
+/// The generator of path stream `stream` under `seed`: a PCG64 seeded (through
+/// `SeedableRng::seed_from_u64`, which expands 64 bits into state and increment) from
+/// `splitmix(seed) + stream · φ`, an injective function of `stream` for a fixed seed, so no two
+/// paths of a run share a generator. (PCG64 draws a normal about 1.3 ns faster than ChaCha8
+/// here, which is a third of an SDE path-step.)
+pub fn path_rng(seed: u64, stream: u64) -> PathRng {
+    const PHI: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut z = seed.wrapping_add(PHI);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    PathRng::seed_from_u64(z.wrapping_add(stream.wrapping_mul(PHI)))
+}
 
 /// Fixed-step scheme of an SDE integrator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
@@ -171,7 +189,7 @@ trait Kernel: Sync {
     /// Initial state from the end-to-end `w0`.
     fn init(&self, w0: f64) -> f64;
     /// Draws one step's numbers for one path into `out[0], out[stride], …`.
-    fn draw(&self, rng: &mut ChaCha8Rng, out: &mut [f64], stride: usize);
+    fn draw(&self, rng: &mut PathRng, out: &mut [f64], stride: usize);
     /// Advances every state of the block by one step; `noise[d * x.len() + p]` is draw `d` of path `p`.
     fn step(&self, x: &mut [f64], noise: &[f64]);
     /// End-to-end value of a state.
@@ -206,13 +224,8 @@ impl Run<'_> {
     }
 
     fn block<K: Kernel>(&self, kernel: &K, first: usize, n: usize) -> BlockOut {
-        let mut rngs: Vec<ChaCha8Rng> = (0..n)
-            .map(|i| {
-                let mut rng = ChaCha8Rng::seed_from_u64(self.params.seed);
-                rng.set_stream(self.params.stream_offset + (first + i) as u64);
-                rng
-            })
-            .collect();
+        let mut rngs: Vec<PathRng> =
+            (0..n).map(|i| path_rng(self.params.seed, self.params.stream_offset + (first + i) as u64)).collect();
         let mut x = vec![kernel.init(self.w0); n];
         let per_step = K::DRAWS * n;
         let mut noise = vec![0.0; CHUNK * per_step];
@@ -318,7 +331,7 @@ impl Kernel for ChainKernel {
         self.mode.a_from_w(w0)
     }
     #[inline]
-    fn draw(&self, rng: &mut ChaCha8Rng, out: &mut [f64], stride: usize) {
+    fn draw(&self, rng: &mut PathRng, out: &mut [f64], stride: usize) {
         out[0] = self.chi2.sample(rng);
         out[stride] = StandardNormal.sample(rng);
     }
@@ -353,7 +366,7 @@ impl Kernel for SdeKernel {
         }
     }
     #[inline]
-    fn draw(&self, rng: &mut ChaCha8Rng, out: &mut [f64], _stride: usize) {
+    fn draw(&self, rng: &mut PathRng, out: &mut [f64], _stride: usize) {
         out[0] = StandardNormal.sample(rng);
     }
     fn step(&self, x: &mut [f64], noise: &[f64]) {
@@ -462,10 +475,34 @@ impl<P1: Pow, P2: Pow> Kernel for FastEmW<P1, P2> {
         w0
     }
     #[inline]
-    fn draw(&self, rng: &mut ChaCha8Rng, out: &mut [f64], _stride: usize) {
+    fn draw(&self, rng: &mut PathRng, out: &mut [f64], _stride: usize) {
         out[0] = StandardNormal.sample(rng);
     }
     fn step(&self, x: &mut [f64], noise: &[f64]) {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2, checked just above.
+            return unsafe { self.step_avx2(x, noise) };
+        }
+        self.step_portable(x, noise);
+    }
+    fn to_w(&self, x: f64) -> f64 {
+        x
+    }
+}
+
+impl<P1: Pow, P2: Pow> FastEmW<P1, P2> {
+    /// The step loop compiled for AVX2 (four lanes instead of two). Only element-wise IEEE
+    /// operations (`+ − × √ |·|`, never fused) are used, so the results are bit-identical to
+    /// [`Self::step_portable`].
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn step_avx2(&self, x: &mut [f64], noise: &[f64]) {
+        self.step_portable(x, noise);
+    }
+
+    #[inline(always)]
+    fn step_portable(&self, x: &mut [f64], noise: &[f64]) {
         for (w, &z) in x.iter_mut().zip(noise) {
             let d = self.s - *w;
             let q = 2.0 * d * d + self.sigma2;
@@ -474,9 +511,6 @@ impl<P1: Pow, P2: Pow> Kernel for FastEmW<P1, P2> {
             let next = *w + drift * self.dt + self.noise * p1 * q.sqrt() * z;
             *w = if self.reflect { next.abs() } else { next };
         }
-    }
-    fn to_w(&self, x: f64) -> f64 {
-        x
     }
 }
 
