@@ -1,6 +1,8 @@
 //! Experiments: for now, theory ensembles as Polars data frames written atomically to Parquet;
 //! specs, presets, sweeps and figures arrive with the experiments issue.
 
+#![warn(missing_docs)]
+
 use std::fs::File;
 use std::path::{Path, PathBuf};
 

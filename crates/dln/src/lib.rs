@@ -4,6 +4,8 @@
 //! Backends are picked at run time through burn 0.22's dispatch [`Device`], so one code path
 //! serves every backend and an experiment switches hardware without being recompiled.
 
+#![warn(missing_docs)]
+
 use burn::tensor::{Device, DeviceKind};
 use serde::{Deserialize, Serialize};
 

@@ -25,6 +25,8 @@
 //! # Ok::<(), modewise_theory::TheoryError>(())
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod ensemble;
 pub mod error;
 pub mod flow;
