@@ -102,9 +102,9 @@ pub struct StationaryDensity {
     w: Vec<f64>,
     density: Vec<f64>,
     cdf: Vec<f64>,
-    /// `dw/dξ` at each grid point (the trapezoid weights are `spacing · jacobian`).
-    jacobian: Vec<f64>,
-    spacing: f64,
+    /// Trapezoid weights in `w` of the grid points: `∫ f p dw ≈ Σ weights_i f(w_i) p(w_i)`
+    /// (the trapezoid rule in `ξ` times `dw/dξ`).
+    weights: Vec<f64>,
     mean: f64,
     variance: f64,
     boltzmann: Boltzmann,
@@ -228,35 +228,34 @@ impl Mode {
         let top = points.iter().map(|p| p.1).fold(f64::NEG_INFINITY, f64::max);
         let n = points.len();
         let mut w = Vec::with_capacity(n);
-        let mut jacobian = Vec::with_capacity(n);
-        let mut qxi = Vec::with_capacity(n);
-        for &(xi, ln_q) in &points {
-            let (wi, ji) = map(xi);
+        let mut weights = Vec::with_capacity(n);
+        let mut unnormalised = Vec::with_capacity(n);
+        let mut in_xi = Vec::with_capacity(n);
+        for (i, &(xi, ln_q)) in points.iter().enumerate() {
+            let (wi, jacobian) = map(xi);
+            let end = if i == 0 || i + 1 == n { 0.5 } else { 1.0 };
             w.push(wi);
-            jacobian.push(ji);
-            qxi.push((ln_q - top).exp());
+            weights.push(end * dxi * jacobian);
+            // The density in ξ (up to normalisation), and p(w) = that / (dw/dξ).
+            in_xi.push((ln_q - top).exp());
+            unnormalised.push(in_xi[i] / jacobian);
         }
-        // Trapezoid in ξ: the end points are already negligible.
-        let trap = |f: &dyn Fn(usize) -> f64| -> f64 {
-            let mut acc = 0.0;
-            for i in 0..n {
-                let weight = if i == 0 || i + 1 == n { 0.5 } else { 1.0 };
-                acc += weight * f(i);
-            }
-            acc * dxi
-        };
-        let z = trap(&|i| qxi[i]);
-        let mean = trap(&|i| qxi[i] * w[i]) / z;
-        let variance = trap(&|i| qxi[i] * (w[i] - mean) * (w[i] - mean)) / z;
-        let density: Vec<f64> = (0..n).map(|i| qxi[i] / (z * jacobian[i])).collect();
+        let z: f64 = weights.iter().zip(&unnormalised).map(|(a, p)| a * p).sum();
+        let density: Vec<f64> = unnormalised.iter().map(|p| p / z).collect();
+        // CDF: cumulative trapezoid in ξ.
         let mut cdf = Vec::with_capacity(n);
         let mut acc = 0.0;
         cdf.push(0.0);
         for i in 1..n {
-            acc += 0.5 * (qxi[i - 1] + qxi[i]) * dxi / z;
+            acc += 0.5 * (in_xi[i - 1] + in_xi[i]) * dxi / z;
             cdf.push(acc.min(1.0));
         }
-        Ok(StationaryDensity { w, density, cdf, jacobian, spacing: dxi, mean, variance, boltzmann: self.boltzmann() })
+        let mut d =
+            StationaryDensity { w, density, cdf, weights, mean: 0.0, variance: 0.0, boltzmann: self.boltzmann() };
+        d.mean = d.expectation(|w| w);
+        let mean = d.mean;
+        d.variance = d.expectation(|w| (w - mean) * (w - mean));
+        Ok(d)
     }
 }
 
@@ -287,13 +286,7 @@ impl StationaryDensity {
     }
     /// `∫ f(w) p(w) dw` on the grid (trapezoid in `ξ`).
     pub fn expectation(&self, f: impl Fn(f64) -> f64) -> f64 {
-        let n = self.w.len();
-        let mut acc = 0.0;
-        for i in 0..n {
-            let weight = if i == 0 || i + 1 == n { 0.5 } else { 1.0 };
-            acc += weight * f(self.w[i]) * self.density[i] * self.jacobian[i];
-        }
-        acc * self.spacing
+        self.w.iter().zip(&self.density).zip(&self.weights).map(|((&w, &p), &a)| a * p * f(w)).sum()
     }
     /// Cumulative distribution at any `w` (linear interpolation between grid points; 0 and 1
     /// outside the grid).
@@ -312,7 +305,7 @@ impl StationaryDensity {
         let n = self.w.len();
         let (mut kl, mut tv_in, mut ks) = (0.0, 0.0, 0.0f64);
         for i in 0..n {
-            let weight = if i == 0 || i + 1 == n { 0.5 } else { 1.0 } * self.spacing * self.jacobian[i];
+            let weight = self.weights[i];
             let p = self.density[i];
             if p > 0.0 {
                 kl += weight * p * (p.ln() - b.ln_pdf(self.w[i]));
