@@ -299,29 +299,16 @@ impl Run<'_> {
 /// The exact per-mode SGD chain in the per-layer coordinate `a`.
 struct ChainKernel {
     mode: Mode,
-    depth: i32,
-    s: f64,
-    sigma: f64,
-    lr: f64,
-    inv_batch: f64,
     chi2: ChiSquared<f64>,
 }
 
 impl ChainKernel {
     fn new(mode: &Mode) -> Result<Self> {
-        let chi2 = ChiSquared::new(f64::from(mode.batch())).map_err(|e| TheoryError::Numerical {
+        let chi2 = ChiSquared::new(f64::from(mode.batch)).map_err(|e| TheoryError::Numerical {
             what: "chain",
-            reason: format!("χ² law with B = {} degrees of freedom: {e}", mode.batch()),
+            reason: format!("χ² law with B = {} degrees of freedom: {e}", mode.batch),
         })?;
-        Ok(Self {
-            mode: *mode,
-            depth: mode.depth() as i32,
-            s: mode.s(),
-            sigma: mode.sigma(),
-            lr: mode.lr(),
-            inv_batch: 1.0 / f64::from(mode.batch()),
-            chi2,
-        })
+        Ok(Self { mode: *mode, chi2 })
     }
 }
 
@@ -336,15 +323,18 @@ impl Kernel for ChainKernel {
         out[stride] = StandardNormal.sample(rng);
     }
     fn step(&self, x: &mut [f64], noise: &[f64]) {
+        let Mode { depth, s, sigma, lr, batch } = self.mode;
+        let inv_batch = 1.0 / f64::from(batch);
         let (q, xi) = noise.split_at(x.len());
         for ((a, &q), &xi) in x.iter_mut().zip(q).zip(xi) {
-            let w = a.powi(self.depth);
-            let g = ((w - self.s) * q - self.sigma * q.sqrt() * xi) * self.inv_batch;
-            *a -= self.lr * a.powi(self.depth - 1) * g;
+            // a ← a − η a^{L−1} ḡ,  ḡ = ((a^L − s) Q − σ √Q ξ) / B
+            let a_pow = a.powi(depth as i32 - 1);
+            let g = ((a_pow * *a - s) * q - sigma * q.sqrt() * xi) * inv_batch;
+            *a -= lr * a_pow * g;
         }
     }
     fn to_w(&self, x: f64) -> f64 {
-        x.powi(self.depth)
+        self.mode.w_from_a(x)
     }
 }
 
