@@ -1,12 +1,10 @@
 //! Printing a command's report: one compact JSON object (`--json`) or a `key: value` listing.
 
-use std::fmt;
 use std::io::Write;
 
 use anyhow::Context;
 use clap::Args;
 use serde::Serialize;
-use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::Value;
 
 /// The output options shared by the commands that print a report.
@@ -26,9 +24,12 @@ impl OutputArgs {
     }
 }
 
-/// Renders a JSON object as `key: value` lines, in the object's order; `null` reads `none`.
+/// Renders a JSON object as `key: value` lines, in the object's order (serde_json keeps it
+/// with its `preserve_order` feature); `null` reads `none`.
 fn listing(json: &str) -> anyhow::Result<String> {
-    let Fields(fields) = serde_json::from_str(json).context("a report must be a JSON object")?;
+    let Value::Object(fields) = serde_json::from_str(json).context("a report must be JSON")? else {
+        anyhow::bail!("a report must be a JSON object");
+    };
     let lines: Vec<String> = fields
         .into_iter()
         .map(|(key, value)| match value {
@@ -38,33 +39,6 @@ fn listing(json: &str) -> anyhow::Result<String> {
         })
         .collect();
     Ok(lines.join("\n"))
-}
-
-/// The entries of a JSON object in their written order (`serde_json::Map` sorts its keys).
-struct Fields(Vec<(String, Value)>);
-
-impl<'de> Deserialize<'de> for Fields {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct FieldsVisitor;
-
-        impl<'de> Visitor<'de> for FieldsVisitor {
-            type Value = Fields;
-
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a JSON object")
-            }
-
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Fields, A::Error> {
-                let mut fields = Vec::new();
-                while let Some(entry) = map.next_entry()? {
-                    fields.push(entry);
-                }
-                Ok(Fields(fields))
-            }
-        }
-
-        deserializer.deserialize_map(FieldsVisitor)
-    }
 }
 
 #[cfg(test)]
