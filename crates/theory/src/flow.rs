@@ -102,10 +102,11 @@ impl Mode {
             return w0;
         }
         let (mut lo, mut hi) = if w0 < s { (w0, s) } else { (s, w0) };
-        // Time to a value: increasing in w below s, decreasing above.
+        // Time to a value: increasing in w below s, decreasing above; inside the bracket every
+        // value is reachable, so the fallback never applies.
         let up = w0 < s;
-        let time = |w: f64| self.gf_time(w0, w).unwrap_or(if w == w0 { 0.0 } else { f64::INFINITY });
-        // Start from the L = 2-like logistic guess clipped into the bracket.
+        let time = |w: f64| self.gf_time(w0, w).unwrap_or(f64::INFINITY);
+        // Start from the depth-1 (exponential) guess, at most half-way to s.
         let mut w = if up { w0 + (s - w0) * (1.0 - (-t).exp()).min(0.5) } else { s + (w0 - s) * 0.5 };
         for _ in 0..200 {
             let tw = time(w);
