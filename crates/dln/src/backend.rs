@@ -1,0 +1,92 @@
+//! The hardware backend, chosen at run time: a name ↔ burn [`Device`] switch.
+//!
+//! burn 0.22's dispatch [`Device`] lets one code path serve every backend, so an experiment
+//! switches hardware without being recompiled.
+
+use burn::tensor::{Device, DeviceKind};
+use serde::{Deserialize, Serialize};
+
+use crate::DlnError;
+
+/// A hardware backend, chosen at run time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendKind {
+    /// burn-ndarray on the CPU (deprecated upstream in favour of flex; the default and the
+    /// reference CPU backend).
+    #[default]
+    Ndarray,
+    /// burn-flex, burn's pure-Rust CPU backend.
+    Flex,
+    /// burn-wgpu on the best adapter wgpu finds (a GPU, or Mesa's software Vulkan without one).
+    Wgpu,
+}
+
+impl BackendKind {
+    /// Every backend, in the order `--backend` lists them.
+    pub const ALL: [BackendKind; 3] = [BackendKind::Ndarray, BackendKind::Flex, BackendKind::Wgpu];
+
+    /// The name used on the command line and in data files.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Ndarray => "ndarray",
+            Self::Flex => "flex",
+            Self::Wgpu => "wgpu",
+        }
+    }
+
+    /// The burn device of this backend (lazy: nothing is initialised until first use).
+    pub fn device(self) -> Device {
+        match self {
+            // burn 0.22 deprecates ndarray in favour of flex; the project keeps it as the
+            // reference CPU backend, measured side by side with flex.
+            #[allow(deprecated)]
+            Self::Ndarray => Device::ndarray(),
+            Self::Flex => Device::flex(),
+            Self::Wgpu => Device::wgpu(DeviceKind::DefaultDevice),
+        }
+    }
+}
+
+impl std::fmt::Display for BackendKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for BackendKind {
+    type Err = DlnError;
+
+    fn from_str(s: &str) -> Result<Self, DlnError> {
+        Self::ALL
+            .into_iter()
+            .find(|b| b.name() == s)
+            .ok_or_else(|| DlnError::invalid("backend", "must be one of ndarray, flex, wgpu", s))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::Tensor;
+
+    #[test]
+    fn cpu_backends_multiply_matrices() {
+        for backend in [BackendKind::Ndarray, BackendKind::Flex] {
+            let device = backend.device();
+            let a = Tensor::<2>::from_floats([[1.0, 2.0], [3.0, 4.0]], &device);
+            let b = Tensor::<2>::from_floats([[0.5, -1.0], [2.0, 0.0]], &device);
+            let c: Vec<f32> = a.matmul(b).into_data().try_to_vec::<f32>().unwrap();
+            assert_eq!(c, vec![4.5, -1.0, 9.5, -3.0], "{backend}");
+        }
+    }
+
+    #[test]
+    fn names_round_trip_and_unknown_names_are_rejected() {
+        for b in BackendKind::ALL {
+            assert_eq!(b.name().parse::<BackendKind>().unwrap(), b);
+        }
+        let err = "cuda".parse::<BackendKind>().unwrap_err();
+        assert_eq!(err.to_string(), "backend: must be one of ndarray, flex, wgpu (got cuda)");
+    }
+}

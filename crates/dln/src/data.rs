@@ -1,0 +1,207 @@
+//! Training data: online whitened Gaussian batches, a fixed sample, or the population loss.
+//!
+//! Data are drawn on the host from each member's own random stream, so a member of an ensemble
+//! sees exactly the data of the single run with the same seed, on every backend.
+
+use nalgebra::DMatrix;
+use rand_distr::{Distribution, StandardNormal};
+use serde::{Deserialize, Serialize};
+
+use crate::DlnError;
+use crate::error::{Result, check_non_negative};
+use crate::teacher::Teacher;
+use modewise_theory::ensemble::{PathRng, path_rng};
+
+/// Where the training batches come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum DataSource {
+    /// A fresh batch `x ~ N(0, I)`, `y = M x + ε` every step (the theory's setting).
+    #[default]
+    Online,
+    /// A fixed sample of `n` points drawn once per member; each epoch visits a fresh random
+    /// permutation in batches of `B` (without replacement; the last `n mod B` points of an epoch
+    /// are skipped).
+    Fixed {
+        /// Sample size `N`; at least the batch size.
+        n: usize,
+        /// PCA-whiten the inputs on the sample (centred, `XᵀX/N = I`); needs `N > d_0`.
+        #[serde(default)]
+        whiten: bool,
+    },
+    /// No sampling: gradient descent on the population loss `ℒ = ½‖W − M‖²_F + ½ d_L σ²`.
+    Population,
+}
+
+/// Unchecked data parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DataParams {
+    /// The source of the batches.
+    pub source: DataSource,
+    /// Label-noise standard deviation `σ`; finite and non-negative.
+    pub sigma: f64,
+}
+
+impl DataParams {
+    /// Checks the rules that do not depend on the network.
+    pub fn check(&self, batch: usize, d_in: usize) -> Result<()> {
+        check_non_negative("sigma", self.sigma)?;
+        if let DataSource::Fixed { n, whiten } = self.source {
+            if n < batch {
+                return Err(DlnError::invalid("data.n", format!("must be at least the batch size {batch}"), n));
+            }
+            if whiten && n <= d_in {
+                return Err(DlnError::invalid(
+                    "data.n",
+                    format!("must exceed the input dimension {d_in} to whiten the sample"),
+                    n,
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Random stream of a member's data.
+pub(crate) const DATA_STREAM: u64 = 1;
+
+/// One member's data sampler.
+#[derive(Debug, Clone)]
+pub(crate) struct MemberData {
+    rng: PathRng,
+    sigma: f32,
+    fixed: Option<FixedSample>,
+}
+
+#[derive(Debug, Clone)]
+struct FixedSample {
+    n: usize,
+    /// Inputs, `n × d_in`, one sample per row.
+    x: Vec<f32>,
+    /// Labels, `n × d_out`.
+    y: Vec<f32>,
+    perm: Vec<usize>,
+    pos: usize,
+}
+
+impl MemberData {
+    /// The sampler of the member with this seed.
+    pub(crate) fn new(seed: u64, data: &DataParams, teacher: &Teacher) -> Self {
+        let mut rng = path_rng(seed, DATA_STREAM);
+        let fixed = match data.source {
+            DataSource::Fixed { n, whiten } => Some(FixedSample::draw(n, whiten, data.sigma, teacher, &mut rng)),
+            _ => None,
+        };
+        Self { rng, sigma: data.sigma as f32, fixed }
+    }
+
+    /// Whether labels come with the sample (fixed) or are `M x + ε` on the device (online).
+    pub(crate) fn has_labels(&self) -> bool {
+        self.fixed.is_some()
+    }
+
+    /// Fills `x` (`d_in × B`, row-major) and `z` (`d_out × B`, row-major) with the next batch:
+    /// for online data `z` is the label noise `ε`, for a fixed sample the labels `y`.
+    pub(crate) fn next_batch(&mut self, x: &mut [f32], z: &mut [f32], batch: usize) {
+        match &mut self.fixed {
+            None => {
+                for v in x.iter_mut() {
+                    *v = normal(&mut self.rng);
+                }
+                if self.sigma > 0.0 {
+                    for v in z.iter_mut() {
+                        *v = self.sigma * normal(&mut self.rng);
+                    }
+                } else {
+                    z.fill(0.0);
+                }
+            }
+            Some(f) => {
+                let d_in = x.len() / batch;
+                let d_out = z.len() / batch;
+                for b in 0..batch {
+                    let i = f.next_index(&mut self.rng, batch);
+                    for r in 0..d_in {
+                        x[r * batch + b] = f.x[i * d_in + r];
+                    }
+                    for r in 0..d_out {
+                        z[r * batch + b] = f.y[i * d_out + r];
+                    }
+                }
+            }
+        }
+    }
+
+    /// A fresh population-like sample of `n` inputs and label noises, in f64, for the probes
+    /// (drawn from `rng`, not from the training stream).
+    pub(crate) fn probe_sample(
+        rng: &mut PathRng,
+        n: usize,
+        d_in: usize,
+        d_out: usize,
+        sigma: f64,
+    ) -> (DMatrix<f64>, DMatrix<f64>) {
+        let mut x = DMatrix::zeros(d_in, n);
+        for v in x.iter_mut() {
+            *v = StandardNormal.sample(rng);
+        }
+        let mut e = DMatrix::zeros(d_out, n);
+        if sigma > 0.0 {
+            for v in e.iter_mut() {
+                let z: f64 = StandardNormal.sample(rng);
+                *v = sigma * z;
+            }
+        }
+        (x, e)
+    }
+}
+
+fn normal(rng: &mut PathRng) -> f32 {
+    let z: f64 = StandardNormal.sample(rng);
+    z as f32
+}
+
+impl FixedSample {
+    fn draw(n: usize, whiten: bool, sigma: f64, teacher: &Teacher, rng: &mut PathRng) -> Self {
+        let d_in = teacher.d_in();
+        // One sample per row, as in the research code.
+        let mut x = DMatrix::<f64>::zeros(n, d_in);
+        for v in x.iter_mut() {
+            *v = StandardNormal.sample(rng);
+        }
+        if whiten {
+            for mut col in x.column_iter_mut() {
+                let mean = col.mean();
+                col.add_scalar_mut(-mean);
+            }
+            let svd = x.clone().svd(true, true);
+            let (u, vt) = (svd.u.expect("u requested"), svd.v_t.expect("v requested"));
+            x = u * vt * (n as f64).sqrt();
+        }
+        let mut y = &x * teacher.matrix().transpose();
+        if sigma > 0.0 {
+            for v in y.iter_mut() {
+                let z: f64 = StandardNormal.sample(rng);
+                *v += sigma * z;
+            }
+        }
+        let row_major = |m: &DMatrix<f64>| -> Vec<f32> { m.transpose().iter().map(|&v| v as f32).collect() };
+        Self { n, x: row_major(&x), y: row_major(&y), perm: Vec::new(), pos: 0 }
+    }
+
+    /// The next sample index: batches never straddle two epochs, so each epoch is a fresh
+    /// permutation visited without replacement.
+    fn next_index(&mut self, rng: &mut PathRng, batch: usize) -> usize {
+        let batch_start = self.pos.is_multiple_of(batch);
+        if self.perm.is_empty() || (batch_start && self.pos + batch > self.n) {
+            use rand::seq::SliceRandom;
+            self.perm = (0..self.n).collect();
+            self.perm.shuffle(rng);
+            self.pos = 0;
+        }
+        let i = self.perm[self.pos];
+        self.pos += 1;
+        i
+    }
+}

@@ -1,0 +1,340 @@
+//! Initialisation schemes: γ-scaled Gaussian, aligned-balanced, unbalanced and misaligned.
+
+use nalgebra::{DMatrix, DVector};
+use serde::{Deserialize, Serialize};
+
+use crate::DlnError;
+use crate::error::{Result, check_finite, check_positive};
+use crate::linalg::{complete_basis, gaussian_matrix, random_orthonormal};
+use crate::teacher::Teacher;
+use modewise_theory::ensemble::{PathRng, path_rng};
+
+/// Per-layer mode strength `a₀` of the aligned schemes: one value for every mode, or one per
+/// teacher mode.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ModeScale {
+    /// The same `a₀` for every mode.
+    Scalar(f64),
+    /// `a₀` per teacher mode (length = teacher rank).
+    PerMode(Vec<f64>),
+}
+
+impl ModeScale {
+    fn values(&self, rank: usize) -> Result<Vec<f64>> {
+        let v = match self {
+            Self::Scalar(a) => vec![*a; rank],
+            Self::PerMode(v) => {
+                if v.len() != rank {
+                    return Err(DlnError::invalid(
+                        "init.a0",
+                        format!("must hold one value per teacher mode ({rank})"),
+                        v.len(),
+                    ));
+                }
+                v.clone()
+            }
+        };
+        for (k, &a) in v.iter().enumerate() {
+            check_positive(&format!("init.a0[{k}]"), a)?;
+        }
+        Ok(v)
+    }
+}
+
+/// How the weights start.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum InitScheme {
+    /// I.i.d. Gaussian entries: variance `width^(−γ)` with `width = min(d_in, d_out)` of the layer
+    /// (`γ > 1`: the saddle-to-saddle regime), or standard deviation `scale`. Exactly one of the
+    /// two must be given.
+    Gaussian {
+        /// Exponent `γ` of the width scaling.
+        #[serde(default)]
+        gamma: Option<f64>,
+        /// Explicit standard deviation.
+        #[serde(default)]
+        scale: Option<f64>,
+    },
+    /// `W_l = R_l diag(a₀) R_{l−1}ᵀ` with `R_0 = V`, `R_L = U` and random orthonormal hidden
+    /// frames: the exact regime of the theory (end-to-end mode strength `w₀ = a₀^L`).
+    AlignedBalanced {
+        /// Per-layer mode strength.
+        a0: ModeScale,
+    },
+    /// Aligned, but layer `l` scaled by `c_l` with `∏ c_l = 1`, so the end-to-end map is that of
+    /// the aligned-balanced start while the layers are unbalanced. Give either the factors or a
+    /// `ratio`, which sets `c_l = ratio^((2l − L − 1)/2)` (so `c_{l+1}/c_l = ratio`).
+    Unbalanced {
+        /// Per-layer mode strength before scaling.
+        a0: ModeScale,
+        /// Explicit factors `c_1, …, c_L` (positive, product 1 within 10⁻⁹).
+        #[serde(default)]
+        factors: Option<Vec<f64>>,
+        /// Ratio of consecutive factors; positive.
+        #[serde(default)]
+        ratio: Option<f64>,
+    },
+    /// Aligned-balanced, then the input frame `R_0` and the output frame `R_L` rotated by `angle`
+    /// (radians, in `[0, π/2]`) away from the teacher's singular vectors. The rotation completes
+    /// `V` (and `U`) to an orthonormal basis and turns each pair of consecutive basis vectors
+    /// `(b_{2j}, b_{2j+1})` in their plane, the input frame by `+angle` and the output frame by
+    /// `−angle`, so every mode's network vector makes the angle `angle` with the teacher's
+    /// (except the last basis vector of an odd dimension, which has no partner and stays). Turning
+    /// both frames the same way would cancel in `W` for a scalar `a₀`; opposite senses give a mode
+    /// matrix `a₀^L R(−2·angle)` within each pair, so the alignment error starts at
+    /// `|sin(2·angle)|` for a scalar `a₀`.
+    Misaligned {
+        /// Per-layer mode strength.
+        a0: ModeScale,
+        /// Rotation angle in radians.
+        angle: f64,
+    },
+}
+
+impl Default for InitScheme {
+    /// Small Gaussian in the saddle-to-saddle regime, `γ = 1.5`.
+    fn default() -> Self {
+        Self::Gaussian { gamma: Some(1.5), scale: None }
+    }
+}
+
+/// Random stream of a member's initial weights.
+pub(crate) const INIT_STREAM: u64 = 2;
+
+impl InitScheme {
+    /// The scheme's name as written in configs.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Gaussian { .. } => "gaussian",
+            Self::AlignedBalanced { .. } => "aligned-balanced",
+            Self::Unbalanced { .. } => "unbalanced",
+            Self::Misaligned { .. } => "misaligned",
+        }
+    }
+
+    /// Checks the scheme against the network dimensions `dims = [d_0, …, d_L]` and the teacher.
+    pub fn check(&self, dims: &[usize], teacher: &Teacher) -> Result<()> {
+        let depth = dims.len() - 1;
+        match self {
+            Self::Gaussian { gamma, scale } => match (gamma, scale) {
+                (Some(g), None) => {
+                    check_finite("init.gamma", *g)?;
+                }
+                (None, Some(s)) => {
+                    check_positive("init.scale", *s)?;
+                }
+                _ => {
+                    return Err(DlnError::invalid(
+                        "init.gamma",
+                        "exactly one of init.gamma and init.scale must be given",
+                        format!("gamma = {gamma:?}, scale = {scale:?}"),
+                    ));
+                }
+            },
+            Self::AlignedBalanced { a0 } => self.check_aligned(a0, dims, teacher)?,
+            Self::Unbalanced { a0, factors, ratio } => {
+                self.check_aligned(a0, dims, teacher)?;
+                match (factors, ratio) {
+                    (Some(f), None) => {
+                        if f.len() != depth {
+                            return Err(DlnError::invalid(
+                                "init.factors",
+                                format!("must hold one factor per layer ({depth})"),
+                                f.len(),
+                            ));
+                        }
+                        for (l, &c) in f.iter().enumerate() {
+                            check_positive(&format!("init.factors[{l}]"), c)?;
+                        }
+                        let prod: f64 = f.iter().product();
+                        if (prod - 1.0).abs() > 1e-9 {
+                            return Err(DlnError::invalid(
+                                "init.factors",
+                                "must multiply to 1 (within 1e-9) so the end-to-end map is unchanged",
+                                format!("product {prod}"),
+                            ));
+                        }
+                    }
+                    (None, Some(r)) => {
+                        check_positive("init.ratio", *r)?;
+                    }
+                    _ => {
+                        return Err(DlnError::invalid(
+                            "init.factors",
+                            "exactly one of init.factors and init.ratio must be given",
+                            format!("factors = {factors:?}, ratio = {ratio:?}"),
+                        ));
+                    }
+                }
+            }
+            Self::Misaligned { a0, angle } => {
+                self.check_aligned(a0, dims, teacher)?;
+                if !(angle.is_finite() && (0.0..=std::f64::consts::FRAC_PI_2).contains(angle)) {
+                    return Err(DlnError::invalid("init.angle", "must lie in [0, π/2] (radians)", angle));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn check_aligned(&self, a0: &ModeScale, dims: &[usize], teacher: &Teacher) -> Result<()> {
+        a0.values(teacher.rank())?;
+        let narrowest = *dims.iter().min().expect("dims checked non-empty");
+        if teacher.rank() > narrowest {
+            return Err(DlnError::invalid(
+                "init.kind",
+                format!("{} needs every layer width to be at least the teacher rank {}", self.name(), teacher.rank()),
+                format!("narrowest width {narrowest}"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Draws the initial layers `[W_1, …, W_L]` of the member with this seed (call
+    /// [`check`](Self::check) first).
+    pub fn draw(&self, dims: &[usize], teacher: &Teacher, seed: u64) -> Result<Vec<DMatrix<f64>>> {
+        self.check(dims, teacher)?;
+        let mut rng = path_rng(seed, INIT_STREAM);
+        let depth = dims.len() - 1;
+        Ok(match self {
+            Self::Gaussian { gamma, scale } => (0..depth)
+                .map(|l| {
+                    let (d_in, d_out) = (dims[l], dims[l + 1]);
+                    let std = match (gamma, scale) {
+                        (Some(g), _) => (d_in.min(d_out) as f64).powf(-g / 2.0),
+                        (None, Some(s)) => *s,
+                        (None, None) => unreachable!("checked"),
+                    };
+                    gaussian_matrix(d_out, d_in, &mut rng) * std
+                })
+                .collect(),
+            Self::AlignedBalanced { a0 } => {
+                let a = a0.values(teacher.rank())?;
+                let frames = frames(dims, teacher.v().clone(), teacher.u().clone(), &mut rng);
+                aligned_layers(&frames, &a, &vec![1.0; depth])
+            }
+            Self::Unbalanced { a0, factors, ratio } => {
+                let a = a0.values(teacher.rank())?;
+                let c: Vec<f64> = match (factors, ratio) {
+                    (Some(f), _) => f.clone(),
+                    (None, Some(r)) => {
+                        (1..=depth).map(|l| r.powf((2.0 * l as f64 - depth as f64 - 1.0) / 2.0)).collect()
+                    }
+                    (None, None) => unreachable!("checked"),
+                };
+                let frames = frames(dims, teacher.v().clone(), teacher.u().clone(), &mut rng);
+                aligned_layers(&frames, &a, &c)
+            }
+            Self::Misaligned { a0, angle } => {
+                let a = a0.values(teacher.rank())?;
+                let v = rotate_frame(teacher.v(), *angle, &mut rng);
+                let u = rotate_frame(teacher.u(), -*angle, &mut rng);
+                let frames = frames(dims, v, u, &mut rng);
+                aligned_layers(&frames, &a, &vec![1.0; depth])
+            }
+        })
+    }
+}
+
+/// Frames `R_0 = v`, random hidden `R_1 … R_{L−1}`, `R_L = u`.
+fn frames(dims: &[usize], v: DMatrix<f64>, u: DMatrix<f64>, rng: &mut PathRng) -> Vec<DMatrix<f64>> {
+    let depth = dims.len() - 1;
+    let r = v.ncols();
+    let mut out = vec![v];
+    for &d in &dims[1..depth] {
+        out.push(random_orthonormal(d, r, rng));
+    }
+    out.push(u);
+    out
+}
+
+/// `W_l = c_l R_l diag(a) R_{l−1}ᵀ`.
+fn aligned_layers(frames: &[DMatrix<f64>], a: &[f64], c: &[f64]) -> Vec<DMatrix<f64>> {
+    let diag = DMatrix::from_diagonal(&DVector::from_column_slice(a));
+    (1..frames.len()).map(|l| &frames[l] * &diag * frames[l - 1].transpose() * c[l - 1]).collect()
+}
+
+/// The first `r` columns of the completed basis of `q`, each pair of consecutive basis vectors
+/// turned by `angle`.
+fn rotate_frame(q: &DMatrix<f64>, angle: f64, rng: &mut PathRng) -> DMatrix<f64> {
+    let full = complete_basis(q, rng);
+    let (n, r) = q.shape();
+    let (sin, cos) = angle.sin_cos();
+    let mut out = full.clone();
+    let mut j = 0;
+    while j + 1 < n {
+        let (b0, b1) = (full.column(j), full.column(j + 1));
+        out.set_column(j, &(b0 * cos + b1 * sin));
+        out.set_column(j + 1, &(b1 * cos - b0 * sin));
+        j += 2;
+    }
+    out.columns(0, r).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::linalg::chain_product;
+    use crate::teacher::{SpectrumSpec, TeacherParams};
+
+    fn teacher() -> Teacher {
+        TeacherParams { spectrum: SpectrumSpec::List { s: vec![3.0, 1.0] }, seed: 1 }.build(5, 4).unwrap()
+    }
+
+    #[test]
+    fn aligned_balanced_has_the_theory_mode_matrix() {
+        let t = teacher();
+        let dims = [5, 6, 3, 4];
+        let init = InitScheme::AlignedBalanced { a0: ModeScale::PerMode(vec![0.5, 0.2]) };
+        let layers = init.draw(&dims, &t, 9).unwrap();
+        let w = chain_product(&layers);
+        let modes = t.u().transpose() * &w * t.v();
+        let expected = DMatrix::from_diagonal(&DVector::from_vec(vec![0.125, 0.008]));
+        assert!((modes - expected).norm() < 1e-12);
+        for l in 0..2 {
+            let gap = layers[l + 1].transpose() * &layers[l + 1] - &layers[l] * layers[l].transpose();
+            assert!(gap.norm() < 1e-12, "layer pair {l} unbalanced: {}", gap.norm());
+        }
+    }
+
+    #[test]
+    fn unbalanced_keeps_the_end_to_end_map() {
+        let t = teacher();
+        let dims = [5, 6, 4];
+        let a0 = ModeScale::Scalar(0.7);
+        let bal = InitScheme::AlignedBalanced { a0: a0.clone() }.draw(&dims, &t, 2).unwrap();
+        let unb = InitScheme::Unbalanced { a0, factors: None, ratio: Some(3.0) }.draw(&dims, &t, 2).unwrap();
+        assert!((chain_product(&bal) - chain_product(&unb)).norm() < 1e-12);
+        let gap = unb[1].transpose() * &unb[1] - &unb[0] * unb[0].transpose();
+        assert!(gap.norm() > 0.1);
+        let bad = InitScheme::Unbalanced { a0: ModeScale::Scalar(0.7), factors: Some(vec![2.0, 2.0]), ratio: None };
+        assert!(bad.check(&dims, &t).unwrap_err().to_string().starts_with("init.factors: must multiply to 1"));
+    }
+
+    #[test]
+    fn misaligned_frames_make_the_requested_angle() {
+        let t = teacher();
+        let dims = [5, 6, 4];
+        let angle = 0.3;
+        let mut rng = path_rng(0, 0);
+        for q in [t.v(), t.u()] {
+            let rotated = rotate_frame(q, -angle, &mut rng);
+            assert!((rotated.transpose() * &rotated - DMatrix::<f64>::identity(2, 2)).norm() < 1e-12);
+            for k in 0..2 {
+                assert!((rotated.column(k).dot(&q.column(k)) - angle.cos()).abs() < 1e-12);
+            }
+        }
+        let layers = InitScheme::Misaligned { a0: ModeScale::Scalar(1.0), angle }.draw(&dims, &t, 4).unwrap();
+        let modes = t.u().transpose() * chain_product(&layers) * t.v();
+        let expected = DMatrix::from_row_slice(
+            2,
+            2,
+            &[(2.0 * angle).cos(), (2.0 * angle).sin(), -(2.0 * angle).sin(), (2.0 * angle).cos()],
+        );
+        assert!((&modes - &expected).norm() < 1e-12, "{modes}");
+        let err = InitScheme::Misaligned { a0: ModeScale::Scalar(1.0), angle: 2.0 }.check(&dims, &t).unwrap_err();
+        assert_eq!(err.to_string(), "init.angle: must lie in [0, π/2] (radians) (got 2.0)");
+    }
+}

@@ -1,0 +1,126 @@
+//! Probes (f64, on the host): mode strengths and matrix, alignment, balance, population loss,
+//! mode drift and mode diffusion (theory note §6).
+
+use nalgebra::DMatrix;
+use serde::{Deserialize, Serialize};
+
+use crate::data::MemberData;
+use crate::linalg::{chain_product, frobenius};
+use crate::teacher::Teacher;
+use modewise_theory::ensemble::PathRng;
+
+/// The SGD constants the probes need.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ProbeContext {
+    /// Label-noise standard deviation `σ`.
+    pub sigma: f64,
+    /// Learning rate `η`.
+    pub lr: f64,
+    /// Batch size `B`.
+    pub batch: usize,
+    /// Number of fresh samples for the mode diffusion; 0 skips it.
+    pub n_probe: usize,
+}
+
+/// Everything measured on one member at one step.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Probe {
+    /// Mode strengths `m_k = u_kᵀ W v_k`, one per teacher mode.
+    pub mode_strength: Vec<f64>,
+    /// The mode matrix `Uᵀ W V` (`r × r`), row-major: entry `(j, k)` is `u_jᵀ W v_k`.
+    pub mode_matrix: Vec<f64>,
+    /// `‖offdiag(Uᵀ W V)‖_F / ‖Uᵀ W V‖_F` (0 when the mode matrix vanishes).
+    pub alignment_error: f64,
+    /// `‖W_{l+1}ᵀ W_{l+1} − W_l W_lᵀ‖_F` for each adjacent pair `l = 1, …, L − 1`.
+    pub balance: Vec<f64>,
+    /// The sum of [`balance`](Self::balance) (theory note §6).
+    pub balance_total: f64,
+    /// [`balance_total`](Self::balance_total) divided by `Σ_l ‖W_l W_lᵀ‖_F` (0 for `L = 1`).
+    pub balance_relative: f64,
+    /// Population loss `½‖W − M‖²_F + ½ d_L σ²`.
+    pub population_loss: f64,
+    /// Mode drift `−ψ_kᵀ ∇ℒ`, `ψ_k = ∇_θ m_k` (exact, no sampling).
+    pub mode_drift: Vec<f64>,
+    /// Mode diffusion `D_k = (η/B) Var[ψ_kᵀ ∇_θ ℓ]` from `n_probe` fresh samples (empty when
+    /// `n_probe = 0`).
+    pub mode_diffusion: Vec<f64>,
+}
+
+/// Measures one member whose layers are `[W_1, …, W_L]`; `rng` draws the diffusion samples.
+pub fn probe(layers: &[DMatrix<f64>], teacher: &Teacher, ctx: &ProbeContext, rng: &mut PathRng) -> Probe {
+    let depth = layers.len();
+    let w = chain_product(layers);
+    let delta = &w - teacher.matrix();
+    let (u, v) = (teacher.u(), teacher.v());
+    let r = teacher.rank();
+
+    let mode_matrix = u.transpose() * &w * v;
+    let mode_strength: Vec<f64> = (0..r).map(|k| mode_matrix[(k, k)]).collect();
+    let total = frobenius(&mode_matrix);
+    let diag_sq: f64 = mode_strength.iter().map(|m| m * m).sum();
+    let alignment_error = if total > 0.0 { ((total * total - diag_sq).max(0.0)).sqrt() / total } else { 0.0 };
+
+    let balance: Vec<f64> = (0..depth.saturating_sub(1))
+        .map(|l| frobenius(&(layers[l + 1].transpose() * &layers[l + 1] - &layers[l] * layers[l].transpose())))
+        .collect();
+    let balance_total: f64 = balance.iter().sum();
+    let scale: f64 = layers.iter().map(|w| frobenius(&(w * w.transpose()))).sum();
+    let balance_relative = if depth > 1 && scale > 0.0 { balance_total / scale } else { 0.0 };
+
+    let d_out = teacher.d_out();
+    let population_loss = 0.5 * delta.norm_squared() + 0.5 * d_out as f64 * ctx.sigma * ctx.sigma;
+
+    // α_l = P_{>l} P_{>l}ᵀ U (d_L × r) and β_l = P_{<l}ᵀ P_{<l} V (d_0 × r), l = 1..L.
+    let mut prefix = Vec::with_capacity(depth); // P_{<l}, starting with I_{d_0}
+    let mut p = DMatrix::<f64>::identity(teacher.d_in(), teacher.d_in());
+    for wl in layers {
+        prefix.push(p.clone());
+        p = wl * p;
+    }
+    let mut suffix = vec![DMatrix::<f64>::zeros(0, 0); depth]; // P_{>l}, ending with I_{d_L}
+    let mut s = DMatrix::<f64>::identity(d_out, d_out);
+    for l in (0..depth).rev() {
+        suffix[l] = s.clone();
+        s = &s * &layers[l];
+    }
+    let alpha: Vec<DMatrix<f64>> = suffix.iter().map(|p| p * (p.transpose() * u)).collect();
+    let beta: Vec<DMatrix<f64>> = prefix.iter().map(|p| p.transpose() * (p * v)).collect();
+
+    let mode_drift: Vec<f64> = (0..r)
+        .map(|k| {
+            -(0..depth).map(|l| (alpha[l].column(k).transpose() * &delta * beta[l].column(k))[(0, 0)]).sum::<f64>()
+        })
+        .collect();
+
+    let mode_diffusion = if ctx.n_probe >= 2 {
+        let n = ctx.n_probe;
+        let (x, eps) = MemberData::probe_sample(rng, n, teacher.d_in(), d_out, ctx.sigma);
+        let resid = &delta * &x - eps;
+        let mut vals = DMatrix::<f64>::zeros(r, n);
+        for l in 0..depth {
+            vals += (alpha[l].transpose() * &resid).component_mul(&(beta[l].transpose() * &x));
+        }
+        let coef = ctx.lr / ctx.batch as f64;
+        vals.row_iter()
+            .map(|row| {
+                let mean = row.mean();
+                let var = row.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / (n as f64 - 1.0);
+                coef * var
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+
+    Probe {
+        mode_strength,
+        mode_matrix: mode_matrix.transpose().iter().copied().collect(),
+        alignment_error,
+        balance,
+        balance_total,
+        balance_relative,
+        population_loss,
+        mode_drift,
+        mode_diffusion,
+    }
+}
