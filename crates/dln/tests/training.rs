@@ -1,0 +1,189 @@
+//! Training behaviour: saddle-to-saddle order, divergence handling, data sources, backends.
+
+mod common;
+
+use common::*;
+use modewise_dln::*;
+
+/// From a small γ-scaled Gaussian start, online SGD learns the modes one after the other, in
+/// order of decreasing singular value, and the loss drops in steps.
+#[test]
+fn modes_are_learned_in_order_of_decreasing_strength() {
+    let p = TrainParams {
+        dims: vec![8, 16, 16, 8],
+        teacher: TeacherParams { spectrum: SpectrumSpec::List { s: vec![4.0, 2.0, 1.0] }, seed: 4 },
+        init: InitScheme::Gaussian { gamma: Some(3.0), scale: None },
+        data: DataParams { source: DataSource::Online, sigma: 0.0 },
+        lr: 0.01,
+        batch: 16,
+        steps: 6_000,
+        seeds: vec![1, 2],
+        probes: ProbeSchedule { per_decade: 60.0 },
+        n_probe: 0,
+        backend: BackendKind::Flex,
+        ..TrainParams::default()
+    };
+    let spec = p.check().unwrap();
+    let (records, report) = Trainer::new(&spec).unwrap().run_collect().unwrap();
+    assert!(report.divergences.is_empty());
+    for member in 0..2 {
+        let rs: Vec<_> = records.iter().filter(|r| r.member == member).collect();
+        let s = spec.teacher().s();
+        // First probe step at which mode k reaches half its value.
+        let learned: Vec<u64> = (0..3)
+            .map(|k| {
+                rs.iter().find(|r| r.probe.mode_strength[k] >= 0.5 * s[k]).map(|r| r.step).unwrap_or_else(|| {
+                    panic!("member {member}: mode {k} never learned: {:?}", rs.last().unwrap().probe.mode_strength)
+                })
+            })
+            .collect();
+        assert!(learned[0] < learned[1] && learned[1] < learned[2], "member {member}: {learned:?}");
+        // Plateaus: when mode 0 is learned, mode 2 is still near zero.
+        let at = rs.iter().find(|r| r.step == learned[0]).unwrap();
+        assert!(at.probe.mode_strength[2].abs() < 0.1 * s[2], "member {member}: {:?}", at.probe.mode_strength);
+        let last = rs.last().unwrap();
+        for k in 0..3 {
+            assert!((last.probe.mode_strength[k] - s[k]).abs() < 0.05 * s[k]);
+        }
+    }
+}
+
+/// A member whose weights blow up is stopped and reported with its step; the others go on and
+/// end exactly where their single runs end.
+#[test]
+fn a_diverging_member_is_stopped_and_the_others_go_on() {
+    for backend in [BackendKind::Ndarray, BackendKind::Flex] {
+        let mut p = small_run(backend, vec![1, 2, 3], 300, GradientPath::ClosedForm);
+        p.check_every = 10;
+        p.probes = ProbeSchedule { per_decade: 1.0 };
+        let spec = p.check().unwrap();
+        let mut members: Vec<_> = p.seeds.iter().map(|&s| p.init.draw(&p.dims, spec.teacher(), s).unwrap()).collect();
+        for w in members[1].iter_mut() {
+            *w *= 8.0; // far too large for this learning rate
+        }
+        let mut trainer = Trainer::with_initial_layers(&spec, members, backend.device()).unwrap();
+        let (records, report) = trainer.run_collect().unwrap();
+        assert_eq!(report.divergences.len(), 1, "{backend}");
+        let d = &report.divergences[0];
+        assert_eq!((d.member, d.seed), (1, 2));
+        assert!(d.step > 0 && d.step <= 300 && d.last_finite_step < d.step, "{d:?}");
+        assert!(d.step - d.last_finite_step <= 10, "checked every 10 steps: {d:?}");
+        assert_eq!(report.steps_run, 300);
+        assert!(report.final_layers[1].is_none());
+        assert!(records.iter().filter(|r| r.member == 1).all(|r| r.step < d.step));
+        assert_eq!(records.iter().filter(|r| r.member == 0 && r.step == 300).count(), 1);
+        for (i, seed) in [(0usize, 1u64), (2, 3)] {
+            let single = final_layers(&small_run(backend, vec![seed], 300, GradientPath::ClosedForm));
+            assert_eq!(report.final_layers[i].as_ref().unwrap(), &single[0], "{backend}: member {i}");
+        }
+    }
+}
+
+/// A fixed, whitened sample has identity input covariance and is visited without replacement.
+#[test]
+fn fixed_whitened_sample_trains_towards_its_least_squares_solution() {
+    let mut p = small_run(BackendKind::Flex, vec![4], 4000, GradientPath::ClosedForm);
+    p.data = DataParams { source: DataSource::Fixed { n: 12, whiten: true }, sigma: 0.0 };
+    p.init = InitScheme::Gaussian { gamma: None, scale: Some(0.5) };
+    p.lr = 0.05;
+    let spec = p.check().unwrap();
+    let (records, _) = Trainer::new(&spec).unwrap().run_collect().unwrap();
+    // Without label noise and with a whitened sample the least-squares solution is M itself.
+    let last = records.last().unwrap();
+    assert!(last.probe.population_loss < 1e-6, "{}", last.probe.population_loss);
+    let err = DataParams { source: DataSource::Fixed { n: 5, whiten: true }, sigma: 0.0 }.check(4, 5).unwrap_err();
+    assert_eq!(err.to_string(), "data.n: must exceed the input dimension 5 to whiten the sample (got 5)");
+}
+
+/// Label noise keeps the loss above the noise floor `½ d_L σ²` and the modes fluctuate around s.
+#[test]
+fn label_noise_sets_the_loss_floor() {
+    let mut p = small_run(BackendKind::Flex, vec![8], 3000, GradientPath::ClosedForm);
+    p.data.sigma = 0.5;
+    let spec = p.check().unwrap();
+    let (records, _) = Trainer::new(&spec).unwrap().run_collect().unwrap();
+    let last = records.last().unwrap();
+    let floor = 0.5 * 4.0 * 0.25;
+    assert!(
+        last.probe.population_loss > floor && last.probe.population_loss < floor + 0.05,
+        "{}",
+        last.probe.population_loss
+    );
+}
+
+/// The probe schedule is log-spaced, starts at 0 and ends at the last step.
+#[test]
+fn probe_schedule_is_log_spaced_with_both_ends() {
+    let s = ProbeSchedule { per_decade: 2.0 }.steps(1000);
+    assert_eq!(s, vec![0, 1, 3, 10, 32, 100, 316, 1000]);
+    assert_eq!(ProbeSchedule { per_decade: 1.0 }.steps(0), vec![0]);
+    assert_eq!(ProbeSchedule::default().steps(5), vec![0, 1, 2, 3, 4, 5]);
+}
+
+/// Bad parameters are refused with the field and the rule.
+#[test]
+fn bad_parameters_name_the_field_and_the_rule() {
+    let ok = small_run(BackendKind::Flex, vec![1], 10, GradientPath::ClosedForm);
+    let cases: Vec<(TrainParams, &str)> = vec![
+        (TrainParams { dims: vec![5], ..ok.clone() }, "dims: must list at least an input and an output width"),
+        (TrainParams { dims: vec![5, 0, 4], ..ok.clone() }, "dims[1]: must be at least 1 (got 0)"),
+        (TrainParams { lr: -1.0, ..ok.clone() }, "lr: must be finite and positive (got -1.0)"),
+        (TrainParams { lr: f64::NAN, ..ok.clone() }, "lr: must be finite and positive (got NaN)"),
+        (TrainParams { batch: 0, ..ok.clone() }, "batch: must be at least 1 (got 0)"),
+        (TrainParams { seeds: vec![], ..ok.clone() }, "seeds: must hold at least one seed (got [])"),
+        (TrainParams { seeds: vec![1, 2, 1], ..ok.clone() }, "seeds[2]: must be distinct"),
+        (TrainParams { check_every: 0, ..ok.clone() }, "check_every: must be at least 1 (got 0)"),
+        (TrainParams { n_probe: 1, ..ok.clone() }, "n_probe: must be 0 (no diffusion probe) or at least 2"),
+        (
+            TrainParams { probes: ProbeSchedule { per_decade: 0.0 }, ..ok.clone() },
+            "probes.per_decade: must be finite and positive",
+        ),
+        (
+            TrainParams { data: DataParams { source: DataSource::Online, sigma: -0.1 }, ..ok.clone() },
+            "sigma: must be finite and non-negative (got -0.1)",
+        ),
+        (
+            TrainParams {
+                data: DataParams { source: DataSource::Fixed { n: 2, whiten: false }, sigma: 0.0 },
+                ..ok.clone()
+            },
+            "data.n: must be at least the batch size 4 (got 2)",
+        ),
+        (
+            TrainParams {
+                teacher: TeacherParams { spectrum: SpectrumSpec::List { s: vec![1.0; 5] }, seed: 0 },
+                ..ok.clone()
+            },
+            "teacher.rank: must not exceed min(d_in, d_out) = 4 (got 5)",
+        ),
+        (
+            TrainParams {
+                teacher: TeacherParams { spectrum: SpectrumSpec::List { s: vec![1.0, 0.0] }, seed: 0 },
+                ..ok.clone()
+            },
+            "teacher.s[1]: must be finite and positive (got 0.0)",
+        ),
+        (
+            TrainParams { init: InitScheme::Gaussian { gamma: Some(1.0), scale: Some(1.0) }, ..ok.clone() },
+            "init.gamma: exactly one of init.gamma and init.scale must be given",
+        ),
+        (
+            TrainParams { init: InitScheme::AlignedBalanced { a0: ModeScale::PerMode(vec![0.1]) }, ..ok.clone() },
+            "init.a0: must hold one value per teacher mode (2) (got 1)",
+        ),
+        (
+            TrainParams {
+                dims: vec![5, 1, 4],
+                init: InitScheme::AlignedBalanced { a0: ModeScale::Scalar(0.1) },
+                ..ok.clone()
+            },
+            "init.kind: aligned-balanced needs every layer width to be at least the teacher rank 2",
+        ),
+    ];
+    for (p, expected) in cases {
+        let err = p.check().unwrap_err().to_string();
+        assert!(err.starts_with(expected), "expected `{expected}`, got `{err}`");
+    }
+    let err = "gpu".parse::<GradientPath>().unwrap_err().to_string();
+    assert_eq!(err, "gradient: must be autodiff or closed-form (got gpu)");
+}
