@@ -1,1 +1,83 @@
-fn main() {}
+//! SGD steps per second on the standard workloads of `shared/bench/README.md` (W1, W2, W3 and
+//! the ensembles), for each CPU backend and both gradient paths. One iteration is one SGD step
+//! of the whole (batched) network, data generation included; for an ensemble, multiply by `E`
+//! for member-steps per second. Run single-threaded to compare with the PyTorch peers:
+//! `RAYON_NUM_THREADS=1 taskset -c 0 cargo bench -p modewise-dln`.
+//! `MODEWISE_BENCH_BACKENDS=flex,wgpu` picks other backends (default: `ndarray,flex`).
+//! W3 runs last: after its large tensors, later small workloads in the same process ran up to
+//! 4× slower on flex (allocator state), so it must not precede them.
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use modewise_dln::*;
+use std::time::Duration;
+
+struct Workload {
+    name: &'static str,
+    dims: Vec<usize>,
+    batch: usize,
+    members: usize,
+}
+
+fn workloads() -> Vec<Workload> {
+    let dln = |din, h, dout, layers: usize| {
+        let mut d = vec![din];
+        d.extend(std::iter::repeat_n(h, layers - 1));
+        d.push(dout);
+        d
+    };
+    vec![
+        Workload { name: "W1", dims: dln(10, 100, 10, 4), batch: 1, members: 1 },
+        Workload { name: "W2", dims: dln(100, 100, 100, 4), batch: 32, members: 1 },
+        Workload { name: "W1xE64", dims: dln(10, 100, 10, 4), batch: 1, members: 64 },
+        Workload { name: "W2xE16", dims: dln(100, 100, 100, 4), batch: 32, members: 16 },
+        Workload { name: "W3", dims: dln(512, 512, 512, 4), batch: 128, members: 1 },
+    ]
+}
+
+fn trainer(w: &Workload, backend: BackendKind, gradient: GradientPath) -> Trainer {
+    let p = TrainParams {
+        dims: w.dims.clone(),
+        teacher: TeacherParams { spectrum: SpectrumSpec::PowerLaw { s_max: 1.0, decay: 1.0, rank: 5, s_min: 1e-12 }, seed: 0 },
+        init: InitScheme::Gaussian { gamma: Some(2.0), scale: None },
+        data: DataParams { source: DataSource::Online, sigma: 0.1 },
+        lr: 1e-3,
+        batch: w.batch,
+        steps: u64::MAX,
+        seeds: (0..w.members as u64).collect(),
+        gradient,
+        backend,
+        n_probe: 0,
+        ..TrainParams::default()
+    };
+    Trainer::new(&p.check().expect("valid workload")).expect("trainer")
+}
+
+fn bench_steps(c: &mut Criterion) {
+    let backends: Vec<BackendKind> = std::env::var("MODEWISE_BENCH_BACKENDS")
+        .unwrap_or_else(|_| "ndarray,flex".into())
+        .split(',')
+        .map(|name| name.trim().parse().expect("MODEWISE_BENCH_BACKENDS: a list of ndarray, flex, wgpu"))
+        .collect();
+    for w in workloads() {
+        let mut group = c.benchmark_group(format!("sgd_step/{}", w.name));
+        group.throughput(Throughput::Elements(w.members as u64));
+        if w.name == "W3" {
+            group.sample_size(10).measurement_time(Duration::from_secs(10));
+        } else {
+            group.measurement_time(Duration::from_secs(4)).warm_up_time(Duration::from_secs(1));
+        }
+        for &backend in &backends {
+            for gradient in [GradientPath::ClosedForm, GradientPath::Autodiff] {
+                let mut t = trainer(&w, backend, gradient);
+                group.bench_function(format!("{backend}/{}", gradient.name()), |b| b.iter(|| {
+                    t.step();
+                    t.sync().expect("backend sync")
+                }));
+            }
+        }
+        group.finish();
+    }
+}
+
+criterion_group!(benches, bench_steps);
+criterion_main!(benches);

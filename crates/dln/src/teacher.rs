@@ -107,7 +107,7 @@ fn check_rank(rank: usize) -> Result<()> {
 }
 
 /// Unchecked teacher parameters.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TeacherParams {
     /// The singular values.
@@ -115,12 +115,6 @@ pub struct TeacherParams {
     /// Seed of the singular frames `U`, `V` (independent of the training seeds, so every member
     /// of an ensemble learns the same teacher).
     pub seed: u64,
-}
-
-impl Default for TeacherParams {
-    fn default() -> Self {
-        Self { spectrum: SpectrumSpec::default(), seed: 0 }
-    }
 }
 
 impl TeacherParams {

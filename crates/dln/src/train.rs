@@ -349,6 +349,15 @@ impl Trainer {
         &self.active
     }
 
+    /// Waits until the backend has finished every queued operation (GPU backends run
+    /// asynchronously; time a step with this).
+    pub fn sync(&self) -> Result<()> {
+        self.device.sync().map_err(|err| DlnError::Backend {
+            backend: self.spec.params.backend.to_string(),
+            reason: format!("synchronising failed: {err:?}"),
+        })
+    }
+
     /// The current network of the active members, as a burn module.
     pub fn network(&self) -> Dln {
         Dln::from_tensors(self.weights.clone())
@@ -421,7 +430,7 @@ impl Trainer {
             if next.peek() == Some(&self.step) {
                 next.next();
                 self.probe_all(&mut observer)?;
-            } else if self.step % check_every == 0 {
+            } else if self.step.is_multiple_of(check_every) {
                 self.check_health()?;
             }
         }

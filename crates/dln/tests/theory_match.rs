@@ -65,9 +65,9 @@ fn mode_diffusion_and_drift_match_the_theory() {
         let (records, _) = Trainer::new(&spec).unwrap().run_collect().unwrap();
         assert_eq!(records.len(), 1);
         let probe = &records[0].probe;
-        for k in 0..3 {
+        for (k, a) in a0.iter().enumerate() {
             let mode = spec.mode_params(k).check().unwrap();
-            let w = a0[k].powi(3);
+            let w = a.powi(3);
             assert!((probe.mode_strength[k] - w).abs() < 1e-5 * w.max(1.0));
             let d_theory = mode.diffusion(Coordinate::EndToEnd, w);
             let d = probe.mode_diffusion[k];
