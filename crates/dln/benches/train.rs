@@ -7,7 +7,7 @@
 //! W3 runs last: after its large tensors, later small workloads in the same process ran up to
 //! 4× slower on flex (allocator state), so it must not precede them.
 
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use modewise_dln::*;
 use std::time::Duration;
 
@@ -37,7 +37,10 @@ fn workloads() -> Vec<Workload> {
 fn trainer(w: &Workload, backend: BackendKind, gradient: GradientPath) -> Trainer {
     let p = TrainParams {
         dims: w.dims.clone(),
-        teacher: TeacherParams { spectrum: SpectrumSpec::PowerLaw { s_max: 1.0, decay: 1.0, rank: 5, s_min: 1e-12 }, seed: 0 },
+        teacher: TeacherParams {
+            spectrum: SpectrumSpec::PowerLaw { s_max: 1.0, decay: 1.0, rank: 5, s_min: 1e-12 },
+            seed: 0,
+        },
         init: InitScheme::Gaussian { gamma: Some(2.0), scale: None },
         data: DataParams { source: DataSource::Online, sigma: 0.1 },
         lr: 1e-3,
@@ -69,10 +72,12 @@ fn bench_steps(c: &mut Criterion) {
         for &backend in &backends {
             for gradient in [GradientPath::ClosedForm, GradientPath::Autodiff] {
                 let mut t = trainer(&w, backend, gradient);
-                group.bench_function(format!("{backend}/{}", gradient.name()), |b| b.iter(|| {
-                    t.step();
-                    t.sync().expect("backend sync")
-                }));
+                group.bench_function(format!("{backend}/{}", gradient.name()), |b| {
+                    b.iter(|| {
+                        t.step();
+                        t.sync().expect("backend sync")
+                    })
+                });
             }
         }
         group.finish();
