@@ -1,95 +1,20 @@
-//! Experiments: for now, theory ensembles as Polars data frames written atomically to Parquet;
-//! specs, presets, sweeps and figures arrive with the experiments issue.
+//! Experiments: specs and presets for the paper's claims, theory overlays, Polars data frames
+//! written atomically to Parquet, SVG figures and sweeps.
 
 #![warn(missing_docs)]
 
-use std::fs::File;
-use std::path::{Path, PathBuf};
+pub mod error;
+pub mod experiment;
+pub mod figures;
+pub mod io;
+pub mod output;
+pub mod presets;
+pub mod report;
+pub mod run;
+pub mod spec;
 
-use modewise_theory::EnsembleStats;
-use polars::prelude::*;
-
-/// Errors of the experiments crate.
-#[derive(Debug, thiserror::Error)]
-pub enum ExperimentError {
-    /// A data frame could not be built, written or read.
-    #[error("{path}: {source}")]
-    Polars {
-        /// The file concerned.
-        path: PathBuf,
-        /// The cause.
-        source: PolarsError,
-    },
-    /// A file could not be created, renamed or opened.
-    #[error("{path}: {source}")]
-    Io {
-        /// The file concerned.
-        path: PathBuf,
-        /// The cause.
-        source: std::io::Error,
-    },
-}
-
-/// One row per recorded time: `t`, `step`, `mean_w`, `var_w`, `finite` (paths still finite).
-pub fn ensemble_frame(stats: &EnsembleStats) -> PolarsResult<DataFrame> {
-    df!(
-        "t" => &stats.times,
-        "step" => &stats.steps,
-        "mean_w" => &stats.mean,
-        "var_w" => &stats.variance,
-        "finite" => stats.finite.iter().map(|&n| n as u64).collect::<Vec<u64>>(),
-    )
-}
-
-/// Writes `frame` to `path` as zstd-compressed Parquet, atomically: the data goes to a
-/// temporary file beside `path`, which is renamed into place only once complete.
-pub fn write_parquet_atomic(frame: &mut DataFrame, path: &Path) -> Result<(), ExperimentError> {
-    let io = |source| ExperimentError::Io { path: path.to_path_buf(), source };
-    let tmp = path.with_extension("parquet.tmp");
-    let file = File::create(&tmp).map_err(io)?;
-    let written = ParquetWriter::new(file).with_compression(ParquetCompression::Zstd(None)).finish(frame);
-    if let Err(source) = written {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(ExperimentError::Polars { path: path.to_path_buf(), source });
-    }
-    std::fs::rename(&tmp, path).map_err(io)
-}
-
-/// Reads a Parquet file into a data frame.
-pub fn read_parquet(path: &Path) -> Result<DataFrame, ExperimentError> {
-    let file = File::open(path).map_err(|source| ExperimentError::Io { path: path.to_path_buf(), source })?;
-    ParquetReader::new(file).finish().map_err(|source| ExperimentError::Polars { path: path.to_path_buf(), source })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use modewise_theory::{Dynamics, EnsembleParams, ModeParams, TimeGrid};
-
-    #[test]
-    fn ensemble_round_trips_through_parquet() {
-        let mode = ModeParams { depth: 2, s: 1.0, sigma: 0.3, lr: 0.01, batch: 1 }.check().unwrap();
-        let grid = TimeGrid::log_spaced(0.1, 5.0, 6).unwrap();
-        let stats = mode.ensemble(0.01, Dynamics::Chain, &EnsembleParams::new(200, 3, grid)).unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("ensemble.parquet");
-        write_parquet_atomic(&mut ensemble_frame(&stats).unwrap(), &path).unwrap();
-        assert!(!path.with_extension("parquet.tmp").exists());
-        let back = read_parquet(&path).unwrap();
-        assert_eq!(back.height(), stats.times.len());
-        let mean: Vec<f64> = back.column("mean_w").unwrap().f64().unwrap().into_no_null_iter().collect();
-        assert_eq!(mean, stats.mean);
-        let steps: Vec<u64> = back.column("step").unwrap().u64().unwrap().into_no_null_iter().collect();
-        assert_eq!(steps, stats.steps);
-    }
-
-    #[test]
-    fn unwritable_destination_leaves_nothing() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("missing-dir").join("x.parquet");
-        let mut frame = df!("a" => [1.0f64]).unwrap();
-        let err = write_parquet_atomic(&mut frame, &path).unwrap_err();
-        assert!(err.to_string().contains("missing-dir"), "{err}");
-        assert!(!path.exists());
-    }
-}
+pub use error::ExperimentError;
+pub use experiment::{ExperimentOutcome, RunOptions, execute};
+pub use io::{ensemble_frame, read_parquet, write_parquet_atomic};
+pub use presets::{PRESETS, preset, preset_toml};
+pub use spec::{ExperimentSpec, parse_assignment};

@@ -6,13 +6,16 @@
 //! (a numerical failure of the theory, an I/O error). Every failure prints exactly one line,
 //! `error: …`, on stderr.
 
+mod experiment;
 mod output;
 mod theory;
 
 use std::process::ExitCode;
 
 use clap::error::ErrorKind;
-use clap::{CommandFactory, Parser, Subcommand};
+use clap::{Parser, Subcommand};
+use modewise_dln::DlnError;
+use modewise_experiments::ExperimentError;
 use modewise_theory::TheoryError;
 
 /// Exit status of a malformed argument or a parameter that breaks its rule.
@@ -24,7 +27,7 @@ pub const EXIT_FAILURE: u8 = 1;
 #[derive(Debug, Parser)]
 #[command(name = "modewise", version, about, propagate_version = true)]
 pub struct Cli {
-    /// What to do; without one, the help is printed.
+    /// What to do; without one, the demo runs (`modewise run demo`).
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -35,6 +38,13 @@ pub enum Command {
     /// Closed-form and numerical theory of one singular mode (no simulation).
     #[command(arg_required_else_help = false)]
     Theory(theory::TheoryArgs),
+    /// Run an experiment: a preset (`saddle`, `stationary`, `relax`, `sde-vs-sgd`, `demo`) or a
+    /// spec file; writes Parquet tables and SVG figures and prints the verdicts.
+    Run(experiment::RunArgs),
+    /// List the presets, or print one as a TOML spec.
+    Presets(experiment::PresetsArgs),
+    /// Redraw the figures and the verdict table of a results directory.
+    Report(experiment::ReportArgs),
 }
 
 /// Parses the process's arguments, runs the command and returns the exit status.
@@ -57,10 +67,10 @@ pub fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Some(Command::Theory(args)) => theory::run(args),
-        None => {
-            Cli::command().print_help()?;
-            Ok(())
-        }
+        Some(Command::Run(args)) => experiment::run(args),
+        Some(Command::Presets(args)) => experiment::presets(args),
+        Some(Command::Report(args)) => experiment::report(args),
+        None => experiment::run(experiment::RunArgs::default()),
     }
 }
 
@@ -101,7 +111,11 @@ fn describe_failure(err: &anyhow::Error) -> (u8, String) {
             (EXIT_USAGE, format!("--{}: {rule} (got {value})", field.replace('_', "-")))
         }
         Some(numerical @ TheoryError::Numerical { .. }) => (EXIT_FAILURE, numerical.to_string()),
-        None => (EXIT_FAILURE, format!("{err:#}")),
+        None => match (err.downcast_ref::<ExperimentError>(), err.downcast_ref::<DlnError>()) {
+            (Some(ExperimentError::Invalid { .. } | ExperimentError::Dln(DlnError::InvalidParameter { .. })), _)
+            | (_, Some(DlnError::InvalidParameter { .. })) => (EXIT_USAGE, format!("{err:#}")),
+            _ => (EXIT_FAILURE, format!("{err:#}")),
+        },
     };
     (status, message.replace(['\r', '\n'], " "))
 }
@@ -109,6 +123,7 @@ fn describe_failure(err: &anyhow::Error) -> (u8, String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::CommandFactory;
 
     #[test]
     fn the_command_line_definition_is_consistent() {

@@ -1,0 +1,465 @@
+//! Running an experiment: training every run, theory overlays, verdicts, and the four tables
+//! (`runs`, `trajectories`, `theory`, `summary`).
+
+use std::time::Instant;
+
+use modewise_dln::{InitScheme, ProbeRecord, TrainSpec, Trainer};
+use modewise_theory::{Coordinate, DEFAULT_RHO, Dynamics, EnsembleParams, Mode, StationaryOptions, TimeGrid};
+use polars::prelude::*;
+
+use crate::ExperimentError;
+use crate::spec::{Analysis, ExperimentSpec, RunPlan};
+
+/// Relative margin by which a measured diffusion peak must exceed the diffusion at the learned
+/// time to count as a peak (guards against sampling noise).
+pub const PEAK_MARGIN: f64 = 0.05;
+
+/// Tolerance on the stationary variance (measured vs exact density) for claim 3.
+pub const VARIANCE_TOLERANCE: f64 = 0.25;
+
+/// Progress of a running experiment.
+#[derive(Debug, Clone)]
+pub enum Progress<'a> {
+    /// A run starts.
+    RunStarted {
+        /// Its id.
+        run_id: &'a str,
+        /// Its position and the number of runs.
+        index: usize,
+        /// Number of runs.
+        total: usize,
+        /// SGD steps it will take.
+        steps: u64,
+    },
+    /// A probe step was reached (once per step, not per member).
+    Step {
+        /// Steps taken.
+        step: u64,
+    },
+    /// A run ended.
+    RunDone {
+        /// Its id.
+        run_id: &'a str,
+    },
+}
+
+/// The measurements of one run.
+#[derive(Debug, Clone)]
+pub struct RunResult {
+    /// The plan it ran.
+    pub plan: RunPlan,
+    /// Every probe record.
+    pub records: Vec<ProbeRecord>,
+    /// `(member, step)` of each diverged member.
+    pub diverged: Vec<(usize, u64)>,
+    /// Wall-clock seconds of training (all members together).
+    pub wall_seconds: f64,
+}
+
+/// One verdict row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Verdict {
+    /// The run.
+    pub run_id: String,
+    /// The claim (`1 peak before learned`, `2 Dirac law`, `3 Boltzmann law`, `SDE vs SGD`).
+    pub claim: String,
+    /// Mode index (0-based).
+    pub k: usize,
+    /// What is compared.
+    pub quantity: String,
+    /// The theory's value.
+    pub predicted: f64,
+    /// The measured value.
+    pub measured: f64,
+    /// Whether the claim holds on this run and mode.
+    pub holds: bool,
+}
+
+/// Trains one run, reporting progress.
+pub fn train_run(plan: &RunPlan, progress: &mut dyn FnMut(Progress<'_>)) -> Result<RunResult, ExperimentError> {
+    let started = Instant::now();
+    let mut trainer = Trainer::new(&plan.train)?;
+    let mut records = Vec::new();
+    let mut last_step = u64::MAX;
+    let report = trainer.run(|r: &ProbeRecord| -> Result<(), ExperimentError> {
+        if r.step != last_step {
+            last_step = r.step;
+            progress(Progress::Step { step: r.step });
+        }
+        records.push(r.clone());
+        Ok(())
+    })?;
+    let diverged = report.divergences.iter().map(|d| (d.member, d.step)).collect();
+    Ok(RunResult { plan: plan.clone(), records, diverged, wall_seconds: started.elapsed().as_secs_f64() })
+}
+
+/// Mean over the members of a per-mode quantity, per probe step: `(t, mean)` in step order.
+pub fn member_mean(records: &[ProbeRecord], f: impl Fn(&ProbeRecord) -> f64) -> Vec<(f64, f64)> {
+    let mut out: Vec<(u64, f64, f64, usize)> = Vec::new();
+    for r in records {
+        let v = f(r);
+        if !v.is_finite() {
+            continue;
+        }
+        match out.last_mut() {
+            Some(last) if last.0 == r.step => {
+                last.2 += v;
+                last.3 += 1;
+            }
+            _ => out.push((r.step, r.t, v, 1)),
+        }
+    }
+    out.into_iter().map(|(_, t, s, n)| (t, s / n as f64)).collect()
+}
+
+/// Variance across members of a quantity, per probe step: `(t, variance)`.
+pub fn member_variance(records: &[ProbeRecord], f: impl Fn(&ProbeRecord) -> f64) -> Vec<(f64, f64)> {
+    let mut groups: Vec<(u64, f64, Vec<f64>)> = Vec::new();
+    for r in records {
+        match groups.last_mut() {
+            Some(last) if last.0 == r.step => last.2.push(f(r)),
+            _ => groups.push((r.step, r.t, vec![f(r)])),
+        }
+    }
+    groups
+        .into_iter()
+        .filter(|g| g.2.len() >= 2)
+        .map(|(_, t, v)| {
+            let m = v.iter().sum::<f64>() / v.len() as f64;
+            (t, v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (v.len() as f64 - 1.0))
+        })
+        .collect()
+}
+
+/// The initial end-to-end mode strength the overlays start from, and how it was chosen.
+///
+/// Aligned-balanced and unbalanced starts have the exact `w₀ = a₀^L` (the scale factors
+/// multiply to 1). Other starts get an *effective* `w₀`: the gradient-flow start that reaches the
+/// measured mean strength at the first probe where it exceeds `s_k / 10` at that same time
+/// (fitted on the early trajectory, so the overlay's learning time matches; the alignment phase
+/// of an unaligned start is folded into the plateau).
+pub fn initial_strength(train: &TrainSpec, k: usize, mode: &Mode, mean: &[(f64, f64)]) -> (f64, String) {
+    let depth = train.depth() as i32;
+    let exact = |a0: &modewise_dln::ModeScale| match a0 {
+        modewise_dln::ModeScale::Scalar(a) => a.powi(depth),
+        modewise_dln::ModeScale::PerMode(v) => v[k].powi(depth),
+    };
+    match &train.params().init {
+        InitScheme::AlignedBalanced { a0 } | InitScheme::Unbalanced { a0, .. } => (exact(a0), "exact a0^L".into()),
+        _ => {
+            let s = mode.s();
+            match mean.iter().find(|&&(t, m)| t > 0.0 && m >= 0.1 * s) {
+                Some(&(t_fit, m_fit)) => {
+                    let w0 = fit_w0(mode, t_fit, m_fit.min(0.999 * s));
+                    (w0, format!("fitted: gradient flow through m = {m_fit:.3e} at t = {t_fit:.3e}"))
+                }
+                None => {
+                    let w0 = mean.first().map_or(1e-12, |&(_, m)| m.abs().max(1e-12));
+                    (w0, "|m_k(0)| (mode never reached s/10)".into())
+                }
+            }
+        }
+    }
+}
+
+/// The `w₀` whose gradient flow reaches `w1` at time `t` (bisection in `ln w₀`).
+fn fit_w0(mode: &Mode, t: f64, w1: f64) -> f64 {
+    let time = |w0: f64| mode.gf_time(w0, w1).unwrap_or(f64::INFINITY);
+    let (mut lo, mut hi) = ((1e-30f64).ln(), w1.ln());
+    if time(lo.exp()) < t {
+        return lo.exp();
+    }
+    for _ in 0..200 {
+        let mid = 0.5 * (lo + hi);
+        if time(mid.exp()) > t {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    (0.5 * (lo + hi)).exp()
+}
+
+/// Rows of the `theory` table for one run: `(run_id, k, overlay, t, w, value, variance, w0)`.
+#[derive(Debug, Default, Clone)]
+pub struct TheoryRows {
+    run_id: Vec<String>,
+    k: Vec<u32>,
+    overlay: Vec<String>,
+    t: Vec<Option<f64>>,
+    w: Vec<Option<f64>>,
+    value: Vec<f64>,
+    variance: Vec<Option<f64>>,
+    w0: Vec<f64>,
+    w0_rule: Vec<String>,
+}
+
+impl TheoryRows {
+    #[allow(clippy::too_many_arguments)]
+    fn push(
+        &mut self,
+        run: &str,
+        k: usize,
+        overlay: &str,
+        t: Option<f64>,
+        w: Option<f64>,
+        value: f64,
+        var: Option<f64>,
+        w0: f64,
+        rule: &str,
+    ) {
+        self.run_id.push(run.into());
+        self.k.push(k as u32);
+        self.overlay.push(overlay.into());
+        self.t.push(t);
+        self.w.push(w);
+        self.value.push(value);
+        self.variance.push(var);
+        self.w0.push(w0);
+        self.w0_rule.push(rule.into());
+    }
+
+    /// The table.
+    pub fn frame(&self) -> PolarsResult<DataFrame> {
+        df!(
+            "run_id" => &self.run_id,
+            "k" => &self.k,
+            "overlay" => &self.overlay,
+            "t" => &self.t,
+            "w" => &self.w,
+            "value" => &self.value,
+            "variance" => &self.variance,
+            "w0" => &self.w0,
+            "w0_rule" => &self.w0_rule,
+        )
+    }
+}
+
+/// Computes the overlays of a run and its verdicts.
+pub fn analyse(
+    spec: &ExperimentSpec,
+    result: &RunResult,
+    theory: &mut TheoryRows,
+) -> Result<Vec<Verdict>, ExperimentError> {
+    let train = &result.plan.train;
+    let p = train.params();
+    let run_id = result.plan.run_id.as_str();
+    let times: Vec<f64> = train.probe_steps().iter().map(|&s| s as f64 * p.lr).collect();
+    let mut verdicts = Vec::new();
+    for k in 0..train.teacher().rank() {
+        let mode = train.mode_params(k).check()?;
+        let mean = member_mean(&result.records, |r| r.probe.mode_strength[k]);
+        let (w0, rule) = initial_strength(train, k, &mode, &mean);
+        let o = &spec.overlays;
+        if o.gradient_flow {
+            for &t in &times {
+                let w = mode.gf_trajectory(w0, t)?;
+                theory.push(run_id, k, "gradient_flow", Some(t), None, w, None, w0, &rule);
+            }
+        }
+        let grid = TimeGrid::from_times(times.clone())?;
+        let seed = p.seeds[0] ^ 0x5DE0_0000 ^ k as u64;
+        if o.sde_paths > 0 {
+            let dynamics =
+                Dynamics::Sde { scheme: o.sde_scheme, coordinate: Coordinate::EndToEnd, dt: p.lr * o.sde_dt_over_lr };
+            let stats = mode.ensemble(w0, dynamics, &EnsembleParams::new(o.sde_paths, seed, grid.clone()))?;
+            for i in 0..stats.times.len() {
+                theory.push(
+                    run_id,
+                    k,
+                    "sde",
+                    Some(stats.times[i]),
+                    None,
+                    stats.mean[i],
+                    Some(stats.variance[i]),
+                    w0,
+                    &rule,
+                );
+            }
+        }
+        if o.chain_paths > 0 {
+            let stats =
+                mode.ensemble(w0, Dynamics::Chain, &EnsembleParams::new(o.chain_paths, seed ^ 1, grid.clone()))?;
+            for i in 0..stats.times.len() {
+                theory.push(
+                    run_id,
+                    k,
+                    "chain",
+                    Some(stats.times[i]),
+                    None,
+                    stats.mean[i],
+                    Some(stats.variance[i]),
+                    w0,
+                    &rule,
+                );
+            }
+        }
+        let density = if mode.sigma() > 0.0 && (o.stationary || spec.analysis != Analysis::None) {
+            mode.stationary_density(StationaryOptions::default()).ok()
+        } else {
+            None
+        };
+        if let (Some(d), true) = (&density, o.stationary) {
+            let b = d.boltzmann();
+            for (i, &w) in d.w().iter().enumerate().step_by((d.w().len() / 400).max(1)) {
+                theory.push(run_id, k, "stationary_density", None, Some(w), d.density()[i], None, w0, &rule);
+                theory.push(run_id, k, "boltzmann", None, Some(w), b.pdf(w), None, w0, &rule);
+            }
+        }
+        match spec.analysis {
+            Analysis::None => {}
+            Analysis::Saddle => verdicts.extend(saddle_verdicts(run_id, k, &mode, w0, &result.records)?),
+            Analysis::Stationary => {
+                verdicts.extend(stationary_verdicts(run_id, k, &mode, density.as_ref(), train, &result.records))
+            }
+            Analysis::Relax => {
+                verdicts.extend(saddle_verdicts(run_id, k, &mode, w0, &result.records)?);
+                verdicts.extend(stationary_verdicts(run_id, k, &mode, density.as_ref(), train, &result.records));
+            }
+            Analysis::SdeVsSgd => verdicts.extend(sde_verdicts(run_id, k, &mode, w0, train, &result.records)?),
+        }
+    }
+    Ok(verdicts)
+}
+
+/// Claim 1 on one mode: predicted and measured peak and learned times, and whether the peak
+/// comes first.
+fn saddle_verdicts(
+    run: &str,
+    k: usize,
+    mode: &Mode,
+    w0: f64,
+    records: &[ProbeRecord],
+) -> Result<Vec<Verdict>, ExperimentError> {
+    let s = mode.s();
+    let mean_m = member_mean(records, |r| r.probe.mode_strength[k]);
+    let mean_d = member_mean(records, |r| r.probe.mode_diffusion.get(k).copied().unwrap_or(f64::NAN));
+    let t_learned_pred = mode.t_learned(w0, DEFAULT_RHO).unwrap_or(f64::NAN);
+    let t_peak_pred = mode.peak_time(Coordinate::EndToEnd, w0)?.unwrap_or(f64::NAN);
+    let predicted_before = mode.peak_exists(Coordinate::EndToEnd) && t_peak_pred < t_learned_pred;
+    let t_learned = mean_m.iter().find(|&&(_, m)| m >= DEFAULT_RHO * s).map_or(f64::NAN, |&(t, _)| t);
+    let (t_peak, d_peak) =
+        mean_d.iter().fold((f64::NAN, f64::NEG_INFINITY), |acc, &(t, d)| if d > acc.1 { (t, d) } else { acc });
+    let d_at_learned = mean_d.iter().find(|&&(t, _)| t >= t_learned).map_or(f64::NAN, |&(_, d)| d);
+    let measured_before = t_peak < t_learned && d_peak > (1.0 + PEAK_MARGIN) * d_at_learned;
+    let claim = "1 peak before learned";
+    let v = |quantity: &str, predicted: f64, measured: f64, holds: bool| Verdict {
+        run_id: run.into(),
+        claim: claim.into(),
+        k,
+        quantity: quantity.into(),
+        predicted,
+        measured,
+        holds,
+    };
+    let rel = |a: f64, b: f64| (a - b).abs() <= 0.5 * b.abs();
+    Ok(vec![
+        v("t_learned", t_learned_pred, t_learned, rel(t_learned, t_learned_pred)),
+        v("t_peak", t_peak_pred, t_peak, !predicted_before || rel(t_peak, t_peak_pred)),
+        v(
+            "peak_before_learned",
+            f64::from(u8::from(predicted_before)),
+            f64::from(u8::from(measured_before)),
+            predicted_before == measured_before,
+        ),
+    ])
+}
+
+/// Claims 2 and 3 on one mode, from the second half of the run.
+fn stationary_verdicts(
+    run: &str,
+    k: usize,
+    mode: &Mode,
+    density: Option<&modewise_theory::StationaryDensity>,
+    train: &TrainSpec,
+    records: &[ProbeRecord],
+) -> Vec<Verdict> {
+    let s = mode.s();
+    let half = train.params().steps / 2;
+    let v = |claim: &str, quantity: &str, predicted: f64, measured: f64, holds: bool| Verdict {
+        run_id: run.into(),
+        claim: claim.into(),
+        k,
+        quantity: quantity.into(),
+        predicted,
+        measured,
+        holds,
+    };
+    if mode.sigma() == 0.0 {
+        let var = member_variance(records, |r| r.probe.mode_strength[k]);
+        let late: Vec<&(f64, f64)> = var.iter().filter(|(t, _)| *t >= half as f64 * train.params().lr).collect();
+        let (first, last) = match (late.first(), late.last()) {
+            (Some(a), Some(b)) => (a.1, b.1),
+            _ => return vec![],
+        };
+        let mean_last = member_mean(records, |r| r.probe.mode_strength[k]).last().map_or(f64::NAN, |x| x.1);
+        vec![
+            v(
+                "2 Dirac law",
+                "variance_ratio_last_to_mid",
+                0.0,
+                last / first.max(f64::MIN_POSITIVE),
+                last <= first || last < 1e-12 * s * s,
+            ),
+            v("2 Dirac law", "mean_over_s", 1.0, mean_last / s, (mean_last / s - 1.0).abs() < 1e-2),
+        ]
+    } else {
+        let samples: Vec<f64> = records.iter().filter(|r| r.step >= half).map(|r| r.probe.mode_strength[k]).collect();
+        if samples.len() < 2 {
+            return vec![];
+        }
+        let m = samples.iter().sum::<f64>() / samples.len() as f64;
+        let var = samples.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (samples.len() as f64 - 1.0);
+        let t = mode.temperature();
+        let mut out = vec![v(
+            "3 Boltzmann law",
+            "variance_over_T",
+            density.map_or(1.0, |d| d.variance() / t),
+            var / t,
+            density.is_some_and(|d| (var - d.variance()).abs() <= VARIANCE_TOLERANCE * d.variance()),
+        )];
+        if let Some(d) = density {
+            let ks_exact = d.ks_to_samples(&samples);
+            let ks_boltz = modewise_theory::stationary::ks_statistic(&samples, |w| d.boltzmann().cdf(w));
+            out.push(v("3 Boltzmann law", "ks_to_exact_density", 0.0, ks_exact, ks_exact < 0.2));
+            out.push(v("3 Boltzmann law", "ks_to_boltzmann", d.distances_to_boltzmann().ks, ks_boltz, ks_boltz < 0.2));
+        }
+        out
+    }
+}
+
+/// SGD against the SDE model on one mode: the across-seed variance of `m_k` at the last probe
+/// against the SDE ensemble's (within 25%), and the means.
+fn sde_verdicts(
+    run: &str,
+    k: usize,
+    mode: &Mode,
+    w0: f64,
+    train: &TrainSpec,
+    records: &[ProbeRecord],
+) -> Result<Vec<Verdict>, ExperimentError> {
+    let p = train.params();
+    let last_t = p.steps as f64 * p.lr;
+    let grid = TimeGrid::from_times(vec![0.0, last_t])?;
+    let sde = mode.ensemble(
+        w0,
+        Dynamics::Sde { scheme: Default::default(), coordinate: Coordinate::EndToEnd, dt: p.lr },
+        &EnsembleParams::new(4000, 7 ^ k as u64, grid),
+    )?;
+    let var = member_variance(records, |r| r.probe.mode_strength[k]).last().map_or(f64::NAN, |x| x.1);
+    let mean = member_mean(records, |r| r.probe.mode_strength[k]).last().map_or(f64::NAN, |x| x.1);
+    let (sde_mean, sde_var) = (sde.mean[1], sde.variance[1]);
+    let v = |quantity: &str, predicted: f64, measured: f64, holds: bool| Verdict {
+        run_id: run.into(),
+        claim: "SDE vs SGD".into(),
+        k,
+        quantity: quantity.into(),
+        predicted,
+        measured,
+        holds,
+    };
+    Ok(vec![
+        v("final_mean", sde_mean, mean, (mean - sde_mean).abs() <= 0.05 * mode.s()),
+        v("final_variance", sde_var, var, (var - sde_var).abs() <= 0.25 * sde_var.max(1e-300)),
+    ])
+}

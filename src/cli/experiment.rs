@@ -1,0 +1,157 @@
+//! The experiment commands: `run` (a preset or a spec file), `presets`, `report`.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use modewise_dln::BackendKind;
+use modewise_experiments::output::verdict_table;
+use modewise_experiments::report::{draw_figures, read_verdicts};
+use modewise_experiments::run::Progress;
+use modewise_experiments::{ExperimentSpec, PRESETS, RunOptions, execute, parse_assignment, preset, preset_toml};
+
+/// Arguments of `modewise run`.
+#[derive(Debug, Args, Default)]
+pub struct RunArgs {
+    /// A preset name (see `modewise presets`) or a spec file (`*.toml`); default `demo`.
+    pub what: Option<String>,
+    /// Override a spec field, e.g. `--set train.lr=0.02` (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    /// Results directory (default `data/<name>`; for `demo`, one subdirectory per experiment).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Hardware backend for every run, overriding the spec: ndarray, flex or wgpu.
+    #[arg(long)]
+    pub backend: Option<String>,
+    /// Replace an existing results directory.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// Arguments of `modewise presets`.
+#[derive(Debug, Args)]
+pub struct PresetsArgs {
+    /// Print this preset's spec as TOML (a starting point for your own spec files).
+    #[arg(long, value_name = "PRESET")]
+    pub show: Option<String>,
+}
+
+/// Arguments of `modewise report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// A results directory written by `modewise run`.
+    pub dir: PathBuf,
+}
+
+/// Loads the specs named by `what` with the overrides applied.
+fn load(what: &str, set: &[String]) -> anyhow::Result<Vec<ExperimentSpec>> {
+    let overrides = set.iter().map(|s| parse_assignment(s)).collect::<Result<Vec<_>, _>>()?;
+    let path = Path::new(what);
+    if what.ends_with(".toml") || path.is_file() {
+        let text = std::fs::read_to_string(path).with_context(|| format!("spec file {what}"))?;
+        return Ok(vec![ExperimentSpec::from_toml(&text, &overrides)?]);
+    }
+    let specs = preset(what)?;
+    if overrides.is_empty() {
+        return Ok(specs);
+    }
+    specs
+        .into_iter()
+        .map(|s| {
+            let table: toml::Table = s.to_toml().parse().expect("a spec's TOML parses");
+            let text = toml::to_string(&table).expect("a table serialises");
+            ExperimentSpec::from_toml(&text, &overrides).map_err(Into::into)
+        })
+        .collect()
+}
+
+/// `modewise run`.
+pub fn run(args: RunArgs) -> anyhow::Result<()> {
+    let what = args.what.clone().unwrap_or_else(|| "demo".into());
+    let specs = load(&what, &args.set)?;
+    let backend = args.backend.as_deref().map(str::parse::<BackendKind>).transpose()?;
+    let several = specs.len() > 1;
+    let base = args.out.clone().unwrap_or_else(|| Path::new("data").join(&what));
+    // Refuse before any training when a destination is taken.
+    let outs: Vec<PathBuf> = specs
+        .iter()
+        .map(|s| {
+            if several {
+                base.join(&s.name)
+            } else {
+                args.out.clone().unwrap_or_else(|| Path::new("data").join(&s.name))
+            }
+        })
+        .collect();
+    for out in &outs {
+        modewise_experiments::experiment::check_destination(out, args.force)?;
+    }
+    let mut all = Vec::new();
+    let (mut diverged, mut members) = (0, 0);
+    for (spec, out) in specs.iter().zip(outs) {
+        let bar = progress_bar();
+        let mut on_progress = |p: Progress<'_>| match p {
+            Progress::RunStarted { run_id, index, total, steps } => {
+                bar.set_length(steps);
+                bar.set_position(0);
+                bar.set_message(format!("{run_id} ({}/{total})", index + 1));
+                if bar.is_hidden() {
+                    eprintln!("run {run_id} ({}/{total}): {steps} steps", index + 1);
+                }
+            }
+            Progress::Step { step } => bar.set_position(step),
+            Progress::RunDone { .. } => {}
+        };
+        let options = RunOptions { out: Some(out), backend, force: args.force };
+        let outcome = execute(spec, &options, &mut on_progress)?;
+        bar.finish_and_clear();
+        eprintln!("{}: results in {}", spec.name, outcome.dir.display());
+        diverged += outcome.diverged;
+        members += outcome.members;
+        all.extend(outcome.verdicts);
+    }
+    print!("{}", verdict_table(&all));
+    let holds = all.iter().filter(|v| v.holds).count();
+    println!("{holds} of {} verdicts hold; {diverged} of {members} members diverged", all.len());
+    Ok(())
+}
+
+fn progress_bar() -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(1);
+    bar.set_style(
+        ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} steps ({eta})")
+            .expect("a valid template")
+            .progress_chars("=> "),
+    );
+    bar
+}
+
+/// `modewise presets`.
+pub fn presets(args: PresetsArgs) -> anyhow::Result<()> {
+    match args.show {
+        Some(name) => print!("{}", preset_toml(&name)?),
+        None => {
+            for (name, line) in PRESETS {
+                println!("{name:<12} {line}");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `modewise report DIR`.
+pub fn report(args: ReportArgs) -> anyhow::Result<()> {
+    let figures = draw_figures(&args.dir)?;
+    let verdicts = read_verdicts(&args.dir)?;
+    print!("{}", verdict_table(&verdicts));
+    for f in figures {
+        eprintln!("figure {}", f.display());
+    }
+    Ok(())
+}
