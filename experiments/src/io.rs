@@ -39,6 +39,19 @@ pub fn read_parquet(path: &Path) -> Result<DataFrame, ExperimentError> {
     ParquetReader::new(file).finish().map_err(|source| ExperimentError::Polars { path: path.to_path_buf(), source })
 }
 
+/// The key-value metadata of a Parquet file.
+pub fn read_metadata(path: &Path) -> Result<Vec<(String, String)>, ExperimentError> {
+    let file = File::open(path).map_err(|source| ExperimentError::Io { path: path.to_path_buf(), source })?;
+    let mut reader = ParquetReader::new(file);
+    let meta = reader.get_metadata().map_err(|source| ExperimentError::Polars { path: path.to_path_buf(), source })?;
+    Ok(meta
+        .key_value_metadata()
+        .iter()
+        .flatten()
+        .map(|kv| (kv.key.clone(), kv.value.clone().unwrap_or_default()))
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,6 +15,6 @@ pub mod spec;
 
 pub use error::ExperimentError;
 pub use experiment::{ExperimentOutcome, RunOptions, execute};
-pub use io::{ensemble_frame, read_parquet, write_parquet_atomic};
+pub use io::{ensemble_frame, read_metadata, read_parquet, write_parquet_atomic};
 pub use presets::{PRESETS, preset, preset_toml};
 pub use spec::{ExperimentSpec, parse_assignment};
