@@ -12,6 +12,7 @@ pub mod presets;
 pub mod report;
 pub mod run;
 pub mod spec;
+pub mod sweep;
 
 pub use error::ExperimentError;
 pub use experiment::{ExperimentOutcome, RunOptions, execute};

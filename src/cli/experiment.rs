@@ -31,6 +31,29 @@ pub struct RunArgs {
     pub force: bool,
 }
 
+/// Arguments of `modewise sweep`.
+#[derive(Debug, Args)]
+pub struct SweepArgs {
+    /// A sweep file: a spec plus a `[sweep]` table of `field = [values]` (dotted fields).
+    pub file: PathBuf,
+    /// Override a spec field (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    /// Results directory (default `data/<name>`), Hive-partitioned by run index.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Run only shard I of N (`I/N`, 0-based); defaults to Slurm's
+    /// SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT when set, else everything.
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<String>,
+    /// Skip runs whose results are complete; redo the others.
+    #[arg(long)]
+    pub resume: bool,
+    /// Hardware backend for every run, overriding the spec.
+    #[arg(long)]
+    pub backend: Option<String>,
+}
+
 /// Arguments of `modewise presets`.
 #[derive(Debug, Args)]
 pub struct PresetsArgs {
@@ -130,6 +153,57 @@ fn progress_bar() -> ProgressBar {
             .progress_chars("=> "),
     );
     bar
+}
+
+/// `modewise sweep`.
+pub fn sweep(args: SweepArgs) -> anyhow::Result<()> {
+    use modewise_experiments::sweep::{Shard, expand, run_shard};
+    let mut overrides = args.set.iter().map(|s| parse_assignment(s)).collect::<Result<Vec<_>, _>>()?;
+    if let Some(b) = &args.backend {
+        let b: BackendKind = b.parse()?;
+        overrides.push(("train.backend".into(), toml::Value::String(b.to_string())));
+    }
+    let shard = match &args.shard {
+        Some(s) => Shard::parse(s)?,
+        None => Shard::from_slurm()?.unwrap_or(Shard { index: 0, count: 1 }),
+    };
+    let text = std::fs::read_to_string(&args.file).with_context(|| format!("sweep file {}", args.file.display()))?;
+    let points = expand(&text, &overrides)?;
+    let name = points[0].label.split('/').next().unwrap_or("sweep").to_string();
+    let dir = args.out.clone().unwrap_or_else(|| Path::new("data").join(&name));
+    if dir.is_file() {
+        anyhow::bail!(modewise_experiments::ExperimentError::Invalid {
+            field: "out".into(),
+            rule: format!("must be a directory, but {} is a file", dir.display()),
+        });
+    }
+    let bar = progress_bar();
+    let mut on_progress = |p: Progress<'_>| match p {
+        Progress::RunStarted { run_id, index, total, steps } => {
+            bar.set_length(steps);
+            bar.set_position(0);
+            bar.set_message(format!("{run_id} ({}/{total})", index + 1));
+            if bar.is_hidden() {
+                eprintln!("run {run_id} ({}/{total}): {steps} steps", index + 1);
+            }
+        }
+        Progress::Step { step } => bar.set_position(step),
+        Progress::RunDone { .. } => {}
+    };
+    let outcome = run_shard(&points, &dir, shard, args.resume, &mut on_progress)?;
+    bar.finish_and_clear();
+    print!("{}", verdict_table(&outcome.verdicts));
+    println!(
+        "shard {}/{}: {} runs done, {} skipped as complete; {} of {} members diverged; results in {}",
+        shard.index,
+        shard.count,
+        outcome.ran.len(),
+        outcome.skipped.len(),
+        outcome.diverged,
+        outcome.members,
+        dir.display()
+    );
+    Ok(())
 }
 
 /// `modewise presets`.

@@ -41,6 +41,9 @@ pub enum Command {
     /// Run an experiment: a preset (`saddle`, `stationary`, `relax`, `sde-vs-sgd`, `demo`) or a
     /// spec file; writes Parquet tables and SVG figures and prints the verdicts.
     Run(experiment::RunArgs),
+    /// Run a sweep: a spec with lists of values, expanded to their product, optionally one
+    /// shard of it, resumable; results in a Hive-partitioned directory.
+    Sweep(experiment::SweepArgs),
     /// List the presets, or print one as a TOML spec.
     Presets(experiment::PresetsArgs),
     /// Redraw the figures and the verdict table of a results directory.
@@ -68,6 +71,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Some(Command::Theory(args)) => theory::run(args),
         Some(Command::Run(args)) => experiment::run(args),
+        Some(Command::Sweep(args)) => experiment::sweep(args),
         Some(Command::Presets(args)) => experiment::presets(args),
         Some(Command::Report(args)) => experiment::report(args),
         None => experiment::run(experiment::RunArgs::default()),

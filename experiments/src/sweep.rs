@@ -1,0 +1,256 @@
+//! Sweeps: a spec plus lists of values for any fields, expanded to their product with
+//! deterministic run ids, run in shards into a Hive-partitioned directory, resumable.
+//!
+//! Layout: `DIR/<table>/run_index=<i>/part.parquet` for the tables `runs`, `trajectories`,
+//! `theory` and `summary`, where `i` is the run's position in the expansion. Polars
+//! (`scan_parquet("DIR/trajectories/**/*.parquet", hive_partitioning=True)`), pyarrow
+//! (`pyarrow.dataset.dataset("DIR/trajectories", partitioning="hive")`) and DuckDB
+//! (`read_parquet('DIR/trajectories/*/*.parquet', hive_partitioning = true)`) read each table as
+//! one dataset. A run is complete when its `summary` part exists: it is written last, each part
+//! atomically, so `--resume` skips exactly the complete runs and redoes any other.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::ExperimentError;
+use crate::output::{metadata, runs_frame, summary_frame, trajectories_frame, write_with_metadata};
+use crate::run::{Progress, TheoryRows, Verdict, analyse, train_run};
+use crate::spec::{ExperimentSpec, assign};
+
+/// The tables of a sweep, in the order their parts are written (`summary` last: it marks a run
+/// complete).
+pub const TABLES: [&str; 4] = ["runs", "trajectories", "theory", "summary"];
+
+/// One shard of `N`: runs with index `i mod N = I`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    /// This shard, `0 ≤ index < count`.
+    pub index: usize,
+    /// Number of shards.
+    pub count: usize,
+}
+
+impl Shard {
+    /// Parses `I/N`.
+    pub fn parse(text: &str) -> Result<Self, ExperimentError> {
+        let bad = |rule: String| ExperimentError::Invalid { field: "--shard".into(), rule };
+        let (i, n) = text.split_once('/').ok_or_else(|| bad(format!("must be I/N (got `{text}`)")))?;
+        let index: usize = i.trim().parse().map_err(|_| bad(format!("I must be a whole number (got `{i}`)")))?;
+        let count: usize = n.trim().parse().map_err(|_| bad(format!("N must be a whole number (got `{n}`)")))?;
+        Self::new(index, count).map_err(|e| match e {
+            ExperimentError::Invalid { rule, .. } => bad(rule),
+            other => other,
+        })
+    }
+
+    /// Checks `index < count`, `count ≥ 1`.
+    pub fn new(index: usize, count: usize) -> Result<Self, ExperimentError> {
+        if count == 0 || index >= count {
+            return Err(ExperimentError::Invalid {
+                field: "--shard".into(),
+                rule: format!("needs 0 ≤ I < N and N ≥ 1 (got {index}/{count})"),
+            });
+        }
+        Ok(Self { index, count })
+    }
+
+    /// The shard from Slurm's job-array variables, when set.
+    pub fn from_slurm() -> Result<Option<Self>, ExperimentError> {
+        match (std::env::var("SLURM_ARRAY_TASK_ID"), std::env::var("SLURM_ARRAY_TASK_COUNT")) {
+            (Ok(i), Ok(n)) => Self::parse(&format!("{i}/{n}")).map(Some),
+            _ => Ok(None),
+        }
+    }
+}
+
+/// A point of the sweep: its index, id and the experiment spec it runs.
+#[derive(Debug, Clone)]
+pub struct SweepPoint {
+    /// Position in the expansion (the Hive partition value).
+    pub index: usize,
+    /// `<name>/<key>=<value>,…` from the last segment of each swept key.
+    pub label: String,
+    /// The spec of this point.
+    pub spec: ExperimentSpec,
+}
+
+/// Expands a sweep file's text (with `--set` overrides; `sweep.<field>` keys replace a swept
+/// list) into its points, in a deterministic order: keys sorted, the last key varying fastest,
+/// values in the order given.
+pub fn expand(text: &str, overrides: &[(String, toml::Value)]) -> Result<Vec<SweepPoint>, ExperimentError> {
+    let mut table: toml::Table = text.parse().map_err(|e: toml::de::Error| ExperimentError::Invalid {
+        field: "sweep file".into(),
+        rule: format!("malformed TOML: {}", e.message().replace('\n', " ")),
+    })?;
+    let mut sweep = match table.remove("sweep") {
+        Some(toml::Value::Table(t)) => t,
+        Some(other) => {
+            return Err(ExperimentError::Invalid {
+                field: "sweep".into(),
+                rule: format!("must be a table of field = [values] (got {})", other.type_str()),
+            });
+        }
+        None => {
+            return Err(ExperimentError::Invalid {
+                field: "sweep".into(),
+                rule: "is missing: a sweep file needs a [sweep] table of field = [values]".into(),
+            });
+        }
+    };
+    for (k, v) in overrides {
+        match k.strip_prefix("sweep.") {
+            Some(key) => assign(&mut sweep, key, v.clone())?,
+            None => assign(&mut table, k, v.clone())?,
+        }
+    }
+    let mut axes: BTreeMap<String, Vec<toml::Value>> = BTreeMap::new();
+    flatten_axes("", &sweep, &mut axes)?;
+    let base = ExperimentSpec::from_table(table.clone())?;
+    let mut points = vec![(String::new(), table)];
+    for (key, values) in &axes {
+        let short = key.rsplit('.').next().unwrap_or(key);
+        let mut next = Vec::new();
+        for (label, t) in &points {
+            for v in values {
+                let mut t = t.clone();
+                assign(&mut t, key, v.clone())?;
+                let shown = match v {
+                    toml::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                let sep = if label.is_empty() { "" } else { "," };
+                next.push((format!("{label}{sep}{short}={shown}"), t));
+            }
+        }
+        points = next;
+    }
+    points
+        .into_iter()
+        .enumerate()
+        .map(|(index, (label, mut t))| {
+            let name = format!("{}-{index}", base.name);
+            t.insert("name".into(), toml::Value::String(name));
+            let spec = ExperimentSpec::from_table(t).map_err(|e| match e {
+                ExperimentError::Invalid { field, rule } => {
+                    ExperimentError::Invalid { field: format!("sweep point {index} ({label}): {field}"), rule }
+                }
+                other => other,
+            })?;
+            Ok(SweepPoint { index, label: format!("{}/{label}", base.name), spec })
+        })
+        .collect()
+}
+
+fn flatten_axes(
+    prefix: &str,
+    t: &toml::Table,
+    out: &mut BTreeMap<String, Vec<toml::Value>>,
+) -> Result<(), ExperimentError> {
+    for (k, v) in t {
+        let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+        match v {
+            toml::Value::Array(a) if !a.is_empty() => {
+                out.insert(key, a.clone());
+            }
+            toml::Value::Table(inner) => flatten_axes(&key, inner, out)?,
+            other => {
+                return Err(ExperimentError::Invalid {
+                    field: format!("sweep.{key}"),
+                    rule: format!("must be a non-empty list of values (got {other})"),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The path of run `index`'s part of `table` in the sweep directory.
+pub fn part_path(dir: &Path, table: &str, index: usize) -> PathBuf {
+    dir.join(table).join(format!("run_index={index}")).join("part.parquet")
+}
+
+/// What a shard did.
+#[derive(Debug, Clone, Default)]
+pub struct SweepOutcome {
+    /// Runs trained now.
+    pub ran: Vec<usize>,
+    /// Runs skipped because complete (`--resume`).
+    pub skipped: Vec<usize>,
+    /// Verdicts of the runs trained now.
+    pub verdicts: Vec<Verdict>,
+    /// Diverged members of the runs trained now.
+    pub diverged: usize,
+    /// Members of the runs trained now.
+    pub members: usize,
+}
+
+/// Runs the points of one shard into `dir`. Without `resume`, a directory that already holds
+/// parts is refused; with it, complete runs are skipped and incomplete ones redone.
+pub fn run_shard(
+    points: &[SweepPoint],
+    dir: &Path,
+    shard: Shard,
+    resume: bool,
+    progress: &mut dyn FnMut(Progress<'_>),
+) -> Result<SweepOutcome, ExperimentError> {
+    let mine: Vec<&SweepPoint> = points.iter().filter(|p| p.index % shard.count == shard.index).collect();
+    if !resume {
+        if let Some(p) = mine.iter().find(|p| TABLES.iter().any(|t| part_path(dir, t, p.index).exists())) {
+            return Err(ExperimentError::Invalid {
+                field: "out".into(),
+                rule: format!(
+                    "{} already holds results of run {}; pass --resume to continue the sweep",
+                    dir.display(),
+                    p.index
+                ),
+            });
+        }
+    }
+    let mut outcome = SweepOutcome::default();
+    for (n, point) in mine.iter().enumerate() {
+        if resume && part_path(dir, "summary", point.index).exists() {
+            outcome.skipped.push(point.index);
+            continue;
+        }
+        let plans = point.spec.runs()?;
+        let mut results = Vec::new();
+        let mut theory = TheoryRows::default();
+        let mut verdicts = Vec::new();
+        for plan in &plans {
+            progress(Progress::RunStarted {
+                run_id: &point.label,
+                index: n,
+                total: mine.len(),
+                steps: plan.train.params().steps,
+            });
+            let r = train_run(plan, progress)?;
+            verdicts.extend(analyse(&point.spec, &r, &mut theory)?);
+            progress(Progress::RunDone { run_id: &point.label });
+            results.push(r);
+        }
+        let meta = metadata(&point.spec);
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| ExperimentError::Polars { path: path.clone(), source }
+        };
+        for table in TABLES {
+            let path = part_path(dir, table, point.index);
+            let parent = path.parent().expect("a part has a parent");
+            std::fs::create_dir_all(parent)
+                .map_err(|source| ExperimentError::Io { path: parent.to_path_buf(), source })?;
+            let mut frame = match table {
+                "runs" => runs_frame(&results),
+                "trajectories" => trajectories_frame(&results),
+                "theory" => theory.frame(),
+                _ => summary_frame(&verdicts),
+            }
+            .map_err(io(&path))?;
+            write_with_metadata(&mut frame, &path, &meta)?;
+        }
+        outcome.diverged += results.iter().map(|r| r.diverged.len()).sum::<usize>();
+        outcome.members += results.iter().map(|r| r.plan.train.params().seeds.len()).sum::<usize>();
+        outcome.ran.push(point.index);
+        outcome.verdicts.extend(verdicts);
+    }
+    Ok(outcome)
+}
