@@ -194,8 +194,8 @@ pub fn run_shard(
     progress: &mut dyn FnMut(Progress<'_>),
 ) -> Result<SweepOutcome, ExperimentError> {
     let mine: Vec<&SweepPoint> = points.iter().filter(|p| p.index % shard.count == shard.index).collect();
-    if !resume {
-        if let Some(p) = mine.iter().find(|p| TABLES.iter().any(|t| part_path(dir, t, p.index).exists())) {
+    if !resume && let Some(p) = mine.iter().find(|p| TABLES.iter().any(|t| part_path(dir, t, p.index).exists())) {
+        {
             return Err(ExperimentError::Invalid {
                 field: "out".into(),
                 rule: format!(
