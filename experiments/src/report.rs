@@ -203,16 +203,13 @@ pub fn draw_figures(dir: &Path) -> Result<Vec<PathBuf>, ExperimentError> {
                 (params.get(run), overlays.get(&(run.clone(), *k, "gradient_flow".to_string())))
                 && let Ok(mode) = (ModeParams { depth, s: md.s, sigma, lr, batch }).check()
             {
-                {
-                    let points =
-                        gf.iter().map(|&(t, w)| (t, mode.diffusion(Coordinate::EndToEnd, w.max(0.0)))).collect();
-                    series.push(Series {
-                        label: "D(w) along gradient flow".into(),
-                        points,
-                        style: SeriesStyle::Line,
-                        color: 1,
-                    });
-                }
+                let points = gf.iter().map(|&(t, w)| (t, mode.diffusion(Coordinate::EndToEnd, w.max(0.0)))).collect();
+                series.push(Series {
+                    label: "D(w) along gradient flow".into(),
+                    points,
+                    style: SeriesStyle::Line,
+                    color: 1,
+                });
             }
             diffusion_panels.push(Figure::Lines(LinePlot {
                 title,
@@ -229,28 +226,26 @@ pub fn draw_figures(dir: &Path) -> Result<Vec<PathBuf>, ExperimentError> {
             overlays.get(&(run.clone(), *k, "boltzmann".to_string())),
         ) && md.late.len() >= 10
         {
-            {
-                hist_panels.push(Figure::Histogram(HistogramPlot {
-                    title: format!("{run}, mode {}: second half of the run", k + 1),
-                    x_label: "m_k".into(),
-                    y_label: "density".into(),
-                    bins: histogram(&md.late, 30),
-                    curves: vec![
-                        Series {
-                            label: "exact stationary density".into(),
-                            points: clip(density, &md.late),
-                            style: SeriesStyle::Line,
-                            color: 1,
-                        },
-                        Series {
-                            label: "Boltzmann law".into(),
-                            points: clip(boltz, &md.late),
-                            style: SeriesStyle::Dashed,
-                            color: 2,
-                        },
-                    ],
-                }));
-            }
+            hist_panels.push(Figure::Histogram(HistogramPlot {
+                title: format!("{run}, mode {}: second half of the run", k + 1),
+                x_label: "m_k".into(),
+                y_label: "density".into(),
+                bins: histogram(&md.late, 30),
+                curves: vec![
+                    Series {
+                        label: "exact stationary density".into(),
+                        points: clip(density, &md.late),
+                        style: SeriesStyle::Line,
+                        color: 1,
+                    },
+                    Series {
+                        label: "Boltzmann law".into(),
+                        points: clip(boltz, &md.late),
+                        style: SeriesStyle::Dashed,
+                        color: 2,
+                    },
+                ],
+            }));
         }
     }
     let mut written = Vec::new();

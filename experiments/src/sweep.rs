@@ -195,16 +195,14 @@ pub fn run_shard(
 ) -> Result<SweepOutcome, ExperimentError> {
     let mine: Vec<&SweepPoint> = points.iter().filter(|p| p.index % shard.count == shard.index).collect();
     if !resume && let Some(p) = mine.iter().find(|p| TABLES.iter().any(|t| part_path(dir, t, p.index).exists())) {
-        {
-            return Err(ExperimentError::Invalid {
-                field: "out".into(),
-                rule: format!(
-                    "{} already holds results of run {}; pass --resume to continue the sweep",
-                    dir.display(),
-                    p.index
-                ),
-            });
-        }
+        return Err(ExperimentError::Invalid {
+            field: "out".into(),
+            rule: format!(
+                "{} already holds results of run {}; pass --resume to continue the sweep",
+                dir.display(),
+                p.index
+            ),
+        });
     }
     let mut outcome = SweepOutcome::default();
     for (n, point) in mine.iter().enumerate() {
