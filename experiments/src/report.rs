@@ -64,7 +64,20 @@ struct ModeData {
     d: BTreeMap<u64, (f64, f64, usize)>,
     align: BTreeMap<u64, (f64, f64, usize)>,
     balance: BTreeMap<u64, (f64, f64, usize)>,
+    /// Per step: the members' values of `m_k`, for the across-seed variance.
+    values: BTreeMap<u64, (f64, Vec<f64>)>,
     late: Vec<f64>,
+}
+
+/// Unbiased variance across members per step: `(t, variance)`.
+fn variances(map: &BTreeMap<u64, (f64, Vec<f64>)>) -> Vec<(f64, f64)> {
+    map.values()
+        .filter(|(_, v)| v.len() >= 2)
+        .map(|(t, v)| {
+            let m = v.iter().sum::<f64>() / v.len() as f64;
+            (*t, v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (v.len() as f64 - 1.0))
+        })
+        .collect()
 }
 
 fn add(map: &mut BTreeMap<u64, (f64, f64, usize)>, step: u64, t: f64, v: f64) {
@@ -121,6 +134,9 @@ pub fn draw_figures(dir: &Path) -> Result<Vec<PathBuf>, ExperimentError> {
             e.s = s[i];
             let st = step[i] as u64;
             add(&mut e.m, st, t[i], m[i]);
+            if m[i].is_finite() {
+                e.values.entry(st).or_insert((t[i], Vec::new())).1.push(m[i]);
+            }
             add(&mut e.d, st, t[i], d[i]);
             add(&mut e.align, st, t[i], al[i]);
             add(&mut e.balance, st, t[i], bal[i]);
@@ -140,9 +156,16 @@ pub fn draw_figures(dir: &Path) -> Result<Vec<PathBuf>, ExperimentError> {
             f64s(&theory, "value", &theory_p)?,
         );
         let (w0, rule) = (f64s(&theory, "w0", &theory_p)?, strs(&theory, "w0_rule", &theory_p)?);
+        let var = f64s(&theory, "variance", &theory_p)?;
         for i in 0..ids.len() {
             let x = if t[i].is_finite() { t[i] } else { w[i] };
             overlays.entry((ids[i].clone(), k[i] as usize, kind[i].clone())).or_default().push((x, v[i]));
+            if var[i].is_finite() {
+                overlays
+                    .entry((ids[i].clone(), k[i] as usize, format!("{}_variance", kind[i])))
+                    .or_default()
+                    .push((x, var[i]));
+            }
             w0_rules.entry((ids[i].clone(), k[i] as usize)).or_insert((w0[i], rule[i].clone()));
         }
     }
@@ -153,6 +176,7 @@ pub fn draw_figures(dir: &Path) -> Result<Vec<PathBuf>, ExperimentError> {
     let mut mode_panels = Vec::new();
     let mut diffusion_panels = Vec::new();
     let mut hist_panels = Vec::new();
+    let mut variance_panels = Vec::new();
     for ((run, k), md) in &data {
         let w0 = w0_rules.get(&(run.clone(), *k));
         let title = format!("{run}, mode {} (s = {:.3})", k + 1, md.s);
@@ -191,6 +215,37 @@ pub fn draw_figures(dir: &Path) -> Result<Vec<PathBuf>, ExperimentError> {
             series,
             markers: markers.clone(),
         }));
+        let sde_var = overlays.get(&(run.clone(), *k, "sde_variance".to_string()));
+        let chain_var = overlays.get(&(run.clone(), *k, "chain_variance".to_string()));
+        if sde_var.is_some() || chain_var.is_some() {
+            let mut series = vec![Series {
+                label: "DLN SGD, variance across seeds".into(),
+                points: variances(&md.values),
+                style: SeriesStyle::Points,
+                color: 0,
+            }];
+            for (points, label, color) in
+                [(sde_var, "SDE ensemble variance", 2), (chain_var, "exact chain variance", 3)]
+            {
+                if let Some(points) = points {
+                    series.push(Series {
+                        label: label.into(),
+                        points: points.clone(),
+                        style: SeriesStyle::Dashed,
+                        color,
+                    });
+                }
+            }
+            variance_panels.push(Figure::Lines(LinePlot {
+                title: format!("{run}, mode {}: spread across seeds", k + 1),
+                x_label: "t = η·step".into(),
+                y_label: "Var m_k".into(),
+                log_x: true,
+                log_y: true,
+                series,
+                markers: vec![],
+            }));
+        }
         let d_points = means(&md.d);
         if !d_points.is_empty() {
             let mut series = vec![Series {
@@ -261,6 +316,7 @@ pub fn draw_figures(dir: &Path) -> Result<Vec<PathBuf>, ExperimentError> {
     save("modes.svg", "Mode strengths against the theory", mode_panels)?;
     save("diffusion.svg", "Mode diffusion against the theory", diffusion_panels)?;
     save("stationary.svg", "Stationary laws", hist_panels)?;
+    save("variance.svg", "Spread of the modes across seeds: SGD, SDE and exact chain", variance_panels)?;
     // Alignment and balance per run (mode 0 rows hold the per-member values).
     let mut align_panels = Vec::new();
     for ((run, k), md) in &data {
