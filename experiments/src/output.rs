@@ -59,13 +59,53 @@ pub fn runs_frame(results: &[RunResult]) -> PolarsResult<DataFrame> {
             wall.push(r.wall_seconds);
         }
     }
-    df!(
+    // Every training field of the spec as a column `train.<dotted path>` (TOML text of the value),
+    // so runs can be filtered on any parameter, including the initialisation's.
+    let flat: Vec<Vec<(String, String)>> = results
+        .iter()
+        .map(|r| {
+            let mut out = Vec::new();
+            let value = toml::Value::try_from(r.plan.train.params()).expect("train parameters serialise");
+            flatten("train", &value, &mut out);
+            out
+        })
+        .collect();
+    let mut keys: Vec<String> = flat.iter().flatten().map(|(k, _)| k.clone()).collect();
+    keys.sort();
+    keys.dedup();
+    keys.retain(|k| k != "train.seeds");
+    let mut frame = df!(
         "run_id" => run_id, "label" => label, "member" => member, "seed" => seed,
         "backend" => backend, "gradient" => gradient, "dims" => dims, "depth" => depth,
         "lr" => lr, "batch" => batch, "steps" => steps, "sigma" => sigma, "init" => init,
         "data" => data, "teacher_s" => teacher_s, "teacher_seed" => teacher_seed,
         "status" => status, "diverged_at" => diverged_at, "wall_seconds" => wall,
-    )
+    )?;
+    for key in keys {
+        let col: Vec<Option<String>> = results
+            .iter()
+            .zip(&flat)
+            .flat_map(|(r, f)| {
+                let v = f.iter().find(|(k, _)| *k == key).map(|(_, v)| v.clone());
+                std::iter::repeat_n(v, r.plan.train.params().seeds.len())
+            })
+            .collect();
+        frame.with_column(Column::new(key.as_str().into(), col))?;
+    }
+    Ok(frame)
+}
+
+/// Flattens a TOML value into `(dotted path, TOML text)` pairs (arrays stay whole).
+fn flatten(prefix: &str, value: &toml::Value, out: &mut Vec<(String, String)>) {
+    match value {
+        toml::Value::Table(t) => {
+            for (k, v) in t {
+                flatten(&format!("{prefix}.{k}"), v, out);
+            }
+        }
+        toml::Value::String(s) => out.push((prefix.to_string(), s.clone())),
+        other => out.push((prefix.to_string(), other.to_string())),
+    }
 }
 
 /// The `trajectories` table: one row per run, member, probe step and mode.
