@@ -149,7 +149,7 @@ backend = "flex"
 n_probe = 2048
 
 [train.probes]
-per_decade = 30.0
+per_decade = 100.0
 
 [train.teacher]
 seed = 3
@@ -220,7 +220,7 @@ sde_paths = {paths}
 chain_paths = {paths}
 "#,
         steps = 2000 * z.scale,
-        seeds = seeds(z.seeds * 2),
+        seeds = seeds(z.seeds * 16),
         paths = 1000 * z.seeds,
     );
     for (lr, steps) in [("0.002", 5), ("0.01", 1), ("0.05", 1)] {
