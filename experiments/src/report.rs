@@ -317,7 +317,11 @@ pub fn draw_figures(dir: &Path) -> Result<Vec<PathBuf>, ExperimentError> {
     save("modes.svg", "Mode strengths against the theory", mode_panels)?;
     save("diffusion.svg", "Mode diffusion against the theory", diffusion_panels)?;
     save("stationary.svg", "Stationary laws", hist_panels)?;
-    save("variance.svg", "Spread of the modes across seeds (and of the SDE and exact-chain ensembles)", variance_panels)?;
+    save(
+        "variance.svg",
+        "Spread of the modes across seeds (and of the SDE and exact-chain ensembles)",
+        variance_panels,
+    )?;
     // Alignment and balance per run (mode 0 rows hold the per-member values).
     let mut align_panels = Vec::new();
     for ((run, k), md) in &data {
