@@ -8,7 +8,7 @@ use modewise_dln::BackendKind;
 use crate::ExperimentError;
 use crate::output::write_tables;
 use crate::report::draw_figures;
-use crate::run::{Progress, RunResult, TheoryRows, Verdict, analyse, train_run};
+use crate::run::{Progress, Verdict, train_and_analyse};
 use crate::spec::ExperimentSpec;
 
 /// Options of a run that are not part of the spec.
@@ -88,21 +88,9 @@ pub fn execute(
     let _ = std::fs::remove_dir_all(&staging);
     std::fs::create_dir(&staging).map_err(|source| ExperimentError::Io { path: staging.clone(), source })?;
     let result = (|| {
-        let mut results: Vec<RunResult> = Vec::new();
-        let mut theory = TheoryRows::default();
-        let mut verdicts = Vec::new();
-        for (i, plan) in plans.iter().enumerate() {
-            progress(Progress::RunStarted {
-                run_id: &plan.run_id,
-                index: i,
-                total: plans.len(),
-                steps: plan.train.params().steps,
-            });
-            let r = train_run(plan, progress)?;
-            verdicts.extend(analyse(&spec, &r, &mut theory)?);
-            progress(Progress::RunDone { run_id: &plan.run_id });
-            results.push(r);
-        }
+        let total = plans.len();
+        let a = train_and_analyse(&spec, &plans, |i| (plans[i].run_id.clone(), i, total), progress)?;
+        let (results, theory, verdicts) = (a.results, a.theory, a.verdicts);
         write_tables(&staging, &spec, &results, &theory, &verdicts)?;
         let diverged = results.iter().map(|r| r.diverged.len()).sum();
         let members = results.iter().map(|r| r.plan.train.params().seeds.len()).sum();

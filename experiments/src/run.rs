@@ -4,7 +4,9 @@
 use std::time::Instant;
 
 use modewise_dln::{InitScheme, ProbeRecord, TrainSpec, Trainer};
-use modewise_theory::{Coordinate, DEFAULT_RHO, Dynamics, EnsembleParams, Mode, StationaryOptions, TimeGrid};
+use modewise_theory::{
+    Coordinate, DEFAULT_RHO, Dynamics, EnsembleParams, EnsembleStats, Mode, StationaryOptions, TimeGrid,
+};
 use polars::prelude::*;
 
 use crate::ExperimentError;
@@ -100,6 +102,37 @@ pub fn train_run(plan: &RunPlan, progress: &mut dyn FnMut(Progress<'_>)) -> Resu
     })?;
     let diverged = report.divergences.iter().map(|d| (d.member, d.step)).collect();
     Ok(RunResult { plan: plan.clone(), records, diverged, wall_seconds: started.elapsed().as_secs_f64() })
+}
+
+/// Runs, overlays and verdicts of a list of plans.
+#[derive(Debug, Default)]
+pub struct Analysed {
+    /// One result per plan.
+    pub results: Vec<RunResult>,
+    /// The overlays.
+    pub theory: TheoryRows,
+    /// The verdicts.
+    pub verdicts: Vec<Verdict>,
+}
+
+/// Trains every plan of `spec` and analyses it; `describe(i)` gives the progress label, index and
+/// total reported for plan `i`.
+pub fn train_and_analyse(
+    spec: &ExperimentSpec,
+    plans: &[RunPlan],
+    describe: impl Fn(usize) -> (String, usize, usize),
+    progress: &mut dyn FnMut(Progress<'_>),
+) -> Result<Analysed, ExperimentError> {
+    let mut out = Analysed::default();
+    for (i, plan) in plans.iter().enumerate() {
+        let (label, index, total) = describe(i);
+        progress(Progress::RunStarted { run_id: &label, index, total, steps: plan.train.params().steps });
+        let r = train_run(plan, progress)?;
+        out.verdicts.extend(analyse(spec, &r, &mut out.theory)?);
+        progress(Progress::RunDone { run_id: &label });
+        out.results.push(r);
+    }
+    Ok(out)
 }
 
 /// Mean over the members of a per-mode quantity, per probe step: `(t, mean)` in step order.
@@ -228,6 +261,13 @@ impl TheoryRows {
         self.w0_rule.push(rule.into());
     }
 
+    /// Pushes an ensemble's mean and variance per recorded time.
+    fn push_ensemble(&mut self, run: &str, k: usize, overlay: &str, stats: &EnsembleStats, w0: f64, rule: &str) {
+        for i in 0..stats.times.len() {
+            self.push(run, k, overlay, Some(stats.times[i]), None, stats.mean[i], Some(stats.variance[i]), w0, rule);
+        }
+    }
+
     /// The table.
     pub fn frame(&self) -> PolarsResult<DataFrame> {
         df!(
@@ -272,36 +312,12 @@ pub fn analyse(
             let dynamics =
                 Dynamics::Sde { scheme: o.sde_scheme, coordinate: Coordinate::EndToEnd, dt: p.lr * o.sde_dt_over_lr };
             let stats = mode.ensemble(w0, dynamics, &EnsembleParams::new(o.sde_paths, seed, grid.clone()))?;
-            for i in 0..stats.times.len() {
-                theory.push(
-                    run_id,
-                    k,
-                    "sde",
-                    Some(stats.times[i]),
-                    None,
-                    stats.mean[i],
-                    Some(stats.variance[i]),
-                    w0,
-                    &rule,
-                );
-            }
+            theory.push_ensemble(run_id, k, "sde", &stats, w0, &rule);
         }
         if o.chain_paths > 0 {
             let stats =
                 mode.ensemble(w0, Dynamics::Chain, &EnsembleParams::new(o.chain_paths, seed ^ 1, grid.clone()))?;
-            for i in 0..stats.times.len() {
-                theory.push(
-                    run_id,
-                    k,
-                    "chain",
-                    Some(stats.times[i]),
-                    None,
-                    stats.mean[i],
-                    Some(stats.variance[i]),
-                    w0,
-                    &rule,
-                );
-            }
+            theory.push_ensemble(run_id, k, "chain", &stats, w0, &rule);
         }
         let density = if mode.sigma() > 0.0 && (o.stationary || spec.analysis != Analysis::None) {
             mode.stationary_density(StationaryOptions::default()).ok()

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use crate::ExperimentError;
 use crate::output::{metadata, runs_frame, summary_frame, trajectories_frame, write_with_metadata};
-use crate::run::{Progress, TheoryRows, Verdict, analyse, train_run};
+use crate::run::{Progress, Verdict, train_and_analyse};
 use crate::spec::{ExperimentSpec, assign};
 
 /// The tables of a sweep, in the order their parts are written (`summary` last: it marks a run
@@ -211,21 +211,8 @@ pub fn run_shard(
             continue;
         }
         let plans = point.spec.runs()?;
-        let mut results = Vec::new();
-        let mut theory = TheoryRows::default();
-        let mut verdicts = Vec::new();
-        for plan in &plans {
-            progress(Progress::RunStarted {
-                run_id: &point.label,
-                index: n,
-                total: mine.len(),
-                steps: plan.train.params().steps,
-            });
-            let r = train_run(plan, progress)?;
-            verdicts.extend(analyse(&point.spec, &r, &mut theory)?);
-            progress(Progress::RunDone { run_id: &point.label });
-            results.push(r);
-        }
+        let a = train_and_analyse(&point.spec, &plans, |_| (point.label.clone(), n, mine.len()), progress)?;
+        let (results, theory, verdicts) = (a.results, a.theory, a.verdicts);
         let meta = metadata(&point.spec);
         let io = |path: &Path| {
             let path = path.to_path_buf();

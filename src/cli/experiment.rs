@@ -116,18 +116,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     let (mut diverged, mut members) = (0, 0);
     for (spec, out) in specs.iter().zip(outs) {
         let bar = progress_bar();
-        let mut on_progress = |p: Progress<'_>| match p {
-            Progress::RunStarted { run_id, index, total, steps } => {
-                bar.set_length(steps);
-                bar.set_position(0);
-                bar.set_message(format!("{run_id} ({}/{total})", index + 1));
-                if bar.is_hidden() {
-                    eprintln!("run {run_id} ({}/{total}): {steps} steps", index + 1);
-                }
-            }
-            Progress::Step { step } => bar.set_position(step),
-            Progress::RunDone { .. } => {}
-        };
+        let mut on_progress = progress_handler(&bar);
         let options = RunOptions { out: Some(out), backend, force: args.force };
         let outcome = execute(spec, &options, &mut on_progress)?;
         bar.finish_and_clear();
@@ -140,6 +129,22 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     let holds = all.iter().filter(|v| v.holds).count();
     println!("{holds} of {} verdicts hold; {diverged} of {members} members diverged", all.len());
     Ok(())
+}
+
+/// Shows a run's progress on `bar`, or as plain lines when the bar is hidden (not a terminal).
+fn progress_handler(bar: &ProgressBar) -> impl FnMut(Progress<'_>) + '_ {
+    move |p| match p {
+        Progress::RunStarted { run_id, index, total, steps } => {
+            bar.set_length(steps);
+            bar.set_position(0);
+            bar.set_message(format!("{run_id} ({}/{total})", index + 1));
+            if bar.is_hidden() {
+                eprintln!("run {run_id} ({}/{total}): {steps} steps", index + 1);
+            }
+        }
+        Progress::Step { step } => bar.set_position(step),
+        Progress::RunDone { .. } => {}
+    }
 }
 
 fn progress_bar() -> ProgressBar {
@@ -178,18 +183,7 @@ pub fn sweep(args: SweepArgs) -> anyhow::Result<()> {
         });
     }
     let bar = progress_bar();
-    let mut on_progress = |p: Progress<'_>| match p {
-        Progress::RunStarted { run_id, index, total, steps } => {
-            bar.set_length(steps);
-            bar.set_position(0);
-            bar.set_message(format!("{run_id} ({}/{total})", index + 1));
-            if bar.is_hidden() {
-                eprintln!("run {run_id} ({}/{total}): {steps} steps", index + 1);
-            }
-        }
-        Progress::Step { step } => bar.set_position(step),
-        Progress::RunDone { .. } => {}
-    };
+    let mut on_progress = progress_handler(&bar);
     let outcome = run_shard(&points, &dir, shard, args.resume, &mut on_progress)?;
     bar.finish_and_clear();
     print!("{}", verdict_table(&outcome.verdicts));
