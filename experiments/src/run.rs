@@ -319,7 +319,9 @@ pub fn analyse(
                 mode.ensemble(w0, Dynamics::Chain, &EnsembleParams::new(o.chain_paths, seed ^ 1, grid.clone()))?;
             theory.push_ensemble(run_id, k, "chain", &stats, w0, &rule);
         }
-        let density = if mode.sigma() > 0.0 && (o.stationary || spec.analysis != Analysis::None) {
+        let density = if mode.sigma() > 0.0
+            && (o.stationary || matches!(spec.analysis, Analysis::Stationary | Analysis::Relax))
+        {
             mode.stationary_density(StationaryOptions::default()).ok()
         } else {
             None
