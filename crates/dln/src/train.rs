@@ -277,6 +277,8 @@ pub struct Trainer {
     data: Vec<MemberData>,
     /// `M` repeated over the active members, `[E_active, d_L, d_0]`.
     teacher_t: Tensor<3>,
+    /// Population descent's constant input `I_{d_0}` repeated over the active members.
+    population_x: Option<Tensor<3>>,
     step: u64,
     last_check: u64,
     divergences: Vec<Divergence>,
@@ -318,7 +320,7 @@ impl Trainer {
         let weights = host_to_tensors(&members, &device)?;
         let data = p.seeds.iter().map(|&s| MemberData::new(s, &p.data, &spec.teacher)).collect();
         let active: Vec<usize> = (0..p.seeds.len()).collect();
-        let teacher_t = repeat_matrix(spec.teacher.matrix(), active.len(), &device);
+        let (teacher_t, population_x) = member_constants(spec, active.len(), &device);
         Ok(Self {
             spec: spec.clone(),
             device,
@@ -326,6 +328,7 @@ impl Trainer {
             active,
             data,
             teacher_t,
+            population_x,
             step: 0,
             last_check: 0,
             divergences: Vec::new(),
@@ -391,9 +394,8 @@ impl Trainer {
         let p = &self.spec.params;
         let e = self.active.len();
         let (d_in, d_out) = (p.dims[0], *p.dims.last().expect("checked"));
-        if let DataSource::Population = p.data.source {
-            let eye = repeat_matrix(&DMatrix::identity(d_in, d_in), e, &self.device);
-            return (eye, self.teacher_t.clone(), 1.0);
+        if let Some(eye) = &self.population_x {
+            return (eye.clone(), self.teacher_t.clone(), 1.0);
         }
         let b = p.batch;
         self.x_buf.resize(e * d_in * b, 0.0);
@@ -520,9 +522,23 @@ impl Trainer {
         let idx: Vec<i64> = keep.iter().map(|&s| s as i64).collect();
         let idx = Tensor::<1, Int>::from_data(TensorData::new(idx, [keep.len()]), &self.device);
         self.weights = std::mem::take(&mut self.weights).into_iter().map(|w| w.select(0, idx.clone())).collect();
-        self.teacher_t = repeat_matrix(self.spec.teacher.matrix(), keep.len(), &self.device);
+        (self.teacher_t, self.population_x) = member_constants(&self.spec, keep.len(), &self.device);
         Ok(())
     }
+}
+
+/// The per-member constants of a batch for `e` active members: `M` repeated, and for population
+/// descent the identity input.
+fn member_constants(spec: &TrainSpec, e: usize, device: &Device) -> (Tensor<3>, Option<Tensor<3>>) {
+    let teacher = repeat_matrix(spec.teacher.matrix(), e, device);
+    let eye = match spec.params.data.source {
+        DataSource::Population => {
+            let d_in = spec.params.dims[0];
+            Some(repeat_matrix(&DMatrix::identity(d_in, d_in), e, device))
+        }
+        _ => None,
+    };
+    (teacher, eye)
 }
 
 /// `m` repeated `e` times as a `[e, rows, cols]` tensor.
