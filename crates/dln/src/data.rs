@@ -205,3 +205,27 @@ impl FixedSample {
         i
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::teacher::TeacherParams;
+
+    #[test]
+    fn whitened_sample_has_identity_covariance_and_epochs_are_permutations() {
+        let teacher = TeacherParams::default().build(4, 3).unwrap();
+        let (n, batch) = (10, 3);
+        let mut rng = path_rng(1, DATA_STREAM);
+        let mut f = FixedSample::draw(n, true, 0.0, &teacher, &mut rng);
+        let x = DMatrix::from_row_slice(n, 4, &f.x.iter().map(|&v| v as f64).collect::<Vec<_>>());
+        let cov = x.transpose() * &x / n as f64;
+        assert!((cov - DMatrix::<f64>::identity(4, 4)).amax() < 1e-5);
+        // Three batches of 3 per epoch (the tenth point is skipped), each epoch without repeats.
+        for _ in 0..4 {
+            let mut seen: Vec<usize> = (0..9).map(|_| f.next_index(&mut rng, batch)).collect();
+            seen.sort();
+            seen.dedup();
+            assert_eq!(seen.len(), 9, "an epoch repeats a point");
+        }
+    }
+}

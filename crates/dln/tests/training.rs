@@ -79,7 +79,8 @@ fn a_diverging_member_is_stopped_and_the_others_go_on() {
     }
 }
 
-/// A fixed, whitened sample has identity input covariance and is visited without replacement.
+/// Training on a fixed, whitened, noise-free sample drives the population loss to 0 (its
+/// least-squares solution is M); whitening and epochs are tested in the `data` module.
 #[test]
 fn fixed_whitened_sample_trains_towards_its_least_squares_solution() {
     let mut p = small_run(BackendKind::Flex, vec![4], 4000, GradientPath::ClosedForm);
