@@ -46,14 +46,14 @@ pub struct DataParams {
 impl DataParams {
     /// Checks the rules that do not depend on the network.
     pub fn check(&self, batch: usize, d_in: usize) -> Result<()> {
-        check_non_negative("sigma", self.sigma)?;
+        check_non_negative("data.sigma", self.sigma)?;
         if let DataSource::Fixed { n, whiten } = self.source {
             if n < batch {
-                return Err(DlnError::invalid("data.n", format!("must be at least the batch size {batch}"), n));
+                return Err(DlnError::invalid("data.source.n", format!("must be at least the batch size {batch}"), n));
             }
             if whiten && n <= d_in {
                 return Err(DlnError::invalid(
-                    "data.n",
+                    "data.source.n",
                     format!("must exceed the input dimension {d_in} to whiten the sample"),
                     n,
                 ));

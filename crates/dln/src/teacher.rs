@@ -60,24 +60,24 @@ impl SpectrumSpec {
         let s: Vec<f64> = match self {
             Self::List { s } => s.clone(),
             Self::PowerLaw { s_max, decay, rank, s_min } => {
-                check_positive("teacher.s_max", *s_max)?;
-                check_positive("teacher.s_min", *s_min)?;
+                check_positive("teacher.spectrum.s_max", *s_max)?;
+                check_positive("teacher.spectrum.s_min", *s_min)?;
                 check_rank(*rank)?;
                 if !(decay.is_finite() && *decay >= 0.0) {
-                    return Err(DlnError::invalid("teacher.decay", "must be finite and non-negative", decay));
+                    return Err(DlnError::invalid("teacher.spectrum.decay", "must be finite and non-negative", decay));
                 }
                 (1..=*rank).map(|i| (s_max * (i as f64).powf(-decay)).max(*s_min)).collect()
             }
             Self::Linear { s_max, decay, rank } => {
-                check_positive("teacher.s_max", *s_max)?;
+                check_positive("teacher.spectrum.s_max", *s_max)?;
                 check_rank(*rank)?;
                 if !(decay.is_finite() && *decay >= 0.0) {
-                    return Err(DlnError::invalid("teacher.decay", "must be finite and non-negative", decay));
+                    return Err(DlnError::invalid("teacher.spectrum.decay", "must be finite and non-negative", decay));
                 }
                 let last = s_max - decay * (*rank as f64 - 1.0);
                 if last <= 0.0 {
                     return Err(DlnError::invalid(
-                        "teacher.decay",
+                        "teacher.spectrum.decay",
                         format!("must keep s_max - decay * (rank - 1) positive (s_max = {s_max}, rank = {rank})"),
                         decay,
                     ));
@@ -86,13 +86,13 @@ impl SpectrumSpec {
             }
         };
         if s.is_empty() {
-            return Err(DlnError::invalid("teacher.s", "must hold at least one singular value", "[]"));
+            return Err(DlnError::invalid("teacher.spectrum.s", "must hold at least one singular value", "[]"));
         }
         for (k, &v) in s.iter().enumerate() {
-            check_positive(&format!("teacher.s[{k}]"), v)?;
+            check_positive(&format!("teacher.spectrum.s[{k}]"), v)?;
             if k > 0 && v > s[k - 1] {
                 return Err(DlnError::invalid(
-                    format!("teacher.s[{k}]"),
+                    format!("teacher.spectrum.s[{k}]"),
                     format!("must not exceed the previous value {} (singular values are non-increasing)", s[k - 1]),
                     v,
                 ));
@@ -103,7 +103,7 @@ impl SpectrumSpec {
 }
 
 fn check_rank(rank: usize) -> Result<()> {
-    if rank == 0 { Err(DlnError::invalid("teacher.rank", "must be at least 1", rank)) } else { Ok(()) }
+    if rank == 0 { Err(DlnError::invalid("teacher.spectrum.rank", "must be at least 1", rank)) } else { Ok(()) }
 }
 
 /// Unchecked teacher parameters.
@@ -123,11 +123,14 @@ impl TeacherParams {
         let s = self.spectrum.values()?;
         let r = s.len();
         if r > d_in.min(d_out) {
-            return Err(DlnError::invalid(
-                "teacher.rank",
-                format!("must not exceed min(d_in, d_out) = {}", d_in.min(d_out)),
-                r,
-            ));
+            // A list names its modes one by one; the other spectra through `rank`.
+            let (field, rule) = match self.spectrum {
+                SpectrumSpec::List { .. } => {
+                    ("teacher.spectrum.s", "must not hold more values than min(d_0, d_L) = {} (one per mode)")
+                }
+                _ => ("teacher.spectrum.rank", "must not exceed min(d_0, d_L) = {}"),
+            };
+            return Err(DlnError::invalid(field, rule.replace("{}", &d_in.min(d_out).to_string()), r));
         }
         let mut rng = path_rng(self.seed, TEACHER_STREAM);
         let u = random_orthonormal(d_out, r, &mut rng);
@@ -202,11 +205,11 @@ mod tests {
         let l = SpectrumSpec::Linear { s_max: 3.0, decay: 0.5, rank: 3 };
         assert_eq!(l.values().unwrap(), vec![3.0, 2.5, 2.0]);
         let bad = SpectrumSpec::Linear { s_max: 1.0, decay: 0.5, rank: 3 };
-        assert!(bad.values().unwrap_err().to_string().starts_with("teacher.decay: must keep"));
+        assert!(bad.values().unwrap_err().to_string().starts_with("teacher.spectrum.decay: must keep"));
         let unsorted = SpectrumSpec::List { s: vec![1.0, 2.0] };
         assert_eq!(
             unsorted.values().unwrap_err().to_string(),
-            "teacher.s[1]: must not exceed the previous value 1 (singular values are non-increasing) (got 2.0)"
+            "teacher.spectrum.s[1]: must not exceed the previous value 1 (singular values are non-increasing) (got 2.0)"
         );
     }
 
@@ -220,6 +223,9 @@ mod tests {
         let again = TeacherParams { spectrum: SpectrumSpec::List { s: vec![3.0, 1.0] }, seed: 5 }.build(6, 4).unwrap();
         assert_eq!(t, again);
         let err = TeacherParams::default().build(2, 5).unwrap_err();
-        assert_eq!(err.to_string(), "teacher.rank: must not exceed min(d_in, d_out) = 2 (got 3)");
+        assert_eq!(
+            err.to_string(),
+            "teacher.spectrum.s: must not hold more values than min(d_0, d_L) = 2 (one per mode) (got 3)"
+        );
     }
 }

@@ -93,7 +93,7 @@ fn fixed_whitened_sample_trains_towards_its_least_squares_solution() {
     let last = records.last().unwrap();
     assert!(last.probe.population_loss < 1e-6, "{}", last.probe.population_loss);
     let err = DataParams { source: DataSource::Fixed { n: 5, whiten: true }, sigma: 0.0 }.check(4, 5).unwrap_err();
-    assert_eq!(err.to_string(), "data.n: must exceed the input dimension 5 to whiten the sample (got 5)");
+    assert_eq!(err.to_string(), "data.source.n: must exceed the input dimension 5 to whiten the sample (got 5)");
 }
 
 /// Label noise keeps the loss above the noise floor `½ d_L σ²` and the modes fluctuate around s.
@@ -141,28 +141,28 @@ fn bad_parameters_name_the_field_and_the_rule() {
         ),
         (
             TrainParams { data: DataParams { source: DataSource::Online, sigma: -0.1 }, ..ok.clone() },
-            "sigma: must be finite and non-negative (got -0.1)",
+            "data.sigma: must be finite and non-negative (got -0.1)",
         ),
         (
             TrainParams {
                 data: DataParams { source: DataSource::Fixed { n: 2, whiten: false }, sigma: 0.0 },
                 ..ok.clone()
             },
-            "data.n: must be at least the batch size 4 (got 2)",
+            "data.source.n: must be at least the batch size 4 (got 2)",
         ),
         (
             TrainParams {
                 teacher: TeacherParams { spectrum: SpectrumSpec::List { s: vec![1.0; 5] }, seed: 0 },
                 ..ok.clone()
             },
-            "teacher.rank: must not exceed min(d_in, d_out) = 4 (got 5)",
+            "teacher.spectrum.s: must not hold more values than min(d_0, d_L) = 4 (one per mode) (got 5)",
         ),
         (
             TrainParams {
                 teacher: TeacherParams { spectrum: SpectrumSpec::List { s: vec![1.0, 0.0] }, seed: 0 },
                 ..ok.clone()
             },
-            "teacher.s[1]: must be finite and positive (got 0.0)",
+            "teacher.spectrum.s[1]: must be finite and positive (got 0.0)",
         ),
         (
             TrainParams { init: InitScheme::Gaussian { gamma: Some(1.0), scale: Some(1.0) }, ..ok.clone() },
