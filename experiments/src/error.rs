@@ -37,6 +37,12 @@ pub enum ExperimentError {
         /// The cause.
         reason: String,
     },
+    /// A stop was requested (Ctrl-C); `detail` says what was kept and what was discarded.
+    #[error("interrupted: {detail}")]
+    Interrupted {
+        /// What was kept and what was discarded.
+        detail: String,
+    },
     /// A file could not be created, renamed or opened.
     #[error("{path}: {source}")]
     Io {

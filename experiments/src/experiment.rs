@@ -3,12 +3,12 @@
 
 use std::path::{Path, PathBuf};
 
-use modewise_dln::BackendKind;
+use modewise_dln::{BackendKind, DlnError, StopFlag};
 
 use crate::ExperimentError;
 use crate::output::write_tables;
 use crate::report::draw_figures;
-use crate::run::{Progress, Verdict, train_and_analyse};
+use crate::run::{DivergedMember, Progress, Timings, Verdict, train_and_analyse};
 use crate::spec::ExperimentSpec;
 
 /// Options of a run that are not part of the spec.
@@ -20,6 +20,8 @@ pub struct RunOptions {
     pub backend: Option<BackendKind>,
     /// Replace an existing results directory.
     pub force: bool,
+    /// Checked while training: once requested, the run stops and nothing is written.
+    pub stop: StopFlag,
 }
 
 /// What an experiment produced.
@@ -31,10 +33,14 @@ pub struct ExperimentOutcome {
     pub verdicts: Vec<Verdict>,
     /// Number of diverged members over all runs.
     pub diverged: usize,
+    /// The diverged members.
+    pub divergences: Vec<DivergedMember>,
     /// Number of members over all runs.
     pub members: usize,
     /// The figures written.
     pub figures: Vec<PathBuf>,
+    /// Where the time went.
+    pub timings: Timings,
 }
 
 /// The default results directory of an experiment: `data/<name>`.
@@ -47,21 +53,71 @@ pub fn default_dir(spec: &ExperimentSpec) -> PathBuf {
 pub fn check_destination(dir: &Path, force: bool) -> Result<(), ExperimentError> {
     if dir.is_file() {
         return Err(ExperimentError::Invalid {
-            field: "out".into(),
+            field: "--out".into(),
             rule: format!("must be a directory, but {} is a file", dir.display()),
         });
     }
     let non_empty = dir.read_dir().map(|mut it| it.next().is_some()).unwrap_or(false);
     if non_empty && !force {
         return Err(ExperimentError::Invalid {
-            field: "out".into(),
+            field: "--out".into(),
             rule: format!("{} already holds results; pass --force to replace them", dir.display()),
         });
     }
     Ok(())
 }
 
-/// Runs every run of `spec` and writes the results directory.
+/// Creates the staging directory of `dir` beside it (removing stale ones left by killed runs),
+/// which also proves that the destination is writable before any training.
+fn create_staging(dir: &Path) -> Result<PathBuf, ExperimentError> {
+    let unwritable = |e: std::io::Error, path: &Path| ExperimentError::Invalid {
+        field: "--out".into(),
+        rule: format!("must be a writable directory ({}: {e})", path.display()),
+    };
+    let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent).map_err(|e| unwritable(e, parent))?;
+    let name = dir.file_name().map_or("results".into(), |n| n.to_string_lossy().into_owned());
+    let prefix = format!(".{name}.staging-");
+    // A staging directory whose process is gone was left by a kill: nothing in it is complete.
+    // (Only where /proc tells which processes live.)
+    if let (true, Ok(entries)) = (Path::new("/proc/self").exists(), parent.read_dir()) {
+        for entry in entries.flatten() {
+            let file_name = entry.file_name().to_string_lossy().into_owned();
+            let stale = file_name
+                .strip_prefix(&prefix)
+                .map(|rest| rest.strip_suffix("-old").unwrap_or(rest))
+                .and_then(|pid| pid.parse::<u32>().ok())
+                .is_some_and(|pid| !Path::new("/proc").join(pid.to_string()).exists());
+            if stale {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+    }
+    let staging = parent.join(format!("{prefix}{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&staging);
+    std::fs::create_dir(&staging).map_err(|e| unwritable(e, &staging))?;
+    Ok(staging)
+}
+
+/// Moves a complete staging directory to `dir`, replacing what is there (with `--force`) so
+/// that `dir` always holds either the old results or the new ones, never a mix.
+fn publish(staging: &Path, dir: &Path) -> Result<(), ExperimentError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| ExperimentError::Io { path, source }
+    };
+    if dir.exists() {
+        let old = PathBuf::from(format!("{}-old", staging.display()));
+        std::fs::rename(dir, &old).map_err(io(dir))?;
+        std::fs::rename(staging, dir).map_err(io(dir))?;
+        std::fs::remove_dir_all(&old).map_err(io(&old))
+    } else {
+        std::fs::rename(staging, dir).map_err(io(dir))
+    }
+}
+
+/// Runs every run of `spec` and writes the results directory: all of it, or (on an error or
+/// an interruption) nothing.
 pub fn execute(
     spec: &ExperimentSpec,
     options: &RunOptions,
@@ -77,43 +133,34 @@ pub fn execute(
     let plans = spec.runs()?;
     let dir = options.out.clone().unwrap_or_else(|| default_dir(&spec));
     check_destination(&dir, options.force)?;
-    let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    std::fs::create_dir_all(parent).map_err(|source| ExperimentError::Io { path: parent.to_path_buf(), source })?;
-    // Probe that the parent is writable before training.
-    let staging = parent.join(format!(
-        ".{}.staging-{}",
-        dir.file_name().map_or("results".into(), |n| n.to_string_lossy().into_owned()),
-        std::process::id()
-    ));
-    let _ = std::fs::remove_dir_all(&staging);
-    std::fs::create_dir(&staging).map_err(|source| ExperimentError::Io { path: staging.clone(), source })?;
+    let staging = create_staging(&dir)?;
     let result = (|| {
         let total = plans.len();
-        let a = train_and_analyse(&spec, &plans, |i| (plans[i].run_id.clone(), i, total), progress)?;
-        let (results, theory, verdicts) = (a.results, a.theory, a.verdicts);
+        let a = train_and_analyse(&spec, &plans, |i| (plans[i].run_id.clone(), i, total), &options.stop, progress)?;
+        let (results, theory, verdicts, mut timings) = (a.results, a.theory, a.verdicts, a.timings);
+        let started = std::time::Instant::now();
         write_tables(&staging, &spec, &results, &theory, &verdicts)?;
-        let diverged = results.iter().map(|r| r.diverged.len()).sum();
+        timings.parquet = started.elapsed().as_secs_f64();
+        let divergences: Vec<DivergedMember> = results.iter().flat_map(|r| r.diverged_members()).collect();
         let members = results.iter().map(|r| r.plan.train.params().seeds.len()).sum();
-        Ok::<_, ExperimentError>((verdicts, diverged, members))
+        let started = std::time::Instant::now();
+        let figures = draw_figures(&staging)?;
+        timings.figures = started.elapsed().as_secs_f64();
+        publish(&staging, &dir)?;
+        Ok::<_, ExperimentError>((verdicts, divergences, members, figures, timings))
     })();
-    let (verdicts, diverged, members) = match result {
+    let (verdicts, divergences, members, figures, timings) = match result {
         Ok(x) => x,
         Err(e) => {
             let _ = std::fs::remove_dir_all(&staging);
-            return Err(e);
+            return Err(match e {
+                ExperimentError::Dln(DlnError::Interrupted { step }) => ExperimentError::Interrupted {
+                    detail: format!("{} stopped at step {step}; nothing was written to {}", spec.name, dir.display()),
+                },
+                other => other,
+            });
         }
     };
-    let figures = match draw_figures(&staging) {
-        Ok(f) => f,
-        Err(e) => {
-            let _ = std::fs::remove_dir_all(&staging);
-            return Err(e);
-        }
-    };
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir).map_err(|source| ExperimentError::Io { path: dir.clone(), source })?;
-    }
-    std::fs::rename(&staging, &dir).map_err(|source| ExperimentError::Io { path: dir.clone(), source })?;
     let figures = figures.iter().filter_map(|f| f.file_name()).map(|n| dir.join(n)).collect();
-    Ok(ExperimentOutcome { dir, verdicts, diverged, members, figures })
+    Ok(ExperimentOutcome { dir, verdicts, diverged: divergences.len(), divergences, members, figures, timings })
 }

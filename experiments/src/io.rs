@@ -19,18 +19,38 @@ pub fn ensemble_frame(stats: &EnsembleStats) -> PolarsResult<DataFrame> {
     )
 }
 
-/// Writes `frame` to `path` as zstd-compressed Parquet, atomically: the data goes to a
-/// temporary file beside `path`, which is renamed into place only once complete.
+/// Writes `frame` to `path` as zstd-compressed Parquet, atomically: see [`write_parquet_with`].
 pub fn write_parquet_atomic(frame: &mut DataFrame, path: &Path) -> Result<(), ExperimentError> {
+    write_parquet_with(frame, path, &[])
+}
+
+/// Writes `frame` to `path` as zstd-compressed Parquet with key-value `metadata`, atomically:
+/// the data goes to a hidden temporary file beside `path` (`.NAME.tmp-PID`, which dataset
+/// readers skip), is flushed to disk, and is renamed into place only once complete. On an error
+/// the temporary file is removed and `path` is untouched.
+pub fn write_parquet_with(
+    frame: &mut DataFrame,
+    path: &Path,
+    metadata: &[(String, String)],
+) -> Result<(), ExperimentError> {
     let io = |source| ExperimentError::Io { path: path.to_path_buf(), source };
-    let tmp = path.with_extension("parquet.tmp");
+    let name = path.file_name().map_or("part".into(), |n| n.to_string_lossy().into_owned());
+    let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
     let file = File::create(&tmp).map_err(io)?;
-    let written = ParquetWriter::new(file).with_compression(ParquetCompression::Zstd(None)).finish(frame);
+    let meta = (!metadata.is_empty()).then(|| KeyValueMetadata::from_static(metadata.to_vec()));
+    let written = ParquetWriter::new(&file)
+        .with_compression(ParquetCompression::Zstd(None))
+        .with_key_value_metadata(meta)
+        .finish(frame);
     if let Err(source) = written {
         let _ = std::fs::remove_file(&tmp);
         return Err(ExperimentError::Polars { path: path.to_path_buf(), source });
     }
-    std::fs::rename(&tmp, path).map_err(io)
+    if let Err(e) = file.sync_all().and_then(|()| std::fs::rename(&tmp, path)) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(io(e));
+    }
+    Ok(())
 }
 
 /// Reads a Parquet file into a data frame.
@@ -65,7 +85,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("ensemble.parquet");
         write_parquet_atomic(&mut ensemble_frame(&stats).unwrap(), &path).unwrap();
-        assert!(!path.with_extension("parquet.tmp").exists());
+        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names, ["ensemble.parquet"], "no temporary file is left");
         let back = read_parquet(&path).unwrap();
         assert_eq!(back.height(), stats.times.len());
         let mean: Vec<f64> = back.column("mean_w").unwrap().f64().unwrap().into_no_null_iter().collect();

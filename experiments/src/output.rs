@@ -1,7 +1,6 @@
 //! Writing an experiment's results: the four Parquet tables with their metadata, the figures,
 //! and the verdict table printed at the end; `report` redraws them from a results directory.
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
@@ -156,25 +155,14 @@ pub fn summary_frame(verdicts: &[Verdict]) -> PolarsResult<DataFrame> {
     )
 }
 
-/// Writes `frame` to `path` as zstd Parquet with key-value metadata, atomically (temporary file
-/// beside it, renamed into place when complete).
+/// Writes `frame` to `path` as zstd Parquet with key-value metadata, atomically (see
+/// [`crate::io::write_parquet_with`]).
 pub fn write_with_metadata(
     frame: &mut DataFrame,
     path: &Path,
     metadata: &[(String, String)],
 ) -> Result<(), ExperimentError> {
-    let io = |source| ExperimentError::Io { path: path.to_path_buf(), source };
-    let tmp = path.with_extension("parquet.tmp");
-    let file = File::create(&tmp).map_err(io)?;
-    let written = ParquetWriter::new(file)
-        .with_compression(ParquetCompression::Zstd(None))
-        .with_key_value_metadata(Some(KeyValueMetadata::from_static(metadata.to_vec())))
-        .finish(frame);
-    if let Err(source) = written {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(ExperimentError::Polars { path: path.to_path_buf(), source });
-    }
-    std::fs::rename(&tmp, path).map_err(io)
+    crate::io::write_parquet_with(frame, path, metadata)
 }
 
 /// The metadata written into every file of an experiment.

@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use modewise_dln::{InitScheme, ProbeRecord, TrainSpec, Trainer};
+use modewise_dln::{InitScheme, ProbeRecord, StopFlag, TrainSpec, Trainer};
 use modewise_theory::{
     Coordinate, DEFAULT_RHO, Dynamics, EnsembleParams, EnsembleStats, Mode, StationaryOptions, TimeGrid,
 };
@@ -63,8 +63,57 @@ pub struct RunResult {
     pub records: Vec<ProbeRecord>,
     /// `(member, step)` of each diverged member.
     pub diverged: Vec<(usize, u64)>,
-    /// Wall-clock seconds of training (all members together).
+    /// Wall-clock seconds of training (all members together, probes included).
     pub wall_seconds: f64,
+    /// Of which probing.
+    pub probe_seconds: f64,
+}
+
+/// Where an experiment's wall-clock time went, in seconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Timings {
+    /// SGD steps, data generation included.
+    pub training: f64,
+    /// Probes: weights read back, mode matrix, alignment, balance, drift and diffusion.
+    pub probes: f64,
+    /// Theory overlays (gradient flow, SDE and chain ensembles, stationary densities) and verdicts.
+    pub overlays: f64,
+    /// Building and writing the Parquet tables.
+    pub parquet: f64,
+    /// Drawing the figures.
+    pub figures: f64,
+}
+
+impl Timings {
+    /// The sum of the parts.
+    pub fn total(&self) -> f64 {
+        self.training + self.probes + self.overlays + self.parquet + self.figures
+    }
+
+    /// Adds `other`'s times to these.
+    pub fn add(&mut self, other: &Timings) {
+        self.training += other.training;
+        self.probes += other.probes;
+        self.overlays += other.overlays;
+        self.parquet += other.parquet;
+        self.figures += other.figures;
+    }
+
+    /// `training 5.10 s (72%), probes …`: each part with its share of the total.
+    pub fn describe(&self) -> String {
+        let total = self.total().max(f64::MIN_POSITIVE);
+        [
+            ("training", self.training),
+            ("probes", self.probes),
+            ("overlays and verdicts", self.overlays),
+            ("parquet", self.parquet),
+            ("figures", self.figures),
+        ]
+        .iter()
+        .map(|(name, t)| format!("{name} {t:.2} s ({:.1}%)", 100.0 * t / total))
+        .collect::<Vec<_>>()
+        .join(", ")
+    }
 }
 
 /// One verdict row.
@@ -86,10 +135,45 @@ pub struct Verdict {
     pub holds: bool,
 }
 
-/// Trains one run, reporting progress.
-pub fn train_run(plan: &RunPlan, progress: &mut dyn FnMut(Progress<'_>)) -> Result<RunResult, ExperimentError> {
+/// A member that diverged, for the final report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DivergedMember {
+    /// The run.
+    pub run_id: String,
+    /// The member's index in the run's seed list.
+    pub member: usize,
+    /// Its seed.
+    pub seed: u64,
+    /// The step at which its weights were found not finite.
+    pub step: u64,
+}
+
+impl RunResult {
+    /// The members of this run that diverged.
+    pub fn diverged_members(&self) -> Vec<DivergedMember> {
+        let seeds = &self.plan.train.params().seeds;
+        self.diverged
+            .iter()
+            .map(|&(member, step)| DivergedMember {
+                run_id: self.plan.run_id.clone(),
+                member,
+                seed: seeds[member],
+                step,
+            })
+            .collect()
+    }
+}
+
+/// Trains one run, reporting progress; a requested `stop` ends it with
+/// [`modewise_dln::DlnError::Interrupted`].
+pub fn train_run(
+    plan: &RunPlan,
+    stop: &StopFlag,
+    progress: &mut dyn FnMut(Progress<'_>),
+) -> Result<RunResult, ExperimentError> {
     let started = Instant::now();
     let mut trainer = Trainer::new(&plan.train)?;
+    trainer.set_stop_flag(stop.clone());
     let mut records = Vec::new();
     let mut last_step = u64::MAX;
     let report = trainer.run(|r: &ProbeRecord| -> Result<(), ExperimentError> {
@@ -101,7 +185,13 @@ pub fn train_run(plan: &RunPlan, progress: &mut dyn FnMut(Progress<'_>)) -> Resu
         Ok(())
     })?;
     let diverged = report.divergences.iter().map(|d| (d.member, d.step)).collect();
-    Ok(RunResult { plan: plan.clone(), records, diverged, wall_seconds: started.elapsed().as_secs_f64() })
+    Ok(RunResult {
+        plan: plan.clone(),
+        records,
+        diverged,
+        wall_seconds: started.elapsed().as_secs_f64(),
+        probe_seconds: report.probe_seconds,
+    })
 }
 
 /// Runs, overlays and verdicts of a list of plans.
@@ -113,6 +203,8 @@ pub struct Analysed {
     pub theory: TheoryRows,
     /// The verdicts.
     pub verdicts: Vec<Verdict>,
+    /// Time spent training, probing and analysing.
+    pub timings: Timings,
 }
 
 /// Trains every plan of `spec` and analyses it; `describe(i)` gives the progress label, index and
@@ -121,14 +213,19 @@ pub fn train_and_analyse(
     spec: &ExperimentSpec,
     plans: &[RunPlan],
     describe: impl Fn(usize) -> (String, usize, usize),
+    stop: &StopFlag,
     progress: &mut dyn FnMut(Progress<'_>),
 ) -> Result<Analysed, ExperimentError> {
     let mut out = Analysed::default();
     for (i, plan) in plans.iter().enumerate() {
         let (label, index, total) = describe(i);
         progress(Progress::RunStarted { run_id: &label, index, total, steps: plan.train.params().steps });
-        let r = train_run(plan, progress)?;
+        let r = train_run(plan, stop, progress)?;
+        out.timings.training += r.wall_seconds - r.probe_seconds;
+        out.timings.probes += r.probe_seconds;
+        let started = Instant::now();
         out.verdicts.extend(analyse(spec, &r, &mut out.theory)?);
+        out.timings.overlays += started.elapsed().as_secs_f64();
         progress(Progress::RunDone { run_id: &label });
         out.results.push(r);
     }
@@ -284,7 +381,7 @@ impl TheoryRows {
     }
 }
 
-/// Computes the overlays of a run and its verdicts.
+/// Computes the overlays of a run and its verdicts (from the members that did not diverge).
 pub fn analyse(
     spec: &ExperimentSpec,
     result: &RunResult,
@@ -294,10 +391,14 @@ pub fn analyse(
     let p = train.params();
     let run_id = result.plan.run_id.as_str();
     let times: Vec<f64> = train.probe_steps().iter().map(|&s| s as f64 * p.lr).collect();
+    // Verdicts and fitted starts use only the members that did not diverge (the trajectories
+    // table keeps the others' records up to their divergence).
+    let records: Vec<ProbeRecord> =
+        result.records.iter().filter(|r| !result.diverged.iter().any(|&(m, _)| m == r.member)).cloned().collect();
     let mut verdicts = Vec::new();
     for k in 0..train.teacher().rank() {
         let mode = train.mode_params(k).check()?;
-        let mean = member_mean(&result.records, |r| r.probe.mode_strength[k]);
+        let mean = member_mean(&records, |r| r.probe.mode_strength[k]);
         let (w0, rule) = initial_strength(train, k, &mode, &mean);
         let o = &spec.overlays;
         if o.gradient_flow {
@@ -335,15 +436,15 @@ pub fn analyse(
         }
         match spec.analysis {
             Analysis::None => {}
-            Analysis::Saddle => verdicts.extend(saddle_verdicts(run_id, k, &mode, w0, &result.records)?),
+            Analysis::Saddle => verdicts.extend(saddle_verdicts(run_id, k, &mode, w0, &records)?),
             Analysis::Stationary => {
-                verdicts.extend(stationary_verdicts(run_id, k, &mode, density.as_ref(), train, &result.records))
+                verdicts.extend(stationary_verdicts(run_id, k, &mode, density.as_ref(), train, &records))
             }
             Analysis::Relax => {
-                verdicts.extend(saddle_verdicts(run_id, k, &mode, w0, &result.records)?);
-                verdicts.extend(stationary_verdicts(run_id, k, &mode, density.as_ref(), train, &result.records));
+                verdicts.extend(saddle_verdicts(run_id, k, &mode, w0, &records)?);
+                verdicts.extend(stationary_verdicts(run_id, k, &mode, density.as_ref(), train, &records));
             }
-            Analysis::SdeVsSgd => verdicts.extend(sde_verdicts(run_id, k, &mode, w0, train, &result.records)?),
+            Analysis::SdeVsSgd => verdicts.extend(sde_verdicts(run_id, k, &mode, w0, train, &records)?),
         }
     }
     Ok(verdicts)

@@ -7,14 +7,17 @@
 //! (`pyarrow.dataset.dataset("DIR/trajectories", partitioning="hive")`) and DuckDB
 //! (`read_parquet('DIR/trajectories/*/*.parquet', hive_partitioning = true)`) read each table as
 //! one dataset. A run is complete when its `summary` part exists: it is written last, each part
-//! atomically, so `--resume` skips exactly the complete runs and redoes any other.
+//! atomically, so `--resume` skips exactly the complete runs and redoes any other (after removing
+//! its partial parts).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use modewise_dln::{DlnError, StopFlag};
+
 use crate::ExperimentError;
 use crate::output::{metadata, runs_frame, summary_frame, trajectories_frame, write_with_metadata};
-use crate::run::{Progress, Verdict, train_and_analyse};
+use crate::run::{DivergedMember, Progress, Timings, Verdict, train_and_analyse};
 use crate::spec::{ExperimentSpec, assign};
 
 /// The tables of a sweep, in the order their parts are written (`summary` last: it marks a run
@@ -180,39 +183,93 @@ pub struct SweepOutcome {
     pub verdicts: Vec<Verdict>,
     /// Diverged members of the runs trained now.
     pub diverged: usize,
+    /// The diverged members.
+    pub divergences: Vec<DivergedMember>,
     /// Members of the runs trained now.
     pub members: usize,
+    /// Where the time of the runs trained now went.
+    pub timings: Timings,
 }
 
-/// Runs the points of one shard into `dir`. Without `resume`, a directory that already holds
-/// parts is refused; with it, complete runs are skipped and incomplete ones redone.
+/// How a shard treats results already in its directory, and when it stops.
+#[derive(Debug, Clone, Default)]
+pub struct SweepOptions {
+    /// Skip complete runs; redo the others (removing their partial parts first).
+    pub resume: bool,
+    /// Redo every run of the shard, replacing its parts.
+    pub force: bool,
+    /// Checked while training: once requested, the current run is discarded and the shard stops
+    /// (the runs already complete stay, for `resume`).
+    pub stop: StopFlag,
+}
+
+/// Removes every part of run `index` (complete or not, and temporary files left by a kill).
+fn remove_run(dir: &Path, index: usize) -> Result<(), ExperimentError> {
+    for table in TABLES {
+        let run_dir = dir.join(table).join(format!("run_index={index}"));
+        if run_dir.exists() {
+            std::fs::remove_dir_all(&run_dir).map_err(|source| ExperimentError::Io { path: run_dir, source })?;
+        }
+    }
+    Ok(())
+}
+
+/// Runs the points of one shard into `dir`. Without `resume` or `force`, a directory that
+/// already holds parts of this shard is refused. Parts are written atomically, `summary` last,
+/// so a run is either complete or redone by `resume`.
 pub fn run_shard(
     points: &[SweepPoint],
     dir: &Path,
     shard: Shard,
-    resume: bool,
+    options: &SweepOptions,
     progress: &mut dyn FnMut(Progress<'_>),
 ) -> Result<SweepOutcome, ExperimentError> {
     let mine: Vec<&SweepPoint> = points.iter().filter(|p| p.index % shard.count == shard.index).collect();
-    if !resume && let Some(p) = mine.iter().find(|p| TABLES.iter().any(|t| part_path(dir, t, p.index).exists())) {
+    let started = |p: &SweepPoint| TABLES.iter().any(|t| dir.join(t).join(format!("run_index={}", p.index)).exists());
+    if !options.resume
+        && !options.force
+        && let Some(p) = mine.iter().find(|p| started(p))
+    {
         return Err(ExperimentError::Invalid {
-            field: "out".into(),
+            field: "--out".into(),
             rule: format!(
-                "{} already holds results of run {}; pass --resume to continue the sweep",
+                "{} already holds results of run {}; pass --resume to continue the sweep or --force to redo it",
                 dir.display(),
                 p.index
             ),
         });
     }
+    if dir.is_file() {
+        return Err(ExperimentError::Invalid {
+            field: "--out".into(),
+            rule: format!("must be a directory, but {} is a file", dir.display()),
+        });
+    }
+    std::fs::create_dir_all(dir).map_err(|e| ExperimentError::Invalid {
+        field: "--out".into(),
+        rule: format!("must be a writable directory ({}: {e})", dir.display()),
+    })?;
     let mut outcome = SweepOutcome::default();
     for (n, point) in mine.iter().enumerate() {
-        if resume && part_path(dir, "summary", point.index).exists() {
+        if options.resume && !options.force && part_path(dir, "summary", point.index).exists() {
             outcome.skipped.push(point.index);
             continue;
         }
+        if options.stop.is_requested() {
+            return Err(interrupted(dir, &outcome, None));
+        }
+        remove_run(dir, point.index)?;
         let plans = point.spec.runs()?;
-        let a = train_and_analyse(&point.spec, &plans, |_| (point.label.clone(), n, mine.len()), progress)?;
+        let describe = |_| (point.label.clone(), n, mine.len());
+        let a = match train_and_analyse(&point.spec, &plans, describe, &options.stop, progress) {
+            Err(ExperimentError::Dln(DlnError::Interrupted { .. })) => {
+                return Err(interrupted(dir, &outcome, Some(point.index)));
+            }
+            other => other?,
+        };
         let (results, theory, verdicts) = (a.results, a.theory, a.verdicts);
+        outcome.timings.add(&a.timings);
+        let started = std::time::Instant::now();
         let meta = metadata(&point.spec);
         let io = |path: &Path| {
             let path = path.to_path_buf();
@@ -232,10 +289,25 @@ pub fn run_shard(
             .map_err(io(&path))?;
             write_with_metadata(&mut frame, &path, &meta)?;
         }
-        outcome.diverged += results.iter().map(|r| r.diverged.len()).sum::<usize>();
+        outcome.timings.parquet += started.elapsed().as_secs_f64();
+        outcome.divergences.extend(results.iter().flat_map(|r| r.diverged_members()));
+        outcome.diverged = outcome.divergences.len();
         outcome.members += results.iter().map(|r| r.plan.train.params().seeds.len()).sum::<usize>();
         outcome.ran.push(point.index);
         outcome.verdicts.extend(verdicts);
     }
     Ok(outcome)
+}
+
+/// The error of an interrupted shard: what is complete, and what was discarded.
+fn interrupted(dir: &Path, outcome: &SweepOutcome, discarded: Option<usize>) -> ExperimentError {
+    let discarded = discarded.map_or(String::new(), |i| format!("run {i} was discarded; "));
+    ExperimentError::Interrupted {
+        detail: format!(
+            "{discarded}{} runs completed now and {} before are in {}; rerun with --resume to finish",
+            outcome.ran.len(),
+            outcome.skipped.len(),
+            dir.display()
+        ),
+    }
 }

@@ -3,14 +3,17 @@
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use modewise_dln::BackendKind;
+use modewise_dln::{BackendKind, DlnError, StopFlag};
 use modewise_experiments::output::verdict_table;
 use modewise_experiments::report::{draw_figures, read_verdicts};
-use modewise_experiments::run::Progress;
-use modewise_experiments::{ExperimentSpec, PRESETS, RunOptions, execute, parse_assignment, preset, preset_toml};
+use modewise_experiments::run::{DivergedMember, Progress, Timings};
+use modewise_experiments::{
+    ExperimentError, ExperimentSpec, PRESETS, RunOptions, execute, parse_assignment, preset, preset_toml,
+};
+
+use super::EXIT_DIVERGED;
 
 /// Arguments of `modewise run`.
 #[derive(Debug, Args, Default)]
@@ -47,8 +50,11 @@ pub struct SweepArgs {
     #[arg(long, value_name = "I/N")]
     pub shard: Option<String>,
     /// Skip runs whose results are complete; redo the others.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "force")]
     pub resume: bool,
+    /// Redo every run of this shard, replacing results already in the directory.
+    #[arg(long)]
+    pub force: bool,
     /// Hardware backend for every run, overriding the spec.
     #[arg(long)]
     pub backend: Option<String>,
@@ -74,7 +80,10 @@ fn load(what: &str, set: &[String]) -> anyhow::Result<Vec<ExperimentSpec>> {
     let overrides = set.iter().map(|s| parse_assignment(s)).collect::<Result<Vec<_>, _>>()?;
     let path = Path::new(what);
     if what.ends_with(".toml") || path.is_file() {
-        let text = std::fs::read_to_string(path).with_context(|| format!("spec file {what}"))?;
+        let text = std::fs::read_to_string(path).map_err(|e| ExperimentError::Invalid {
+            field: "spec file".into(),
+            rule: format!("must exist and be readable ({what}: {e})"),
+        })?;
         return Ok(vec![ExperimentSpec::from_toml(&text, &overrides)?]);
     }
     let specs = preset(what)?;
@@ -91,11 +100,55 @@ fn load(what: &str, set: &[String]) -> anyhow::Result<Vec<ExperimentSpec>> {
         .collect()
 }
 
+/// Parses the `--backend` flag.
+fn parse_backend(flag: Option<&str>) -> Result<Option<BackendKind>, DlnError> {
+    flag.map(|b| {
+        b.parse::<BackendKind>().map_err(|_| DlnError::invalid("--backend", "must be one of ndarray, flex, wgpu", b))
+    })
+    .transpose()
+}
+
+/// A stop flag raised by the first Ctrl-C (the running experiment then stops cleanly at its
+/// next check); a second Ctrl-C exits at once with status 130.
+fn stop_on_ctrl_c() -> anyhow::Result<StopFlag> {
+    use signal_hook::consts::SIGINT;
+    let flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    signal_hook::flag::register_conditional_shutdown(SIGINT, i32::from(super::EXIT_INTERRUPTED), flag.clone())?;
+    signal_hook::flag::register(SIGINT, flag.clone())?;
+    Ok(StopFlag::from(flag))
+}
+
+/// Peak resident memory of this process in MiB (Linux: `VmHWM` of /proc/self/status).
+fn peak_memory_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+/// Prints the diverged members, the closing line and where the time went; returns the exit
+/// status.
+fn finish(divergences: &[DivergedMember], members: usize, summary: &str, timings: &Timings) -> u8 {
+    eprintln!("time: {}", timings.describe());
+    if !divergences.is_empty() {
+        println!("diverged members (status `diverged` in the runs table):");
+        println!("{:<32} {:>6} {:>20} {:>12}", "run", "member", "seed", "step");
+        for d in divergences {
+            println!("{:<32} {:>6} {:>20} {:>12}", d.run_id, d.member, d.seed, d.step);
+        }
+    }
+    println!("{summary}; {} of {members} members diverged", divergences.len());
+    if let Some(mib) = peak_memory_mib() {
+        eprintln!("peak memory: {mib:.1} MiB");
+    }
+    if divergences.is_empty() { 0 } else { EXIT_DIVERGED }
+}
+
 /// `modewise run`.
-pub fn run(args: RunArgs) -> anyhow::Result<()> {
+pub fn run(args: RunArgs) -> anyhow::Result<u8> {
     let what = args.what.clone().unwrap_or_else(|| "demo".into());
     let specs = load(&what, &args.set)?;
-    let backend = args.backend.as_deref().map(str::parse::<BackendKind>).transpose()?;
+    let backend = parse_backend(args.backend.as_deref())?;
     let several = specs.len() > 1;
     let base = args.out.clone().unwrap_or_else(|| Path::new("data").join(&what));
     // Refuse before any training when a destination is taken.
@@ -112,23 +165,25 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     for out in &outs {
         modewise_experiments::experiment::check_destination(out, args.force)?;
     }
+    let stop = stop_on_ctrl_c()?;
     let mut all = Vec::new();
-    let (mut diverged, mut members) = (0, 0);
+    let (mut divergences, mut members, mut timings) = (Vec::new(), 0, Timings::default());
     for (spec, out) in specs.iter().zip(outs) {
         let bar = progress_bar();
         let mut on_progress = progress_handler(&bar);
-        let options = RunOptions { out: Some(out), backend, force: args.force };
-        let outcome = execute(spec, &options, &mut on_progress)?;
+        let options = RunOptions { out: Some(out), backend, force: args.force, stop: stop.clone() };
+        let outcome = execute(spec, &options, &mut on_progress);
         bar.finish_and_clear();
+        let outcome = outcome?;
         eprintln!("{}: results in {}", spec.name, outcome.dir.display());
-        diverged += outcome.diverged;
+        divergences.extend(outcome.divergences);
         members += outcome.members;
+        timings.add(&outcome.timings);
         all.extend(outcome.verdicts);
     }
     print!("{}", verdict_table(&all));
     let holds = all.iter().filter(|v| v.holds).count();
-    println!("{holds} of {} verdicts hold; {diverged} of {members} members diverged", all.len());
-    Ok(())
+    Ok(finish(&divergences, members, &format!("{holds} of {} verdicts hold", all.len()), &timings))
 }
 
 /// Shows a run's progress on `bar`, or as plain lines when the bar is hidden (not a terminal).
@@ -161,43 +216,39 @@ fn progress_bar() -> ProgressBar {
 }
 
 /// `modewise sweep`.
-pub fn sweep(args: SweepArgs) -> anyhow::Result<()> {
-    use modewise_experiments::sweep::{Shard, expand, run_shard};
+pub fn sweep(args: SweepArgs) -> anyhow::Result<u8> {
+    use modewise_experiments::sweep::{Shard, SweepOptions, expand, run_shard};
     let mut overrides = args.set.iter().map(|s| parse_assignment(s)).collect::<Result<Vec<_>, _>>()?;
-    if let Some(b) = &args.backend {
-        let b: BackendKind = b.parse()?;
+    if let Some(b) = parse_backend(args.backend.as_deref())? {
         overrides.push(("train.backend".into(), toml::Value::String(b.to_string())));
     }
     let shard = match &args.shard {
         Some(s) => Shard::parse(s)?,
         None => Shard::from_slurm()?.unwrap_or(Shard { index: 0, count: 1 }),
     };
-    let text = std::fs::read_to_string(&args.file).with_context(|| format!("sweep file {}", args.file.display()))?;
+    let text = std::fs::read_to_string(&args.file).map_err(|e| ExperimentError::Invalid {
+        field: "sweep file".into(),
+        rule: format!("must exist and be readable ({}: {e})", args.file.display()),
+    })?;
     let points = expand(&text, &overrides)?;
     let name = points[0].label.split('/').next().unwrap_or("sweep").to_string();
     let dir = args.out.clone().unwrap_or_else(|| Path::new("data").join(&name));
-    if dir.is_file() {
-        anyhow::bail!(modewise_experiments::ExperimentError::Invalid {
-            field: "out".into(),
-            rule: format!("must be a directory, but {} is a file", dir.display()),
-        });
-    }
+    let options = SweepOptions { resume: args.resume, force: args.force, stop: stop_on_ctrl_c()? };
     let bar = progress_bar();
     let mut on_progress = progress_handler(&bar);
-    let outcome = run_shard(&points, &dir, shard, args.resume, &mut on_progress)?;
+    let outcome = run_shard(&points, &dir, shard, &options, &mut on_progress);
     bar.finish_and_clear();
+    let outcome = outcome?;
     print!("{}", verdict_table(&outcome.verdicts));
-    println!(
-        "shard {}/{}: {} runs done, {} skipped as complete; {} of {} members diverged; results in {}",
+    let summary = format!(
+        "shard {}/{}: {} runs done, {} skipped as complete; results in {}",
         shard.index,
         shard.count,
         outcome.ran.len(),
         outcome.skipped.len(),
-        outcome.diverged,
-        outcome.members,
         dir.display()
     );
-    Ok(())
+    Ok(finish(&outcome.divergences, outcome.members, &summary, &outcome.timings))
 }
 
 /// `modewise presets`.

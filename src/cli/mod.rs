@@ -2,10 +2,13 @@
 //! mapping of failures to one-line messages and exit statuses.
 //!
 //! Exit statuses: 0 on success (and for `--help`/`--version`), [`EXIT_USAGE`] (2) when an
-//! argument is malformed or breaks a parameter rule, [`EXIT_FAILURE`] (1) for anything else
-//! (a numerical failure of the theory, an I/O error). Every failure prints exactly one line,
-//! `error: …`, on stderr.
+//! argument is malformed or breaks a parameter rule, [`EXIT_DIVERGED`] (3) when every run
+//! finished and its results were written but some ensemble members diverged,
+//! [`EXIT_INTERRUPTED`] (130) after Ctrl-C, [`EXIT_FAILURE`] (1) for anything else (a numerical
+//! failure of the theory, an I/O error). Every failure prints exactly one line, `error: …`, on
+//! stderr.
 
+mod bench;
 mod experiment;
 mod output;
 mod theory;
@@ -22,6 +25,11 @@ use modewise_theory::TheoryError;
 pub const EXIT_USAGE: u8 = 2;
 /// Exit status of every other failure.
 pub const EXIT_FAILURE: u8 = 1;
+/// Exit status of a run or sweep that completed with diverged members (results are written;
+/// the `runs` table marks them `diverged`).
+pub const EXIT_DIVERGED: u8 = 3;
+/// Exit status after Ctrl-C (128 + SIGINT, the shell's convention).
+pub const EXIT_INTERRUPTED: u8 = 130;
 
 /// SGD noise and the saddle-to-saddle dynamics of deep linear networks.
 #[derive(Debug, Parser)]
@@ -30,6 +38,10 @@ pub struct Cli {
     /// What to do; without one, the demo runs (`modewise run demo`).
     #[command(subcommand)]
     pub command: Option<Command>,
+    /// Worker threads of the CPU backends and the theory ensembles (default: all cores, or
+    /// RAYON_NUM_THREADS). Results do not depend on it.
+    #[arg(long, global = true, value_name = "N")]
+    pub threads: Option<usize>,
 }
 
 /// The program's subcommands.
@@ -48,6 +60,8 @@ pub enum Command {
     Presets(experiment::PresetsArgs),
     /// Redraw the figures and the verdict table of a results directory.
     Report(experiment::ReportArgs),
+    /// Time one standard workload (w1, w2, w3, w1e, w2e, sde) on this machine.
+    Bench(bench::BenchArgs),
 }
 
 /// Parses the process's arguments, runs the command and returns the exit status.
@@ -57,7 +71,7 @@ pub fn main() -> ExitCode {
         Err(err) => return parse_failure(&err),
     };
     match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(status) => ExitCode::from(status),
         Err(err) => {
             let (status, message) = describe_failure(&err);
             eprintln!("error: {message}");
@@ -66,16 +80,33 @@ pub fn main() -> ExitCode {
     }
 }
 
-/// Runs a parsed command line.
-fn run(cli: Cli) -> anyhow::Result<()> {
+/// Runs a parsed command line and returns the exit status of a command that did not fail.
+fn run(cli: Cli) -> anyhow::Result<u8> {
+    if let Some(n) = cli.threads {
+        set_threads(n)?;
+    }
+    let done = |r: anyhow::Result<()>| r.map(|()| 0);
     match cli.command {
-        Some(Command::Theory(args)) => theory::run(args),
+        Some(Command::Theory(args)) => done(theory::run(args)),
         Some(Command::Run(args)) => experiment::run(args),
         Some(Command::Sweep(args)) => experiment::sweep(args),
-        Some(Command::Presets(args)) => experiment::presets(args),
-        Some(Command::Report(args)) => experiment::report(args),
+        Some(Command::Presets(args)) => done(experiment::presets(args)),
+        Some(Command::Report(args)) => done(experiment::report(args)),
+        Some(Command::Bench(args)) => done(bench::run(args)),
         None => experiment::run(experiment::RunArgs::default()),
     }
+}
+
+/// Sizes the global thread pool used by the CPU backends and the theory ensembles.
+fn set_threads(n: usize) -> anyhow::Result<()> {
+    if n == 0 {
+        anyhow::bail!(ExperimentError::Invalid {
+            field: "--threads".into(),
+            rule: "must be at least 1 (got 0)".into()
+        });
+    }
+    rayon::ThreadPoolBuilder::new().num_threads(n).build_global()?;
+    Ok(())
 }
 
 /// Handles a clap error: help and version go to stdout with status 0; a real parse error is
@@ -118,6 +149,8 @@ fn describe_failure(err: &anyhow::Error) -> (u8, String) {
         None => match (err.downcast_ref::<ExperimentError>(), err.downcast_ref::<DlnError>()) {
             (Some(ExperimentError::Invalid { .. } | ExperimentError::Dln(DlnError::InvalidParameter { .. })), _)
             | (_, Some(DlnError::InvalidParameter { .. })) => (EXIT_USAGE, format!("{err:#}")),
+            (Some(ExperimentError::Interrupted { .. } | ExperimentError::Dln(DlnError::Interrupted { .. })), _)
+            | (_, Some(DlnError::Interrupted { .. })) => (EXIT_INTERRUPTED, format!("{err:#}")),
             _ => (EXIT_FAILURE, format!("{err:#}")),
         },
     };

@@ -11,48 +11,8 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use modewise_dln::*;
 use std::time::Duration;
 
-struct Workload {
-    name: &'static str,
-    dims: Vec<usize>,
-    batch: usize,
-    members: usize,
-}
-
-fn workloads() -> Vec<Workload> {
-    let dln = |din, h, dout, layers: usize| {
-        let mut d = vec![din];
-        d.extend(std::iter::repeat_n(h, layers - 1));
-        d.push(dout);
-        d
-    };
-    vec![
-        Workload { name: "W1", dims: dln(10, 100, 10, 4), batch: 1, members: 1 },
-        Workload { name: "W2", dims: dln(100, 100, 100, 4), batch: 32, members: 1 },
-        Workload { name: "W1xE64", dims: dln(10, 100, 10, 4), batch: 1, members: 64 },
-        Workload { name: "W2xE16", dims: dln(100, 100, 100, 4), batch: 32, members: 16 },
-        Workload { name: "W3", dims: dln(512, 512, 512, 4), batch: 128, members: 1 },
-    ]
-}
-
-fn trainer(w: &Workload, backend: BackendKind, gradient: GradientPath) -> Trainer {
-    let p = TrainParams {
-        dims: w.dims.clone(),
-        teacher: TeacherParams {
-            spectrum: SpectrumSpec::PowerLaw { s_max: 1.0, decay: 1.0, rank: 5, s_min: 1e-12 },
-            seed: 0,
-        },
-        init: InitScheme::Gaussian { gamma: Some(2.0), scale: None },
-        data: DataParams { source: DataSource::Online, sigma: 0.1 },
-        lr: 1e-3,
-        batch: w.batch,
-        steps: u64::MAX,
-        seeds: (0..w.members as u64).collect(),
-        gradient,
-        backend,
-        n_probe: 0,
-        ..TrainParams::default()
-    };
-    Trainer::new(&p.check().expect("valid workload")).expect("trainer")
+fn trainer(w: Workload, backend: BackendKind, gradient: GradientPath) -> Trainer {
+    Trainer::new(&w.params(backend, gradient).check().expect("valid workload")).expect("trainer")
 }
 
 fn bench_steps(c: &mut Criterion) {
@@ -61,17 +21,18 @@ fn bench_steps(c: &mut Criterion) {
         .split(',')
         .map(|name| name.trim().parse().expect("MODEWISE_BENCH_BACKENDS: a list of ndarray, flex, wgpu"))
         .collect();
-    for w in workloads() {
-        let mut group = c.benchmark_group(format!("sgd_step/{}", w.name));
-        group.throughput(Throughput::Elements(w.members as u64));
-        if w.name == "W3" {
+    // W3 last (see above).
+    for w in Workload::ALL {
+        let mut group = c.benchmark_group(format!("sgd_step/{}", w.name()));
+        group.throughput(Throughput::Elements(w.members() as u64));
+        if w == Workload::W3 {
             group.sample_size(10).measurement_time(Duration::from_secs(10));
         } else {
             group.measurement_time(Duration::from_secs(4)).warm_up_time(Duration::from_secs(1));
         }
         for &backend in &backends {
             for gradient in [GradientPath::ClosedForm, GradientPath::Autodiff] {
-                let mut t = trainer(&w, backend, gradient);
+                let mut t = trainer(w, backend, gradient);
                 group.bench_function(format!("{backend}/{}", gradient.name()), |b| {
                     b.iter(|| {
                         t.step();

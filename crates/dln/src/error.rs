@@ -22,6 +22,12 @@ pub enum DlnError {
         /// What failed.
         reason: String,
     },
+    /// Training stopped because a [`crate::StopFlag`] was requested (Ctrl-C).
+    #[error("interrupted at step {step}")]
+    Interrupted {
+        /// The step reached.
+        step: u64,
+    },
     /// An error of the theory crate (used for the per-mode theory overlays).
     #[error(transparent)]
     Theory(#[from] modewise_theory::TheoryError),
@@ -40,7 +46,7 @@ impl DlnError {
         match self {
             Self::InvalidParameter { field, .. } => Some(field),
             Self::Theory(e) => e.field(),
-            Self::Backend { .. } => None,
+            Self::Backend { .. } | Self::Interrupted { .. } => None,
         }
     }
 }

@@ -25,6 +25,7 @@ pub mod model;
 pub mod probe;
 pub mod teacher;
 pub mod train;
+pub mod workload;
 
 pub use backend::BackendKind;
 pub use data::{DataParams, DataSource};
@@ -34,5 +35,7 @@ pub use model::Dln;
 pub use probe::{Probe, ProbeContext, probe};
 pub use teacher::{SpectrumSpec, Teacher, TeacherParams};
 pub use train::{
-    Divergence, GradientPath, ProbeRecord, ProbeSchedule, TrainParams, TrainReport, TrainSpec, Trainer, gradients,
+    Divergence, GradientPath, ProbeRecord, ProbeSchedule, StopFlag, TrainParams, TrainReport, TrainSpec, Trainer,
+    gradients,
 };
+pub use workload::Workload;

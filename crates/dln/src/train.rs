@@ -2,6 +2,8 @@
 //! closed-form backpropagation), batched ensembles, the probe schedule and divergence handling.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use nalgebra::DMatrix;
@@ -99,7 +101,7 @@ pub struct TrainParams {
     pub lr: f64,
     /// Batch size `B`; at least 1 (ignored by population gradient descent).
     pub batch: usize,
-    /// Number of SGD steps.
+    /// Number of SGD steps (0 probes the initial network only).
     pub steps: u64,
     /// One seed per ensemble member (initialisation and data); distinct, at least one.
     pub seeds: Vec<u64>,
@@ -259,6 +261,9 @@ pub struct TrainReport {
     pub divergences: Vec<Divergence>,
     /// Final layers of each member (`None` for a diverged member).
     pub final_layers: Vec<Option<Vec<DMatrix<f64>>>>,
+    /// Wall-clock seconds spent probing (reading the weights back and computing the probes;
+    /// the rest of the run's time is training).
+    pub probe_seconds: f64,
 }
 
 /// Random stream of a member's probe samples at step `step`.
@@ -284,6 +289,37 @@ pub struct Trainer {
     divergences: Vec<Divergence>,
     x_buf: Vec<f32>,
     z_buf: Vec<f32>,
+    stop: StopFlag,
+    probe_seconds: f64,
+}
+
+/// A request to stop training, shared between threads (a Ctrl-C handler sets it; trainers
+/// check it every `check_every` steps and at every probe). Clones share one flag.
+#[derive(Debug, Clone, Default)]
+pub struct StopFlag(Arc<AtomicBool>);
+
+impl StopFlag {
+    /// A flag that is not set.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Asks every trainer holding a clone of this flag to stop.
+    pub fn request(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether a stop was requested.
+    pub fn is_requested(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+impl From<Arc<AtomicBool>> for StopFlag {
+    /// Wraps a flag set elsewhere (e.g. by `signal_hook::flag::register`).
+    fn from(flag: Arc<AtomicBool>) -> Self {
+        Self(flag)
+    }
 }
 
 impl Trainer {
@@ -331,6 +367,8 @@ impl Trainer {
             population_x,
             step: 0,
             last_check: 0,
+            stop: StopFlag::default(),
+            probe_seconds: 0.0,
             divergences: Vec::new(),
             x_buf: Vec::new(),
             z_buf: Vec::new(),
@@ -412,8 +450,15 @@ impl Trainer {
         (x, y, 1.0 / b as f32)
     }
 
+    /// Makes [`Trainer::run`] stop with [`DlnError::Interrupted`] once `flag` is requested
+    /// (checked every `check_every` steps and at every probe).
+    pub fn set_stop_flag(&mut self, flag: StopFlag) {
+        self.stop = flag;
+    }
+
     /// Runs to the end, probing on the schedule; `observer` receives every probe record (and may
-    /// stop the run with an error).
+    /// stop the run with an error). A requested [`StopFlag`] ends it with
+    /// [`DlnError::Interrupted`].
     pub fn run<E: From<DlnError>>(
         &mut self,
         mut observer: impl FnMut(&ProbeRecord) -> std::result::Result<(), E>,
@@ -429,7 +474,11 @@ impl Trainer {
         }
         while self.step < total && !self.active.is_empty() {
             self.step();
-            if next.peek() == Some(&self.step) {
+            let probing = next.peek() == Some(&self.step);
+            if (probing || self.step.is_multiple_of(check_every)) && self.stop.is_requested() {
+                return Err(DlnError::Interrupted { step: self.step }.into());
+            }
+            if probing {
                 next.next();
                 self.probe_all(&mut observer)?;
             } else if self.step.is_multiple_of(check_every) {
@@ -441,7 +490,12 @@ impl Trainer {
         for (slot, &m) in self.active.iter().enumerate() {
             final_layers[m] = Some(finals[slot].clone());
         }
-        Ok(TrainReport { steps_run: self.step, divergences: self.divergences.clone(), final_layers })
+        Ok(TrainReport {
+            steps_run: self.step,
+            divergences: self.divergences.clone(),
+            final_layers,
+            probe_seconds: self.probe_seconds,
+        })
     }
 
     /// Runs to the end and collects every probe record.
@@ -459,6 +513,7 @@ impl Trainer {
         &mut self,
         observer: &mut impl FnMut(&ProbeRecord) -> std::result::Result<(), E>,
     ) -> std::result::Result<(), E> {
+        let started = std::time::Instant::now();
         let layers = self.host_layers()?;
         let finite: Vec<bool> = layers.iter().map(|m| m.iter().all(|w| w.iter().all(|v| v.is_finite()))).collect();
         let p = &self.spec.params;
@@ -472,6 +527,7 @@ impl Trainer {
             let probe = probe(&layers[slot], &self.spec.teacher, &ctx, &mut rng);
             observer(&ProbeRecord { member: m, seed, step: self.step, t: p.lr * self.step as f64, probe })?;
         }
+        self.probe_seconds += started.elapsed().as_secs_f64();
         self.drop_members(&finite)?;
         Ok(())
     }

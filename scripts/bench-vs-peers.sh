@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Times modewise and the peer scripts of shared/bench (PyTorch, numpy) back to back on this
+# machine, each pinned to one core with one thread, and prints a table of the ratios against the
+# goals of the performance issue. Then it times `modewise run demo` and prints where its time
+# went.
+#
+#   scripts/bench-vs-peers.sh                  # everything
+#   WORKLOADS="w1 sde" scripts/bench-vs-peers.sh
+#
+# Environment: PEERS (default ../shared/bench), PEER_PYTHON (default .venv-peer/bin/python, a
+# venv with numpy and torch: python3 -m venv .venv-peer && .venv-peer/bin/pip install numpy
+# torch), CORE (the core to pin to, default 0), SECONDS_PER (modewise measuring time, default 5),
+# BACKEND (modewise backend, default flex).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PEERS=${PEERS:-../shared/bench}
+PY=${PEER_PYTHON:-.venv-peer/bin/python}
+CORE=${CORE:-0}
+SECONDS_PER=${SECONDS_PER:-5}
+BACKEND=${BACKEND:-flex}
+WORKLOADS=${WORKLOADS:-w1 w2 w1e w2e w3 sde}
+BIN=target/release/modewise
+
+cargo build --release --quiet
+pin() { taskset -c "$CORE" "$@"; }
+
+# modewise per-second figure of one workload, one thread.
+ours() {
+  local backend=(--backend "$BACKEND")
+  [ "$1" = sde ] && backend=()
+  pin "$BIN" bench --workload "$1" "${backend[@]}" --threads 1 --seconds "$SECONDS_PER" --json |
+    sed -E 's/.*"per_second":([0-9.eE+-]+).*/\1/'
+}
+
+# The peer's figure: the number after the rate's name in its one line of output.
+peer() {
+  case $1 in
+    w1) pin "$PY" "$PEERS/torch_dln.py" 10 100 10 4 1 5000 1 ;;
+    w2) pin "$PY" "$PEERS/torch_dln.py" 100 100 100 4 32 3000 1 ;;
+    w3) pin "$PY" "$PEERS/torch_dln.py" 512 512 512 4 128 60 1 ;;
+    w1e) pin "$PY" "$PEERS/torch_ensemble.py" 10 100 10 4 1 64 1000 1 ;;
+    w2e) pin "$PY" "$PEERS/torch_ensemble.py" 100 100 100 4 32 16 300 1 ;;
+    sde) OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 pin "$PY" "$PEERS/numpy_sde.py" 100000 100 ;;
+  esac | awk '{ for (i = 1; i < NF; i++) if ($i ~ /_per_s$/) print $(i + 1) }'
+}
+
+goal() {
+  case $1 in w1) echo 10 ;; w2) echo 3 ;; w1e | w2e) echo 2 ;; w3) echo 1 ;; sde) echo 5 ;; esac
+}
+
+unit() {
+  case $1 in w1e | w2e) echo member-steps/s ;; sde) echo path-steps/s ;; *) echo steps/s ;; esac
+}
+
+echo "machine: $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) cores; pinned to core $CORE, 1 thread"
+echo "modewise: $BIN bench --backend $BACKEND (closed-form gradient); peers: $("$PY" -c 'import torch, numpy; print("torch", torch.__version__, "numpy", numpy.__version__)')"
+printf '%-5s %-15s %14s %14s %8s %6s %s\n' workload unit modewise peer ratio goal met
+for w in $WORKLOADS; do
+  a=$(ours "$w")
+  b=$(peer "$w")
+  awk -v w="$w" -v u="$(unit "$w")" -v a="$a" -v b="$b" -v g="$(goal "$w")" 'BEGIN {
+    r = a / b; printf "%-5s %-15s %14.4g %14.4g %7.2fx %5gx %s\n", w, u, a, b, r, g, (r >= g ? "yes" : "no")
+  }'
+done
+
+if [ -z "${SKIP_DEMO:-}" ]; then
+  out=$(mktemp -d)
+  echo
+  echo "modewise run demo (1 thread), where the time goes:"
+  pin "$BIN" --threads 1 run demo --out "$out/demo" 2>&1 >/dev/null | grep -E '^(time|peak memory):'
+  rm -rf "$out"
+fi

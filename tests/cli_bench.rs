@@ -1,0 +1,72 @@
+//! End-to-end tests of `modewise bench` (one JSON object per workload) and of the time
+//! breakdown printed at the end of a run.
+
+mod common;
+
+use common::{modewise, stderr};
+
+#[test]
+fn bench_prints_one_json_object_per_workload() {
+    for (workload, backend, threads) in [("w1", "flex", 1), ("w1e", "ndarray", 2), ("sde", "cpu", 1)] {
+        let mut args = vec!["bench", "--workload", workload, "--seconds", "0.2", "--json", "--threads"];
+        let t = threads.to_string();
+        args.push(&t);
+        if workload != "sde" {
+            args.extend(["--backend", backend]);
+        }
+        let o = modewise(&args);
+        assert!(o.status.success(), "{workload}: {}", stderr(&o));
+        let text = String::from_utf8(o.stdout).unwrap();
+        assert_eq!(text.lines().count(), 1, "{text}");
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(keys, ["workload", "backend", "threads", "per_second"]);
+        assert_eq!(v["workload"], workload);
+        assert_eq!(v["backend"], backend);
+        assert_eq!(v["threads"], threads);
+        let rate = v["per_second"].as_f64().unwrap();
+        assert!(rate.is_finite() && rate > 0.0, "{workload}: {rate}");
+    }
+}
+
+#[test]
+fn bench_refuses_unknown_workloads_and_backends() {
+    let cases: [(&[&str], &str); 4] = [
+        (&["--workload", "w4"], "error: --workload: must be one of w1, w2, w3, w1e, w2e, sde (got w4)"),
+        (&["--workload", "w1", "--backend", "tpu"], "error: --backend: must be one of ndarray, flex, wgpu (got tpu)"),
+        (&["--workload", "sde", "--backend", "flex"], "error: --backend: must be left out for the sde workload"),
+        (&["--workload", "w1", "--seconds", "0"], "error: --seconds: must be finite and positive (got 0.0)"),
+    ];
+    for (args, expected) in cases {
+        let o = modewise(&[&["bench"], args].concat());
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        let err = stderr(&o);
+        assert!(err.starts_with(expected) && err.lines().count() == 1, "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn a_run_reports_where_its_time_went() {
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = tmp.path().join("spec.toml");
+    std::fs::write(
+        &spec,
+        "name = \"t\"\nanalysis = \"saddle\"\n[train]\ndims = [3, 4, 3]\nsteps = 200\nseeds = [1, 2]\nbackend = \"flex\"\n\
+         n_probe = 256\n[train.teacher.spectrum]\nkind = \"list\"\ns = [2.0, 1.0]\n[overlays]\nsde_paths = 100\n",
+    )
+    .unwrap();
+    let out = tmp.path().join("out");
+    let o = modewise(&["run", spec.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    let line = err.lines().find_map(|l| l.strip_prefix("time: ")).unwrap_or_else(|| panic!("{err}"));
+    let mut share = 0.0;
+    for part in ["training", "probes", "overlays and verdicts", "parquet", "figures"] {
+        let rest = line.split(&format!("{part} ")).nth(1).unwrap_or_else(|| panic!("{part} in {line}"));
+        let seconds: f64 = rest.split(' ').next().unwrap().parse().unwrap();
+        let percent: f64 = rest.split('(').nth(1).unwrap().split('%').next().unwrap().parse().unwrap();
+        assert!(seconds >= 0.0, "{line}");
+        share += percent;
+    }
+    assert!((share - 100.0).abs() < 0.5, "the parts add up to the whole: {line}");
+}
