@@ -107,7 +107,7 @@ fn bad_inputs() -> Vec<Bad> {
             r#"train.data.source={kind="fixed", n=2}"#,
             "train.data.source.n: must be at least the batch size 4 (got 2)",
         ),
-        run_set("train.n_probe=1", "train.n_probe: must be 0 (no diffusion probe) or at least 2 (got 1)"),
+        run_set("train.n_probe=1", "train.n_probe: must be 0 (exact diffusion) or at least 2 (samples) (got 1)"),
         run_set("train.check_every=0", "train.check_every: must be at least 1 (got 0)"),
         run_set("train.probes.per_decade=0", "train.probes.per_decade: must be finite and positive"),
         // Keys, types, names.
@@ -340,9 +340,12 @@ impl TapParent for std::path::PathBuf {
     }
 }
 
+/// Sends SIGINT, as Ctrl-C in a terminal does.
 fn interrupt(child: &std::process::Child) {
-    let s = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
-    assert!(s.success(), "kill -INT");
+    let pid = libc::pid_t::try_from(child.id()).unwrap();
+    // SAFETY: kill(2) on a child we own and have not yet waited for.
+    let rc = unsafe { libc::kill(pid, libc::SIGINT) };
+    assert_eq!(rc, 0, "kill(SIGINT)");
 }
 
 #[test]

@@ -49,7 +49,6 @@ batch = 16
 steps = {steps}
 seeds = {seeds}
 backend = "flex"
-n_probe = 2048
 check_every = 100
 
 [train.probes]
@@ -101,7 +100,6 @@ batch = 8
 steps = {steps}
 seeds = {seeds}
 backend = "flex"
-n_probe = 0
 
 [train.probes]
 per_decade = 100.0
@@ -146,7 +144,6 @@ batch = 16
 steps = {steps}
 seeds = {seeds}
 backend = "flex"
-n_probe = 2048
 
 [train.probes]
 per_decade = 100.0
@@ -196,7 +193,6 @@ batch = 4
 steps = {steps}
 seeds = {seeds}
 backend = "flex"
-n_probe = 0
 
 [train.data]
 sigma = 0.5

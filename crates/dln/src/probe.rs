@@ -18,7 +18,9 @@ pub struct ProbeContext {
     pub lr: f64,
     /// Batch size `B`.
     pub batch: usize,
-    /// Number of fresh samples for the mode diffusion; 0 skips it.
+    /// How the mode diffusion is computed: 0, exactly from the Gaussian moments of the data
+    /// (see [`probe`]); `n ≥ 2`, as the sample variance over `n` fresh samples (the Monte Carlo
+    /// reference the exact form is tested against).
     pub n_probe: usize,
 }
 
@@ -41,12 +43,20 @@ pub struct Probe {
     pub population_loss: f64,
     /// Mode drift `−ψ_kᵀ ∇ℒ`, `ψ_k = ∇_θ m_k` (exact, no sampling).
     pub mode_drift: Vec<f64>,
-    /// Mode diffusion `D_k = (η/B) Var[ψ_kᵀ ∇_θ ℓ]` from `n_probe` fresh samples (empty when
-    /// `n_probe = 0`).
+    /// Mode diffusion `D_k = (η/B) Var[ψ_kᵀ ∇_θ ℓ]`: exact, or from `n_probe` fresh samples.
     pub mode_diffusion: Vec<f64>,
 }
 
-/// Measures one member whose layers are `[W_1, …, W_L]`; `rng` draws the diffusion samples.
+/// Measures one member whose layers are `[W_1, …, W_L]`; `rng` draws the diffusion samples
+/// (only when `ctx.n_probe ≥ 2`).
+///
+/// The exact mode diffusion: per sample `ψ_kᵀ ∇_θ ℓ = Σ_l (a_lᵀ r)(b_lᵀ x)` with
+/// `a_l = P_{>l} P_{>l}ᵀ u_k`, `b_l = P_{<l}ᵀ P_{<l} v_k`, `r = Δ x − ε`, `Δ = W − M`. That is
+/// `xᵀ A x − εᵀ C x` with `C = Σ_l a_l b_lᵀ` and `A = Δᵀ C`; for `x ~ N(0, I)` and
+/// `ε ~ N(0, σ² I)` independent, `Var = 2‖(A + Aᵀ)/2‖²_F + σ² ‖C‖²_F
+/// = ‖A‖²_F + tr(A²) + σ² ‖C‖²_F`, evaluated through the `L × L` Gram matrices of the
+/// vectors `a_l`, `b_l` and `c_l = Δᵀ a_l`. Under alignment and balance it is `D(w_k)` of the
+/// theory note's §3 exactly.
 pub fn probe(layers: &[DMatrix<f64>], teacher: &Teacher, ctx: &ProbeContext, rng: &mut PathRng) -> Probe {
     let depth = layers.len();
     let w = chain_product(layers);
@@ -92,7 +102,26 @@ pub fn probe(layers: &[DMatrix<f64>], teacher: &Teacher, ctx: &ProbeContext, rng
         })
         .collect();
 
-    let mode_diffusion = if ctx.n_probe >= 2 {
+    let coef = ctx.lr / ctx.batch as f64;
+    let mode_diffusion = if ctx.n_probe < 2 {
+        (0..r)
+            .map(|k| {
+                let a: Vec<_> = alpha.iter().map(|al| al.column(k)).collect();
+                let b: Vec<_> = beta.iter().map(|bl| bl.column(k)).collect();
+                let c: Vec<_> = a.iter().map(|al| delta.tr_mul(al)).collect();
+                let (mut cc, mut aa, mut tr) = (0.0, 0.0, 0.0);
+                for l in 0..depth {
+                    for m in 0..depth {
+                        let bb = b[l].dot(&b[m]);
+                        cc += a[l].dot(&a[m]) * bb;
+                        aa += c[l].dot(&c[m]) * bb;
+                        tr += b[l].dot(&c[m]) * b[m].dot(&c[l]);
+                    }
+                }
+                coef * (aa + tr + ctx.sigma * ctx.sigma * cc)
+            })
+            .collect()
+    } else {
         let n = ctx.n_probe;
         let (x, eps) = MemberData::probe_sample(rng, n, teacher.d_in(), d_out, ctx.sigma);
         let resid = &delta * &x - eps;
@@ -100,7 +129,6 @@ pub fn probe(layers: &[DMatrix<f64>], teacher: &Teacher, ctx: &ProbeContext, rng
         for l in 0..depth {
             vals += (alpha[l].transpose() * &resid).component_mul(&(beta[l].transpose() * &x));
         }
-        let coef = ctx.lr / ctx.batch as f64;
         vals.row_iter()
             .map(|row| {
                 let mean = row.mean();
@@ -108,8 +136,6 @@ pub fn probe(layers: &[DMatrix<f64>], teacher: &Teacher, ctx: &ProbeContext, rng
                 coef * var
             })
             .collect()
-    } else {
-        Vec::new()
     };
 
     Probe {

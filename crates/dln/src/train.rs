@@ -111,7 +111,8 @@ pub struct TrainParams {
     pub backend: BackendKind,
     /// Probe schedule.
     pub probes: ProbeSchedule,
-    /// Fresh samples per mode-diffusion estimate (0 skips it).
+    /// Mode-diffusion probe: 0 (default) computes it exactly; `n ≥ 2` estimates it from `n` fresh
+    /// samples (the Monte Carlo reference).
     pub n_probe: usize,
     /// Divergence check period in steps between probes; at least 1.
     pub check_every: u64,
@@ -131,7 +132,7 @@ impl Default for TrainParams {
             gradient: GradientPath::default(),
             backend: BackendKind::default(),
             probes: ProbeSchedule::default(),
-            n_probe: 4096,
+            n_probe: 0,
             check_every: 100,
         }
     }
@@ -174,7 +175,7 @@ impl TrainParams {
             return Err(DlnError::invalid("check_every", "must be at least 1", 0));
         }
         if self.n_probe == 1 {
-            return Err(DlnError::invalid("n_probe", "must be 0 (no diffusion probe) or at least 2", 1));
+            return Err(DlnError::invalid("n_probe", "must be 0 (exact diffusion) or at least 2 (samples)", 1));
         }
         let (d_in, d_out) = (self.dims[0], *self.dims.last().expect("checked"));
         self.data.check(self.batch, d_in)?;

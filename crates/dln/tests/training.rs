@@ -134,7 +134,7 @@ fn bad_parameters_name_the_field_and_the_rule() {
         (TrainParams { seeds: vec![], ..ok.clone() }, "seeds: must hold at least one seed (got [])"),
         (TrainParams { seeds: vec![1, 2, 1], ..ok.clone() }, "seeds[2]: must be distinct"),
         (TrainParams { check_every: 0, ..ok.clone() }, "check_every: must be at least 1 (got 0)"),
-        (TrainParams { n_probe: 1, ..ok.clone() }, "n_probe: must be 0 (no diffusion probe) or at least 2"),
+        (TrainParams { n_probe: 1, ..ok.clone() }, "n_probe: must be 0 (exact diffusion) or at least 2 (samples)"),
         (
             TrainParams { probes: ProbeSchedule { per_decade: 0.0 }, ..ok.clone() },
             "probes.per_decade: must be finite and positive",
