@@ -58,7 +58,7 @@ unit() {
 }
 
 echo "machine: $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) cores; pinned to core $CORE, 1 thread"
-echo "modewise: $BIN bench --backend $BACKEND (closed-form gradient); peers: $("$PY" -c 'import torch, numpy; print("torch", torch.__version__, "numpy", numpy.__version__)')"
+echo "modewise: $BIN bench --backend $BACKEND (default gradient path: fused on the CPU); peers: $("$PY" -c 'import torch, numpy; print("torch", torch.__version__, "numpy", numpy.__version__)')"
 median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
 
 echo "medians of $REPEATS alternating runs per side"

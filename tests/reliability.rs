@@ -461,12 +461,13 @@ fn results_are_bit_identical_across_thread_counts_and_invocations() {
     let tmp = tempfile::tempdir().unwrap();
     let file = tmp.path().join("spec.toml");
     // Probes, SDE and chain overlays (which run on the thread pool) and verdicts, on both CPU
-    // backends.
-    let spec =
-        SPEC.replace("steps = 40", "steps = 300").replace("name = \"rel\"", "name = \"rel\"\nanalysis = \"relax\"")
-            + "[overlays]\ngradient_flow = true\nsde_paths = 300\nchain_paths = 300\nstationary = true\n\
+    // backends: flex with the default (fused) path, ndarray with burn's tensors.
+    let spec = SPEC
+        .replace("steps = 40", "steps = 300")
+        .replace("name = \"rel\"", "name = \"rel\"\nanalysis = \"relax\"")
+        + "[overlays]\ngradient_flow = true\nsde_paths = 300\nchain_paths = 300\nstationary = true\n\
            [[variants]]\nlabel = \"flex\"\nset = { backend = \"flex\", \"data.sigma\" = 0.3 }\n\
-           [[variants]]\nlabel = \"ndarray\"\nset = { backend = \"ndarray\", \"data.sigma\" = 0.3 }\n";
+           [[variants]]\nlabel = \"ndarray\"\nset = { backend = \"ndarray\", gradient = \"closed-form\", \"data.sigma\" = 0.3 }\n";
     std::fs::write(&file, spec).unwrap();
     let file = file.to_str().unwrap();
     let run = |name: &str, threads: &str| {

@@ -18,9 +18,10 @@ pub struct BenchArgs {
     /// on the CPU (the theory crate).
     #[arg(long)]
     pub backend: Option<String>,
-    /// Gradient path of the DLN workloads: closed-form or autodiff (the reference).
-    #[arg(long, default_value = "closed-form")]
-    pub gradient: String,
+    /// Gradient path of the DLN workloads: auto (default: fused on the CPU backends,
+    /// closed-form on wgpu), fused, closed-form or autodiff (the reference).
+    #[arg(long)]
+    pub gradient: Option<String>,
     /// Seconds to measure, after a warm-up of a fifth of that.
     #[arg(long, default_value_t = 3.0)]
     pub seconds: f64,
@@ -80,10 +81,11 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         let name = args.backend.as_deref().unwrap_or("flex");
         let backend: BackendKind =
             name.parse().map_err(|_| DlnError::invalid("--backend", "must be one of ndarray, flex, wgpu", name))?;
-        let gradient = match args.gradient.as_str() {
-            "closed-form" => GradientPath::ClosedForm,
-            "autodiff" => GradientPath::Autodiff,
-            other => anyhow::bail!(DlnError::invalid("--gradient", "must be closed-form or autodiff", other)),
+        let gradient = match args.gradient.as_deref() {
+            None => GradientPath::Auto,
+            Some(name) => name
+                .parse()
+                .map_err(|_| DlnError::invalid("--gradient", "must be auto, fused, closed-form or autodiff", name))?,
         };
         let mut trainer = Trainer::new(&workload.params(backend, gradient).check()?)?;
         // Steps are queued on the device; a sync every 16 steps bounds the queue and makes the

@@ -19,6 +19,7 @@
 pub mod backend;
 pub mod data;
 pub mod error;
+mod fused;
 pub mod init;
 pub mod linalg;
 pub mod model;

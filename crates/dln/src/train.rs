@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::{DataParams, DataSource, MemberData};
 use crate::error::{Result, check_positive};
+use crate::fused::{Batch, FusedNet};
 use crate::init::InitScheme;
 use crate::model::{Dln, host_to_tensors, push_row_major, tensors_to_host};
 use crate::probe::{Probe, ProbeContext, probe};
@@ -23,20 +24,38 @@ use modewise_theory::ensemble::path_rng;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum GradientPath {
+    /// The fastest path for the backend: [`Fused`](Self::Fused) on ndarray and flex,
+    /// [`ClosedForm`](Self::ClosedForm) on wgpu. Checking the parameters resolves it, so data
+    /// files record the path that ran.
+    #[default]
+    Auto,
     /// burn autodiff on the backend's autodiff decorator (the reference).
     Autodiff,
-    /// Closed-form backpropagation with plain tensor ops, no tape (the fast path):
+    /// Closed-form backpropagation with plain tensor ops, no tape:
     /// `δ_L = (h_L − y)/B`, `∇W_l = δ_l h_{l−1}ᵀ`, `δ_{l−1} = W_lᵀ δ_l`.
-    #[default]
     ClosedForm,
+    /// The same closed form on the CPU in host memory with the `gemm` crate, each layer's
+    /// update accumulated into its weights by one product (the fastest CPU path; not for wgpu).
+    Fused,
 }
 
 impl GradientPath {
     /// The name used in configs and data files.
     pub fn name(self) -> &'static str {
         match self {
+            Self::Auto => "auto",
             Self::Autodiff => "autodiff",
             Self::ClosedForm => "closed-form",
+            Self::Fused => "fused",
+        }
+    }
+
+    /// The path that runs on `backend`: [`Auto`](Self::Auto) resolved, others unchanged.
+    pub fn resolve(self, backend: BackendKind) -> Self {
+        match (self, backend) {
+            (Self::Auto, BackendKind::Wgpu) => Self::ClosedForm,
+            (Self::Auto, _) => Self::Fused,
+            (path, _) => path,
         }
     }
 }
@@ -46,9 +65,11 @@ impl std::str::FromStr for GradientPath {
 
     fn from_str(s: &str) -> Result<Self> {
         match s {
+            "auto" => Ok(Self::Auto),
             "autodiff" => Ok(Self::Autodiff),
             "closed-form" => Ok(Self::ClosedForm),
-            other => Err(DlnError::invalid("gradient", "must be autodiff or closed-form", other)),
+            "fused" => Ok(Self::Fused),
+            other => Err(DlnError::invalid("gradient", "must be auto, autodiff, closed-form or fused", other)),
         }
     }
 }
@@ -105,7 +126,7 @@ pub struct TrainParams {
     pub steps: u64,
     /// One seed per ensemble member (initialisation and data); distinct, at least one.
     pub seeds: Vec<u64>,
-    /// Gradient path.
+    /// Gradient path (default `auto`: fused on the CPU backends, closed-form on wgpu).
     pub gradient: GradientPath,
     /// Hardware backend.
     pub backend: BackendKind,
@@ -177,11 +198,19 @@ impl TrainParams {
         if self.n_probe == 1 {
             return Err(DlnError::invalid("n_probe", "must be 0 (exact diffusion) or at least 2 (samples)", 1));
         }
+        if self.gradient == GradientPath::Fused && self.backend == BackendKind::Wgpu {
+            return Err(DlnError::invalid(
+                "gradient",
+                "fused runs on the CPU in host memory; with the wgpu backend use closed-form or autodiff",
+                "fused",
+            ));
+        }
         let (d_in, d_out) = (self.dims[0], *self.dims.last().expect("checked"));
         self.data.check(self.batch, d_in)?;
         let teacher = self.teacher.build(d_in, d_out)?;
         self.init.check(&self.dims, &teacher)?;
-        Ok(TrainSpec { params: self.clone(), teacher })
+        let params = TrainParams { gradient: self.gradient.resolve(self.backend), ..self.clone() };
+        Ok(TrainSpec { params, teacher })
     }
 }
 
@@ -292,6 +321,11 @@ pub struct Trainer {
     z_buf: Vec<f32>,
     stop: StopFlag,
     probe_seconds: f64,
+    /// The fused path's host weights (then `weights` is empty).
+    fused: Option<FusedNet>,
+    /// `M` row-major in f32, and for population descent `I_{d_0}` (fused path).
+    teacher_host: Vec<f32>,
+    eye_host: Vec<f32>,
 }
 
 /// A request to stop training, shared between threads (a Ctrl-C handler sets it; trainers
@@ -354,7 +388,12 @@ impl Trainer {
                 ));
             }
         }
-        let weights = host_to_tensors(&members, &device)?;
+        let fused = (p.gradient == GradientPath::Fused).then(|| FusedNet::new(&p.dims, &members));
+        let weights = if fused.is_some() { Vec::new() } else { host_to_tensors(&members, &device)? };
+        let mut teacher_host = Vec::new();
+        push_row_major(&mut teacher_host, spec.teacher.matrix());
+        let mut eye_host = Vec::new();
+        push_row_major(&mut eye_host, &DMatrix::identity(p.dims[0], p.dims[0]));
         let data = p.seeds.iter().map(|&s| MemberData::new(s, &p.data, &spec.teacher)).collect();
         let active: Vec<usize> = (0..p.seeds.len()).collect();
         let (teacher_t, population_x) = member_constants(spec, active.len(), &device);
@@ -370,6 +409,9 @@ impl Trainer {
             last_check: 0,
             stop: StopFlag::default(),
             probe_seconds: 0.0,
+            fused,
+            teacher_host,
+            eye_host,
             divergences: Vec::new(),
             x_buf: Vec::new(),
             z_buf: Vec::new(),
@@ -402,29 +444,87 @@ impl Trainer {
 
     /// The current network of the active members, as a burn module.
     pub fn network(&self) -> Dln {
-        Dln::from_tensors(self.weights.clone())
+        Dln::from_tensors(self.weight_tensors())
+    }
+
+    /// The layer tensors `[E_active, d_l, d_{l−1}]` (uploaded from the host on the fused path).
+    fn weight_tensors(&self) -> Vec<Tensor<3>> {
+        match &self.fused {
+            Some(f) if !self.active.is_empty() => {
+                host_to_tensors(&f.host_layers(), &self.device).expect("layers of the checked shapes upload")
+            }
+            Some(_) => Vec::new(),
+            None => self.weights.clone(),
+        }
     }
 
     /// The current layers of the active members on the host, `[active member][layer]`.
     pub fn host_layers(&self) -> Result<Vec<Vec<DMatrix<f64>>>> {
-        tensors_to_host(&self.weights)
+        match &self.fused {
+            Some(f) => Ok(f.host_layers()),
+            None => tensors_to_host(&self.weights),
+        }
     }
 
     /// The gradients `∇W_l` of the next batch at the current weights, without stepping,
     /// computed by `path`. Draws the batch (advancing the data streams).
     pub fn next_gradients(&mut self, path: GradientPath) -> Vec<Tensor<3>> {
         let (x, y, scale) = self.next_batch();
-        gradients(&self.weights, x, y, scale, path)
+        gradients(&self.weight_tensors(), x, y, scale, path)
     }
 
     /// One SGD step for every active member.
     pub fn step(&mut self) {
+        if self.fused.is_some() {
+            self.fused_step();
+            return;
+        }
         let (x, y, scale) = self.next_batch();
         let grads = gradients(&self.weights, x, y, scale, self.spec.params.gradient);
         let lr = self.spec.params.lr as f32;
         self.weights =
             std::mem::take(&mut self.weights).into_iter().zip(grads).map(|(w, g)| w - g.mul_scalar(lr)).collect();
         self.step += 1;
+    }
+
+    /// One step of the fused path: the batch is drawn into the host buffers and used there.
+    fn fused_step(&mut self) {
+        if self.population_x.is_none() {
+            self.fill_buffers();
+        }
+        let p = &self.spec.params;
+        let lr = p.lr as f32;
+        let batch = if self.population_x.is_some() {
+            let d_in = p.dims[0];
+            Batch { x: &self.eye_host, z: &self.teacher_host, teacher: None, batch: d_in, scale: 1.0, shared: true }
+        } else {
+            let labelled = self.data[self.active[0]].has_labels();
+            Batch {
+                x: &self.x_buf,
+                z: &self.z_buf,
+                teacher: (!labelled).then_some(self.teacher_host.as_slice()),
+                batch: p.batch,
+                scale: 1.0 / p.batch as f32,
+                shared: false,
+            }
+        };
+        self.fused.as_mut().expect("the fused path").step(&batch, lr, None);
+        self.step += 1;
+    }
+
+    /// Draws the next batch of every active member into the host buffers: inputs `[E][d_0 × B]`
+    /// and label noise (or, for a fixed sample, the labels) `[E][d_L × B]`, row-major.
+    fn fill_buffers(&mut self) {
+        let p = &self.spec.params;
+        let e = self.active.len();
+        let (d_in, d_out, b) = (p.dims[0], *p.dims.last().expect("checked"), p.batch);
+        self.x_buf.resize(e * d_in * b, 0.0);
+        self.z_buf.resize(e * d_out * b, 0.0);
+        for (slot, &m) in self.active.iter().enumerate() {
+            let xs = &mut self.x_buf[slot * d_in * b..(slot + 1) * d_in * b];
+            let zs = &mut self.z_buf[slot * d_out * b..(slot + 1) * d_out * b];
+            self.data[m].next_batch(xs, zs, b);
+        }
     }
 
     /// Draws the next batch `(x, y, scale)`: inputs `[E, d_0, B]`, targets `[E, d_L, B]` and the
@@ -437,13 +537,7 @@ impl Trainer {
             return (eye.clone(), self.teacher_t.clone(), 1.0);
         }
         let b = p.batch;
-        self.x_buf.resize(e * d_in * b, 0.0);
-        self.z_buf.resize(e * d_out * b, 0.0);
-        for (slot, &m) in self.active.iter().enumerate() {
-            let xs = &mut self.x_buf[slot * d_in * b..(slot + 1) * d_in * b];
-            let zs = &mut self.z_buf[slot * d_out * b..(slot + 1) * d_out * b];
-            self.data[m].next_batch(xs, zs, b);
-        }
+        self.fill_buffers();
         let x = Tensor::<3>::from_data(TensorData::new(self.x_buf.clone(), [e, d_in, b]), &self.device);
         let z = Tensor::<3>::from_data(TensorData::new(self.z_buf.clone(), [e, d_out, b]), &self.device);
         let labelled = self.data[self.active[0]].has_labels();
@@ -536,6 +630,10 @@ impl Trainer {
     /// Checks every active member's weights on the device (a squared norm that is not finite
     /// counts as divergence) and drops the diverged ones.
     fn check_health(&mut self) -> Result<()> {
+        if let Some(f) = &self.fused {
+            let finite = f.finite();
+            return self.drop_members(&finite);
+        }
         let e = self.active.len();
         let norms = self
             .weights
@@ -573,7 +671,13 @@ impl Trainer {
         }
         self.active = keep.iter().map(|&slot| self.active[slot]).collect();
         self.last_check = self.step;
-        if keep.is_empty() {
+        if let Some(f) = &mut self.fused {
+            f.retain(finite);
+        }
+        if keep.is_empty() || self.fused.is_some() {
+            if self.fused.is_some() && !keep.is_empty() {
+                (self.teacher_t, self.population_x) = member_constants(&self.spec, keep.len(), &self.device);
+            }
             return Ok(());
         }
         let idx: Vec<i64> = keep.iter().map(|&s| s as i64).collect();
@@ -607,10 +711,12 @@ fn repeat_matrix(m: &DMatrix<f64>, e: usize, device: &Device) -> Tensor<3> {
     Tensor::from_data(TensorData::new(buf, [e, m.nrows(), m.ncols()]), device)
 }
 
-/// The gradients of `scale · ½ Σ‖W_L⋯W_1 x − y‖²` with respect to each `W_l`, per member.
+/// The gradients of `scale · ½ Σ‖W_L⋯W_1 x − y‖²` with respect to each `W_l`, per member
+/// (`Auto` takes the closed form on the tensors given).
 pub fn gradients(weights: &[Tensor<3>], x: Tensor<3>, y: Tensor<3>, scale: f32, path: GradientPath) -> Vec<Tensor<3>> {
     match path {
-        GradientPath::ClosedForm => {
+        // Tensors in hand: the closed form on them.
+        GradientPath::ClosedForm | GradientPath::Auto => {
             let mut acts = Vec::with_capacity(weights.len() + 1);
             acts.push(x);
             for w in weights {
@@ -629,6 +735,31 @@ pub fn gradients(weights: &[Tensor<3>], x: Tensor<3>, y: Tensor<3>, scale: f32, 
             }
             grads.reverse();
             grads
+        }
+        GradientPath::Fused => {
+            let host =
+                |t: &Tensor<3>| -> Vec<f32> { t.to_data().convert::<f32>().try_to_vec::<f32>().expect("f32 data") };
+            let [e, d_out, b] = y.dims();
+            let mut dims = vec![x.dims()[1]];
+            dims.extend(weights.iter().map(|w| w.dims()[1]));
+            let members = tensors_to_host(weights).expect("weights read back");
+            let mut net = FusedNet::new(&dims, &members);
+            let (xs, ys) = (host(&x), host(&y));
+            let batch = Batch { x: &xs, z: &ys, teacher: None, batch: b, scale, shared: false };
+            let mut grads = vec![Vec::new(); e];
+            net.step(&batch, 0.0, Some(&mut grads));
+            let device = x.device();
+            (0..weights.len())
+                .map(|l| {
+                    let (rows, cols) = (dims[l + 1], dims[l]);
+                    let mut flat = Vec::with_capacity(e * rows * cols);
+                    for g in &grads {
+                        flat.extend_from_slice(&g[l]);
+                    }
+                    debug_assert_eq!(d_out, dims[dims.len() - 1]);
+                    Tensor::<3>::from_data(TensorData::new(flat, [e, rows, cols]), &device)
+                })
+                .collect()
         }
         GradientPath::Autodiff => {
             let tracked: Vec<Tensor<3>> = weights.iter().map(|w| w.clone().autodiff().require_grad()).collect();

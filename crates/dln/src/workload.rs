@@ -124,7 +124,7 @@ mod tests {
     fn workloads_are_the_shared_bench_sizes_and_valid() {
         for w in Workload::ALL {
             assert_eq!(w.name().parse::<Workload>().unwrap(), w);
-            let p = w.params(BackendKind::Flex, GradientPath::ClosedForm);
+            let p = w.params(BackendKind::Flex, GradientPath::Auto);
             assert_eq!(p.dims.len(), 5, "4 weight matrices");
             p.check().unwrap();
         }

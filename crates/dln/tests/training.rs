@@ -52,8 +52,12 @@ fn modes_are_learned_in_order_of_decreasing_strength() {
 /// end exactly where their single runs end.
 #[test]
 fn a_diverging_member_is_stopped_and_the_others_go_on() {
-    for backend in [BackendKind::Ndarray, BackendKind::Flex] {
-        let mut p = small_run(backend, vec![1, 2, 3], 300, GradientPath::ClosedForm);
+    for (backend, path) in [
+        (BackendKind::Ndarray, GradientPath::ClosedForm),
+        (BackendKind::Flex, GradientPath::ClosedForm),
+        (BackendKind::Flex, GradientPath::Fused),
+    ] {
+        let mut p = small_run(backend, vec![1, 2, 3], 300, path);
         p.check_every = 10;
         p.probes = ProbeSchedule { per_decade: 1.0 };
         let spec = p.check().unwrap();
@@ -63,7 +67,7 @@ fn a_diverging_member_is_stopped_and_the_others_go_on() {
         }
         let mut trainer = Trainer::with_initial_layers(&spec, members, backend.device()).unwrap();
         let (records, report) = trainer.run_collect().unwrap();
-        assert_eq!(report.divergences.len(), 1, "{backend}");
+        assert_eq!(report.divergences.len(), 1, "{backend} {path:?}");
         let d = &report.divergences[0];
         assert_eq!((d.member, d.seed), (1, 2));
         assert!(d.step > 0 && d.step <= 300 && d.last_finite_step < d.step, "{d:?}");
@@ -73,8 +77,8 @@ fn a_diverging_member_is_stopped_and_the_others_go_on() {
         assert!(records.iter().filter(|r| r.member == 1).all(|r| r.step < d.step));
         assert_eq!(records.iter().filter(|r| r.member == 0 && r.step == 300).count(), 1);
         for (i, seed) in [(0usize, 1u64), (2, 3)] {
-            let single = final_layers(&small_run(backend, vec![seed], 300, GradientPath::ClosedForm));
-            assert_eq!(report.final_layers[i].as_ref().unwrap(), &single[0], "{backend}: member {i}");
+            let single = final_layers(&small_run(backend, vec![seed], 300, path));
+            assert_eq!(report.final_layers[i].as_ref().unwrap(), &single[0], "{backend} {path:?}: member {i}");
         }
     }
 }
@@ -186,5 +190,5 @@ fn bad_parameters_name_the_field_and_the_rule() {
         assert!(err.starts_with(expected), "expected `{expected}`, got `{err}`");
     }
     let err = "gpu".parse::<GradientPath>().unwrap_err().to_string();
-    assert_eq!(err, "gradient: must be autodiff or closed-form (got gpu)");
+    assert_eq!(err, "gradient: must be auto, autodiff, closed-form or fused (got gpu)");
 }
