@@ -281,6 +281,24 @@ fn wait_for(path: &Path, child: &mut std::process::Child) {
     }
 }
 
+/// Writes the slow sweep's file and runs it uninterrupted into `reference`.
+fn reference_sweep(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let file = slow_sweep(dir);
+    let reference = dir.join("reference");
+    let o = modewise(&["sweep", file.to_str().unwrap(), "--out", reference.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    (file, reference)
+}
+
+/// Starts the sweep of `file` into `out` in the background (standard error captured).
+fn start_sweep(file: &str, out: &Path) -> std::process::Child {
+    command(&["sweep", file, "--out", out.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
 fn summary_part(out: &Path, i: usize) -> std::path::PathBuf {
     out.join(format!("summary/run_index={i}/part.parquet"))
 }
@@ -288,17 +306,9 @@ fn summary_part(out: &Path, i: usize) -> std::path::PathBuf {
 #[test]
 fn a_killed_sweep_resumes_to_exactly_the_uninterrupted_rows() {
     let tmp = tempfile::tempdir().unwrap();
-    let file = slow_sweep(tmp.path());
-    let file = file.to_str().unwrap();
-    let (reference, out) = (tmp.path().join("reference"), tmp.path().join("killed"));
-    let o = modewise(&["sweep", file, "--out", reference.to_str().unwrap()]);
-    assert!(o.status.success(), "{}", stderr(&o));
-
-    let mut child = command(&["sweep", file, "--out", out.to_str().unwrap()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let (file, reference) = reference_sweep(tmp.path());
+    let (file, out) = (file.to_str().unwrap(), tmp.path().join("killed"));
+    let mut child = start_sweep(file, &out);
     wait_for(&summary_part(&out, 1), &mut child);
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
@@ -351,17 +361,9 @@ fn interrupt(child: &std::process::Child) {
 #[test]
 fn ctrl_c_discards_the_current_run_cleanly_and_resume_finishes_the_sweep() {
     let tmp = tempfile::tempdir().unwrap();
-    let file = slow_sweep(tmp.path());
-    let file = file.to_str().unwrap();
-    let (reference, out) = (tmp.path().join("reference"), tmp.path().join("interrupted"));
-    let o = modewise(&["sweep", file, "--out", reference.to_str().unwrap()]);
-    assert!(o.status.success(), "{}", stderr(&o));
-
-    let mut child = command(&["sweep", file, "--out", out.to_str().unwrap()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let (file, reference) = reference_sweep(tmp.path());
+    let (file, out) = (file.to_str().unwrap(), tmp.path().join("interrupted"));
+    let mut child = start_sweep(file, &out);
     wait_for(&summary_part(&out, 0), &mut child);
     interrupt(&child);
     let o = child.wait_with_output().unwrap();
