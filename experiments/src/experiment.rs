@@ -31,9 +31,7 @@ pub struct ExperimentOutcome {
     pub dir: PathBuf,
     /// The verdicts.
     pub verdicts: Vec<Verdict>,
-    /// Number of diverged members over all runs.
-    pub diverged: usize,
-    /// The diverged members.
+    /// The diverged members of all runs.
     pub divergences: Vec<DivergedMember>,
     /// Number of members over all runs.
     pub members: usize,
@@ -162,5 +160,5 @@ pub fn execute(
         }
     };
     let figures = figures.iter().filter_map(|f| f.file_name()).map(|n| dir.join(n)).collect();
-    Ok(ExperimentOutcome { dir, verdicts, diverged: divergences.len(), divergences, members, figures, timings })
+    Ok(ExperimentOutcome { dir, verdicts, divergences, members, figures, timings })
 }

@@ -181,9 +181,7 @@ pub struct SweepOutcome {
     pub skipped: Vec<usize>,
     /// Verdicts of the runs trained now.
     pub verdicts: Vec<Verdict>,
-    /// Diverged members of the runs trained now.
-    pub diverged: usize,
-    /// The diverged members.
+    /// The diverged members of the runs trained now.
     pub divergences: Vec<DivergedMember>,
     /// Members of the runs trained now.
     pub members: usize,
@@ -196,7 +194,7 @@ pub struct SweepOutcome {
 pub struct SweepOptions {
     /// Skip complete runs; redo the others (removing their partial parts first).
     pub resume: bool,
-    /// Redo every run of the shard, replacing its parts.
+    /// Redo every run of the shard: their parts are removed before the first run starts.
     pub force: bool,
     /// Checked while training: once requested, the current run is discarded and the shard stops
     /// (the runs already complete stay, for `resume`).
@@ -249,6 +247,12 @@ pub fn run_shard(
         field: "--out".into(),
         rule: format!("must be a writable directory ({}: {e})", dir.display()),
     })?;
+    if options.force {
+        // All at once, so that a forced sweep interrupted and then resumed holds no old run.
+        for p in &mine {
+            remove_run(dir, p.index)?;
+        }
+    }
     let mut outcome = SweepOutcome::default();
     for (n, point) in mine.iter().enumerate() {
         if options.resume && !options.force && part_path(dir, "summary", point.index).exists() {
@@ -291,7 +295,6 @@ pub fn run_shard(
         }
         outcome.timings.parquet += started.elapsed().as_secs_f64();
         outcome.divergences.extend(results.iter().flat_map(|r| r.diverged_members()));
-        outcome.diverged = outcome.divergences.len();
         outcome.members += results.iter().map(|r| r.plan.train.params().seeds.len()).sum::<usize>();
         outcome.ran.push(point.index);
         outcome.verdicts.extend(verdicts);

@@ -78,9 +78,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         ("cpu".to_string(), r, "path-steps/s")
     } else {
         let workload: Workload = args.workload.parse()?;
-        let name = args.backend.as_deref().unwrap_or("flex");
-        let backend: BackendKind =
-            name.parse().map_err(|_| DlnError::invalid("--backend", "must be one of ndarray, flex, wgpu", name))?;
+        let backend = super::experiment::parse_backend(args.backend.as_deref())?.unwrap_or(BackendKind::Flex);
         let gradient = match args.gradient.as_deref() {
             None => GradientPath::Auto,
             Some(name) => name

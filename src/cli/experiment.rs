@@ -101,7 +101,7 @@ fn load(what: &str, set: &[String]) -> anyhow::Result<Vec<ExperimentSpec>> {
 }
 
 /// Parses the `--backend` flag.
-fn parse_backend(flag: Option<&str>) -> Result<Option<BackendKind>, DlnError> {
+pub(super) fn parse_backend(flag: Option<&str>) -> Result<Option<BackendKind>, DlnError> {
     flag.map(|b| {
         b.parse::<BackendKind>().map_err(|_| DlnError::invalid("--backend", "must be one of ndarray, flex, wgpu", b))
     })
