@@ -137,7 +137,7 @@ pub fn execute(
         let a = train_and_analyse(&spec, &plans, |i| (plans[i].run_id.clone(), i, total), &options.stop, progress)?;
         let (results, theory, verdicts, mut timings) = (a.results, a.theory, a.verdicts, a.timings);
         let started = std::time::Instant::now();
-        write_tables(&staging, &spec, &results, &theory, &verdicts)?;
+        write_tables(|table| staging.join(format!("{table}.parquet")), &spec, &results, &theory, &verdicts)?;
         timings.parquet = started.elapsed().as_secs_f64();
         let divergences: Vec<DivergedMember> = results.iter().flat_map(|r| r.diverged_members()).collect();
         let members = results.iter().map(|r| r.plan.train.params().seeds.len()).sum();

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use polars::prelude::*;
 
 use crate::ExperimentError;
+use crate::io::write_parquet_with;
 use crate::run::{RunResult, TheoryRows, Verdict};
 use crate::spec::ExperimentSpec;
 
@@ -155,16 +156,6 @@ pub fn summary_frame(verdicts: &[Verdict]) -> PolarsResult<DataFrame> {
     )
 }
 
-/// Writes `frame` to `path` as zstd Parquet with key-value metadata, atomically (see
-/// [`crate::io::write_parquet_with`]).
-pub fn write_with_metadata(
-    frame: &mut DataFrame,
-    path: &Path,
-    metadata: &[(String, String)],
-) -> Result<(), ExperimentError> {
-    crate::io::write_parquet_with(frame, path, metadata)
-}
-
 /// The metadata written into every file of an experiment.
 pub fn metadata(spec: &ExperimentSpec) -> Vec<(String, String)> {
     vec![
@@ -175,28 +166,40 @@ pub fn metadata(spec: &ExperimentSpec) -> Vec<(String, String)> {
     ]
 }
 
-/// The paths of an experiment's four tables in `dir`.
+/// The four tables, in the order they are written (`summary` last: in a sweep it marks a run
+/// complete).
+pub const TABLES: [&str; 4] = ["runs", "trajectories", "theory", "summary"];
+
+/// The paths of an experiment's four tables in `dir`, in [`TABLES`] order.
 pub fn table_paths(dir: &Path) -> [PathBuf; 4] {
-    ["runs", "trajectories", "theory", "summary"].map(|n| dir.join(format!("{n}.parquet")))
+    TABLES.map(|n| dir.join(format!("{n}.parquet")))
 }
 
-/// Writes the four tables.
+/// Writes the four tables in [`TABLES`] order, each atomically, table `t` to `path_of(t)`
+/// (creating its directory).
 pub fn write_tables(
-    dir: &Path,
+    path_of: impl Fn(&str) -> PathBuf,
     spec: &ExperimentSpec,
     results: &[RunResult],
     theory: &TheoryRows,
     verdicts: &[Verdict],
 ) -> Result<(), ExperimentError> {
     let meta = metadata(spec);
-    let [runs, traj, th, summ] = table_paths(dir);
-    fn pol(path: &Path) -> impl Fn(PolarsError) -> ExperimentError + '_ {
-        move |source| ExperimentError::Polars { path: path.to_path_buf(), source }
+    for table in TABLES {
+        let path = path_of(table);
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)
+                .map_err(|source| ExperimentError::Io { path: parent.to_path_buf(), source })?;
+        }
+        let frame = match table {
+            "runs" => runs_frame(results),
+            "trajectories" => trajectories_frame(results),
+            "theory" => theory.frame(),
+            _ => summary_frame(verdicts),
+        };
+        let mut frame = frame.map_err(|source| ExperimentError::Polars { path: path.clone(), source })?;
+        write_parquet_with(&mut frame, &path, &meta)?;
     }
-    write_with_metadata(&mut runs_frame(results).map_err(pol(&runs))?, &runs, &meta)?;
-    write_with_metadata(&mut trajectories_frame(results).map_err(pol(&traj))?, &traj, &meta)?;
-    write_with_metadata(&mut theory.frame().map_err(pol(&th))?, &th, &meta)?;
-    write_with_metadata(&mut summary_frame(verdicts).map_err(pol(&summ))?, &summ, &meta)?;
     Ok(())
 }
 

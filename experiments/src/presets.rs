@@ -171,14 +171,14 @@ stationary = true
         ("unbalanced", r#""init.kind" = "unbalanced", "init.a0" = 0.1, "init.ratio" = 4.0"#),
         ("misaligned", r#""init.kind" = "misaligned", "init.a0" = 0.1, "init.angle" = 0.5"#),
     ];
-    for sigma in ["0", "0.3"] {
+    for (sigma, value) in [("0", "0.0"), ("0.3", "0.3")] {
         for (label, set) in inits {
             out.push_str(&format!(
-                "\n[[variants]]\nlabel = \"{label}-sigma={sigma}\"\nset = {{ {set}, \"data.sigma\" = {sigma}.0 }}\n"
+                "\n[[variants]]\nlabel = \"{label}-sigma={sigma}\"\nset = {{ {set}, \"data.sigma\" = {value} }}\n"
             ));
         }
     }
-    out.replace("= 0.3.0", "= 0.3")
+    out
 }
 
 fn sde_vs_sgd(name: &str, z: Size) -> String {

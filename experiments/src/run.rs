@@ -471,14 +471,8 @@ fn saddle_verdicts(
     let d_at_learned = mean_d.iter().find(|&&(t, _)| t >= t_learned).map_or(f64::NAN, |&(_, d)| d);
     let measured_before = t_peak < t_learned && d_peak > (1.0 + PEAK_MARGIN) * d_at_learned;
     let claim = "1 peak before learned";
-    let v = |quantity: &str, predicted: f64, measured: f64, holds: bool| Verdict {
-        run_id: run.into(),
-        claim: claim.into(),
-        k,
-        quantity: quantity.into(),
-        predicted,
-        measured,
-        holds,
+    let v = |quantity: &str, predicted: f64, measured: f64, holds: bool| {
+        verdict(run, claim, k, quantity, predicted, measured, holds)
     };
     let rel = |a: f64, b: f64| (a - b).abs() <= 0.5 * b.abs();
     Ok(vec![
@@ -493,6 +487,11 @@ fn saddle_verdicts(
     ])
 }
 
+/// One verdict row.
+fn verdict(run: &str, claim: &str, k: usize, quantity: &str, predicted: f64, measured: f64, holds: bool) -> Verdict {
+    Verdict { run_id: run.into(), claim: claim.into(), k, quantity: quantity.into(), predicted, measured, holds }
+}
+
 /// Claims 2 and 3 on one mode, from the second half of the run.
 fn stationary_verdicts(
     run: &str,
@@ -504,14 +503,8 @@ fn stationary_verdicts(
 ) -> Vec<Verdict> {
     let s = mode.s();
     let half = train.params().steps / 2;
-    let v = |claim: &str, quantity: &str, predicted: f64, measured: f64, holds: bool| Verdict {
-        run_id: run.into(),
-        claim: claim.into(),
-        k,
-        quantity: quantity.into(),
-        predicted,
-        measured,
-        holds,
+    let v = |claim: &str, quantity: &str, predicted: f64, measured: f64, holds: bool| {
+        verdict(run, claim, k, quantity, predicted, measured, holds)
     };
     if mode.sigma() == 0.0 {
         let var = member_variance(records, |r| r.probe.mode_strength[k]);
@@ -589,14 +582,8 @@ fn sde_verdicts(
     let n = records.iter().filter(|r| r.step == last_step).count() as f64;
     let mean = member_mean(records, |r| r.probe.mode_strength[k]).last().map_or(f64::NAN, |x| x.1);
     let (sde_mean, sde_var) = (sde.mean[1], sde.variance[1]);
-    let v = |quantity: &str, predicted: f64, measured: f64, holds: bool| Verdict {
-        run_id: run.into(),
-        claim: "SDE vs SGD".into(),
-        k,
-        quantity: quantity.into(),
-        predicted,
-        measured,
-        holds,
+    let v = |quantity: &str, predicted: f64, measured: f64, holds: bool| {
+        verdict(run, "SDE vs SGD", k, quantity, predicted, measured, holds)
     };
     Ok(vec![
         v("final_mean", sde_mean, mean, (mean - sde_mean).abs() <= 0.05 * mode.s()),

@@ -16,13 +16,11 @@ use std::path::{Path, PathBuf};
 use modewise_dln::{DlnError, StopFlag};
 
 use crate::ExperimentError;
-use crate::output::{metadata, runs_frame, summary_frame, trajectories_frame, write_with_metadata};
+use crate::output::write_tables;
 use crate::run::{DivergedMember, Progress, Timings, Verdict, train_and_analyse};
 use crate::spec::{ExperimentSpec, assign};
 
-/// The tables of a sweep, in the order their parts are written (`summary` last: it marks a run
-/// complete).
-pub const TABLES: [&str; 4] = ["runs", "trajectories", "theory", "summary"];
+pub use crate::output::TABLES;
 
 /// One shard of `N`: runs with index `i mod N = I`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -274,25 +272,7 @@ pub fn run_shard(
         let (results, theory, verdicts) = (a.results, a.theory, a.verdicts);
         outcome.timings.add(&a.timings);
         let started = std::time::Instant::now();
-        let meta = metadata(&point.spec);
-        let io = |path: &Path| {
-            let path = path.to_path_buf();
-            move |source| ExperimentError::Polars { path: path.clone(), source }
-        };
-        for table in TABLES {
-            let path = part_path(dir, table, point.index);
-            let parent = path.parent().expect("a part has a parent");
-            std::fs::create_dir_all(parent)
-                .map_err(|source| ExperimentError::Io { path: parent.to_path_buf(), source })?;
-            let mut frame = match table {
-                "runs" => runs_frame(&results),
-                "trajectories" => trajectories_frame(&results),
-                "theory" => theory.frame(),
-                _ => summary_frame(&verdicts),
-            }
-            .map_err(io(&path))?;
-            write_with_metadata(&mut frame, &path, &meta)?;
-        }
+        write_tables(|table| part_path(dir, table, point.index), &point.spec, &results, &theory, &verdicts)?;
         outcome.timings.parquet += started.elapsed().as_secs_f64();
         outcome.divergences.extend(results.iter().flat_map(|r| r.diverged_members()));
         outcome.members += results.iter().map(|r| r.plan.train.params().seeds.len()).sum::<usize>();

@@ -61,7 +61,7 @@ fn product(dst: &mut [f32], read_dst: bool, alpha: f32, lhs: View, rhs: View, be
     }
 }
 
-/// Per-member work space: activations `h_0 … h_L` (`[d_l, B]`), targets and errors.
+/// Per-member work space: activations `h_1 … h_L` (`[d_l, B]`), targets and errors.
 #[derive(Debug, Clone, Default)]
 struct Scratch {
     acts: Vec<Vec<f32>>,
@@ -194,21 +194,14 @@ fn member_step(
 ) {
     let depth = layers.len();
     let b = batch.batch;
+    // `acts[l]` is `h_l` for `l ≥ 1`; `h_0` is `x` itself (`acts[0]` stays empty).
     s.acts.resize(depth + 1, Vec::new());
-    s.acts[0].clear();
-    s.acts[0].extend_from_slice(x);
     for l in 1..=depth {
         let (done, rest) = s.acts.split_at_mut(l);
+        let input: &[f32] = if l == 1 { x } else { &done[l - 1] };
         let h = &mut rest[0];
         h.resize(dims[l] * b, 0.0);
-        product(
-            h,
-            false,
-            0.0,
-            View::of(&layers[l - 1], dims[l], dims[l - 1]),
-            View::of(&done[l - 1], dims[l - 1], b),
-            1.0,
-        );
+        product(h, false, 0.0, View::of(&layers[l - 1], dims[l], dims[l - 1]), View::of(input, dims[l - 1], b), 1.0);
     }
     let d_out = dims[depth];
     s.y.clear();
@@ -231,7 +224,7 @@ fn member_step(
                 1.0,
             );
         }
-        let input = View::of(&s.acts[l - 1], cols, b).t();
+        let input = View::of(if l == 1 { x } else { &s.acts[l - 1] }, cols, b).t();
         match grads.as_deref_mut() {
             Some(g) => {
                 g.resize(depth, Vec::new());
