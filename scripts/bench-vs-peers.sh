@@ -1,52 +1,67 @@
 #!/usr/bin/env bash
-# Times modewise and the peer scripts of shared/bench (PyTorch, numpy) back to back on this
+# Times modewise and the peer scripts of bench/peers (PyTorch, numpy) back to back on this
 # machine, each pinned to one core with one thread, and prints a table of the ratios against the
 # goals of the performance issue. Then it times `modewise run demo` and prints where its time
-# went.
+# went. Both sides print one JSON line; their `per_second` fields are compared.
 #
 #   scripts/bench-vs-peers.sh                  # everything
 #   WORKLOADS="w1 sde" scripts/bench-vs-peers.sh
 #
-# Environment: PEERS (default ../shared/bench), PEER_PYTHON (default .venv-peer/bin/python, a
-# venv with numpy and torch: python3 -m venv .venv-peer && .venv-peer/bin/pip install numpy
-# torch), CORE (the core to pin to, default 0), SECONDS_PER (modewise measuring time, default 5),
-# BACKEND (modewise backend, default flex), REPEATS (alternating runs of each side; the medians
-# are compared; default 3: shared machines drift by tens of percent between minutes),
-# PEAK_GFLOPS (one core's f32 peak, for W3's fraction of it; default 117, measured on the
-# project machine: 3.6 GHz × 32 flop/cycle).
+# Environment: PEERS (the peer scripts, default bench/peers), PEER_PYTHON (default
+# .venv-peer/bin/python; when that default is missing the script creates the venv with numpy and
+# CPU-only torch from TORCH_INDEX, default https://download.pytorch.org/whl/cpu; see
+# bench/peers/README.md), PEER_DEVICE (cpu or cuda for the torch peers, default cpu), CORE (the
+# core to pin to, default 0), SECONDS_PER (modewise measuring time, default 5), BACKEND (modewise
+# backend, default flex), REPEATS (alternating runs of each side; the medians are compared;
+# default 3: shared machines drift by tens of percent between minutes), PEAK_GFLOPS (one core's
+# f32 peak, for W3's fraction of it; default 117, measured on the project machine: 3.6 GHz × 32
+# flop/cycle), MODEWISE_BIN (a modewise binary to time instead of building
+# target/release/modewise), SKIP_DEMO (set: do not time the demo).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PEERS=${PEERS:-../shared/bench}
+PEERS=${PEERS:-bench/peers}
 PY=${PEER_PYTHON:-.venv-peer/bin/python}
+PEER_DEVICE=${PEER_DEVICE:-cpu}
+TORCH_INDEX=${TORCH_INDEX:-https://download.pytorch.org/whl/cpu}
 CORE=${CORE:-0}
 SECONDS_PER=${SECONDS_PER:-5}
 BACKEND=${BACKEND:-flex}
 WORKLOADS=${WORKLOADS:-w1 w2 w1e w2e w3 sde}
 REPEATS=${REPEATS:-3}
 PEAK_GFLOPS=${PEAK_GFLOPS:-117}
-BIN=target/release/modewise
+BIN=${MODEWISE_BIN:-target/release/modewise}
 
-cargo build --release --quiet
+# The peers' Python: create the default venv on first use (numpy, and torch's CPU-only build).
+if [ -z "${PEER_PYTHON:-}" ] && [ ! -x "$PY" ]; then
+  echo "creating .venv-peer for the peer scripts (numpy, torch from $TORCH_INDEX; see bench/peers/README.md)"
+  python3 -m venv .venv-peer
+  .venv-peer/bin/pip install --quiet torch --index-url "$TORCH_INDEX"
+  .venv-peer/bin/pip install --quiet -r bench/peers/requirements.txt
+fi
+if [ ! -x "$PY" ]; then
+  echo "error: PEER_PYTHON: $PY is not an executable Python (see bench/peers/README.md)" >&2
+  exit 2
+fi
+
+if [ -z "${MODEWISE_BIN:-}" ]; then cargo build --release --quiet; fi
 pin() { taskset -c "$CORE" "$@"; }
+
+# The `per_second` field of a one-line JSON report (modewise's and the peers' alike).
+per_second() { sed -nE 's/.*"per_second": *([0-9.eE+-]+).*/\1/p'; }
 
 # modewise per-second figure of one workload, one thread.
 ours() {
   local backend=(--backend "$BACKEND")
   [ "$1" = sde ] && backend=()
-  pin "$BIN" bench --workload "$1" "${backend[@]}" --threads 1 --seconds "$SECONDS_PER" --json |
-    sed -E 's/.*"per_second":([0-9.eE+-]+).*/\1/'
+  pin "$BIN" bench --workload "$1" "${backend[@]}" --threads 1 --seconds "$SECONDS_PER" --json | per_second
 }
 
-# The peer's figure: the number after the rate's name in its one line of output.
+# The peer's figure for the same workload.
 peer() {
   case $1 in
-    w1) pin "$PY" "$PEERS/torch_dln.py" 10 100 10 4 1 5000 1 ;;
-    w2) pin "$PY" "$PEERS/torch_dln.py" 100 100 100 4 32 3000 1 ;;
-    w3) pin "$PY" "$PEERS/torch_dln.py" 512 512 512 4 128 60 1 ;;
-    w1e) pin "$PY" "$PEERS/torch_ensemble.py" 10 100 10 4 1 64 1000 1 ;;
-    w2e) pin "$PY" "$PEERS/torch_ensemble.py" 100 100 100 4 32 16 300 1 ;;
-    sde) OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 pin "$PY" "$PEERS/numpy_sde.py" 100000 100 ;;
-  esac | awk '{ for (i = 1; i < NF; i++) if ($i ~ /_per_s$/) print $(i + 1) }'
+    w1 | w2 | w3 | w1e | w2e) pin "$PY" "$PEERS/torch_dln.py" --workload "$1" --threads 1 --device "$PEER_DEVICE" ;;
+    sde) OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 pin "$PY" "$PEERS/numpy_sde.py" --paths 100000 --steps 100 ;;
+  esac | per_second
 }
 
 goal() {
