@@ -12,6 +12,7 @@
 //! | §5 | stationary laws: Dirac, exact zero-flux density, Boltzmann, distances | [`stationary`] |
 //! | §3 | the exact per-mode SGD chain and the SDE integrators | [`ensemble`] |
 //! | §7 | aligned, unbalanced depth-2 modes (conserved `δ`): flow, SDE, peak, density, two-layer chain | [`unbalanced`] |
+//! | §7 | the SDE refined in `dt` until converged | [`refine`] |
 //! | §5, §7 | the linear regime near `s`: decay rates without label noise, stationary variances | [`linear`] |
 //! | §4 | local peak and global maximum of the diffusion along the flow | [`maximum`] |
 //!
@@ -39,6 +40,7 @@ pub mod maximum;
 pub mod params;
 pub mod peak;
 mod quad;
+pub mod refine;
 mod roots;
 pub mod sde;
 pub mod stationary;
@@ -52,6 +54,7 @@ pub use grid::TimeGrid;
 pub use linear::LinearRegime;
 pub use maximum::{DiffusionMaximum, DiffusionPoint};
 pub use params::{Coordinate, Mode, ModeParams, Spectrum, SpectrumParams};
+pub use refine::{RefineParams, RefinedEnsemble, RefinementLevel, ScalarSde, refine_sde};
 pub use stationary::{Boltzmann, Distances, StationaryDensity, StationaryLaw, StationaryOptions};
 pub use unbalanced::{UnbalancedDynamics, UnbalancedEnsemble, UnbalancedMode};
 
