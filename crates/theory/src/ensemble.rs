@@ -197,16 +197,16 @@ trait Kernel: Sync {
 }
 
 /// The ensemble being run: initial value, recorded steps and parameters.
-struct Run<'a> {
-    w0: f64,
-    steps: &'a [u64],
-    params: &'a EnsembleParams,
+pub(crate) struct Run<'a> {
+    pub(crate) w0: f64,
+    pub(crate) steps: &'a [u64],
+    pub(crate) params: &'a EnsembleParams,
 }
 
 /// Per-block result: values `[time][path]` of the block's paths.
-struct BlockOut {
-    values: Vec<f64>,
-    paths: usize,
+pub(crate) struct BlockOut {
+    pub(crate) values: Vec<f64>,
+    pub(crate) paths: usize,
 }
 
 impl Run<'_> {
@@ -252,7 +252,7 @@ impl Run<'_> {
     }
 
     /// Merges block statistics in block order (Chan et al.'s pairwise update), over finite values.
-    fn reduce(&self, outs: &[BlockOut]) -> EnsembleStats {
+    pub(crate) fn reduce(&self, outs: &[BlockOut]) -> EnsembleStats {
         let times = self.steps.len();
         let p = self.params.paths;
         let mut mean = vec![0.0; times];

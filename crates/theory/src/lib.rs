@@ -11,6 +11,10 @@
 //! | §4 | the diffusion peak: condition, location, time | [`peak`] |
 //! | §5 | stationary laws: Dirac, exact zero-flux density, Boltzmann, distances | [`stationary`] |
 //! | §3 | the exact per-mode SGD chain and the SDE integrators | [`ensemble`] |
+//! | §7 | aligned, unbalanced depth-2 modes (conserved `δ`): flow, SDE, peak, density, two-layer chain | [`unbalanced`] |
+//! | §7 | the SDE refined in `dt` until converged | [`refine`] |
+//! | §5, §7 | the linear regime near `s`: decay rates without label noise, stationary variances | [`linear`] |
+//! | §4 | local peak and global maximum of the diffusion along the flow | [`maximum`] |
 //!
 //! Conventions: `w = a^L` is the end-to-end mode strength, `a` the per-layer one; time is
 //! continuous, `t = η · step`. Nothing here depends on burn: this crate is the ground the
@@ -31,18 +35,28 @@ pub mod ensemble;
 pub mod error;
 pub mod flow;
 pub mod grid;
+pub mod linear;
+pub mod maximum;
 pub mod params;
 pub mod peak;
 mod quad;
+pub mod refine;
+mod roots;
 pub mod sde;
 pub mod stationary;
+pub mod unbalanced;
+mod zero_flux;
 
 pub use ensemble::{Dynamics, EnsembleParams, EnsembleStats, Scheme};
 pub use error::TheoryError;
 pub use flow::DEFAULT_RHO;
 pub use grid::TimeGrid;
+pub use linear::LinearRegime;
+pub use maximum::{DiffusionMaximum, DiffusionPoint};
 pub use params::{Coordinate, Mode, ModeParams, Spectrum, SpectrumParams};
+pub use refine::{RefineParams, RefinedEnsemble, RefinementLevel, ScalarSde, refine_sde};
 pub use stationary::{Boltzmann, Distances, StationaryDensity, StationaryLaw, StationaryOptions};
+pub use unbalanced::{UnbalancedDynamics, UnbalancedEnsemble, UnbalancedMode};
 
 /// Result type of this crate.
 pub type Result<T> = std::result::Result<T, TheoryError>;

@@ -260,6 +260,23 @@ impl Mode {
 }
 
 impl StationaryDensity {
+    /// A density tabulated on an increasing grid `w` with its normalised values, CDF and
+    /// quadrature weights (`∫ f p dw ≈ Σ weights_i f(w_i) p(w_i)`); mean and variance are
+    /// computed here. `boltzmann` is the normal approximation the distances refer to.
+    pub(crate) fn from_table(
+        w: Vec<f64>,
+        density: Vec<f64>,
+        cdf: Vec<f64>,
+        weights: Vec<f64>,
+        boltzmann: Boltzmann,
+    ) -> Self {
+        let mut d = Self { w, density, cdf, weights, mean: 0.0, variance: 0.0, boltzmann };
+        d.mean = d.expectation(|w| w);
+        let mean = d.mean;
+        d.variance = d.expectation(|w| (w - mean) * (w - mean));
+        d
+    }
+
     /// Grid of end-to-end values `w`, increasing.
     pub fn w(&self) -> &[f64] {
         &self.w
