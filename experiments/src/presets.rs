@@ -269,7 +269,7 @@ mod tests {
     fn every_preset_parses_and_expands() {
         for (name, _) in PRESETS {
             for spec in preset(name).unwrap() {
-                assert!(!spec.runs().unwrap().is_empty(), "{name}");
+                assert!(!spec.check().unwrap().plans().is_empty(), "{name}");
             }
         }
         assert!(preset("nope").unwrap_err().to_string().starts_with("preset: must be one of saddle"));
