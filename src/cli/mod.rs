@@ -177,7 +177,10 @@ fn flag_message(flag: &str, err: &anyhow::Error) -> String {
     match (err.downcast_ref::<ExperimentError>(), err.downcast_ref::<DlnError>()) {
         (Some(ExperimentError::Invalid { rule, .. }), _) => format!("{flag}: {rule}"),
         (_, Some(DlnError::InvalidParameter { rule, value, .. })) => format!("{flag}: {rule} (got {value})"),
-        _ => format!("{flag}: {err}"),
+        _ => match err.downcast_ref::<TheoryError>() {
+            Some(TheoryError::InvalidParameter { rule, value, .. }) => format!("{flag}: {rule} (got {value})"),
+            _ => format!("{flag}: {err}"),
+        },
     }
 }
 
@@ -278,11 +281,15 @@ mod tests {
         assert_eq!(sweep.backend, Some(BackendKind::Flex));
         assert_eq!(sweep.set, ["train.lr=0.5".parse::<modewise_experiments::Override>().unwrap()]);
         assert_eq!(sweep.set[0].to_string(), "train.lr=0.5");
-        let cases: [(&[&str], &str); 4] = [
+        let cases: [(&[&str], &str); 5] = [
             (&["sweep", "g.toml", "--shard", "x"], "error: --shard: must be I/N (got `x`)"),
             (&["sweep", "g.toml", "--shard", "0/0"], "error: --shard: needs 0 ≤ I < N and N ≥ 1 (got 0/0)"),
             (&["run", "--backend", "cuda"], "error: --backend: must be one of ndarray, flex, wgpu (got cuda)"),
             (&["run", "--set", "train.lr"], "error: --set: must be KEY=VALUE (got `train.lr`)"),
+            (
+                &["theory", "peak", "--w0", "0.1", "--coordinate", "x"],
+                "error: --coordinate: must be `w` (end-to-end) or `a` (per-layer) (got x)",
+            ),
         ];
         for (args, expected) in cases {
             let err = Cli::try_parse_from([&["modewise"], args].concat()).unwrap_err();
