@@ -43,6 +43,18 @@ pub enum ExperimentError {
         /// What was kept and what was discarded.
         detail: String,
     },
+    /// A stop was requested (Ctrl-C) during a sweep's shard; running the shard again with
+    /// `resume` finishes it.
+    #[error("interrupted: {0}; run the shard again with `resume` to finish")]
+    SweepInterrupted(SweepProgress),
+    /// The results directory (`out` of a run, `dir` of a sweep) cannot receive results.
+    #[error("{}: {problem}", dir.display())]
+    Destination {
+        /// The directory.
+        dir: PathBuf,
+        /// What stands in the way.
+        problem: DestinationProblem,
+    },
     /// A file could not be created, renamed or opened.
     #[error("{path}: {source}")]
     Io {
@@ -51,4 +63,53 @@ pub enum ExperimentError {
         /// The cause.
         source: std::io::Error,
     },
+}
+
+/// Why a results directory cannot receive results.
+#[derive(Debug, thiserror::Error)]
+pub enum DestinationProblem {
+    /// The path is a file.
+    #[error("is a file, not a directory")]
+    IsFile,
+    /// The directory holds results of a run, and `force` was not set.
+    #[error("already holds results (set `force` to replace them)")]
+    Taken,
+    /// The sweep directory holds results of run `run` of this shard, and neither `resume` nor
+    /// `force` was set.
+    #[error("already holds results of run {run} (set `resume` to continue the sweep or `force` to redo it)")]
+    SweepTaken {
+        /// The first run of the shard found.
+        run: usize,
+    },
+    /// The directory (or `path` on the way to it) cannot be created or written.
+    #[error("is not writable ({}: {source})", path.display())]
+    Unwritable {
+        /// The path that failed.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+}
+
+/// How far an interrupted sweep's shard got; displayed as `run 3 was discarded; 2 runs
+/// completed now and 1 before are in DIR`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SweepProgress {
+    /// The sweep directory.
+    pub dir: PathBuf,
+    /// Runs completed by this invocation.
+    pub completed: usize,
+    /// Runs found complete before (with `resume`).
+    pub before: usize,
+    /// The run that was stopped and discarded, if one was running.
+    pub discarded: Option<usize>,
+}
+
+impl std::fmt::Display for SweepProgress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some(i) = self.discarded {
+            write!(f, "run {i} was discarded; ")?;
+        }
+        write!(f, "{} runs completed now and {} before are in {}", self.completed, self.before, self.dir.display())
+    }
 }

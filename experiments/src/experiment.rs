@@ -3,21 +3,21 @@
 
 use std::path::{Path, PathBuf};
 
-use modewise_dln::{BackendKind, DlnError, StopFlag};
+use modewise_dln::{DlnError, StopFlag};
 
 use crate::ExperimentError;
+use crate::error::DestinationProblem;
 use crate::output::write_tables;
 use crate::report::draw_figures;
 use crate::run::{DivergedMember, Progress, Timings, Verdict, train_and_analyse};
-use crate::spec::ExperimentSpec;
+use crate::spec::{CheckedExperiment, ExperimentSpec};
 
-/// Options of a run that are not part of the spec.
+/// Options of a run that are not part of the spec (a backend for every run is set on the spec,
+/// with [`ExperimentSpec::with_backend`], before it is checked).
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
     /// Results directory (default `data/<name>`).
     pub out: Option<PathBuf>,
-    /// Backend for every run, overriding the spec's.
-    pub backend: Option<BackendKind>,
     /// Replace an existing results directory.
     pub force: bool,
     /// Checked while training: once requested, the run stops and nothing is written.
@@ -49,18 +49,13 @@ pub fn default_dir(spec: &ExperimentSpec) -> PathBuf {
 /// Checks that `dir` may receive results: refuses an existing, non-empty directory unless
 /// `force`, and an output path that is a file.
 pub fn check_destination(dir: &Path, force: bool) -> Result<(), ExperimentError> {
+    let refuse = |problem| Err(ExperimentError::Destination { dir: dir.to_path_buf(), problem });
     if dir.is_file() {
-        return Err(ExperimentError::Invalid {
-            field: "--out".into(),
-            rule: format!("must be a directory, but {} is a file", dir.display()),
-        });
+        return refuse(DestinationProblem::IsFile);
     }
     let non_empty = dir.read_dir().map(|mut it| it.next().is_some()).unwrap_or(false);
     if non_empty && !force {
-        return Err(ExperimentError::Invalid {
-            field: "--out".into(),
-            rule: format!("{} already holds results; pass --force to replace them", dir.display()),
-        });
+        return refuse(DestinationProblem::Taken);
     }
     Ok(())
 }
@@ -68,9 +63,9 @@ pub fn check_destination(dir: &Path, force: bool) -> Result<(), ExperimentError>
 /// Creates the staging directory of `dir` beside it (removing stale ones left by killed runs),
 /// which also proves that the destination is writable before any training.
 fn create_staging(dir: &Path) -> Result<PathBuf, ExperimentError> {
-    let unwritable = |e: std::io::Error, path: &Path| ExperimentError::Invalid {
-        field: "--out".into(),
-        rule: format!("must be a writable directory ({}: {e})", path.display()),
+    let unwritable = |source: std::io::Error, path: &Path| ExperimentError::Destination {
+        dir: dir.to_path_buf(),
+        problem: DestinationProblem::Unwritable { path: path.to_path_buf(), source },
     };
     let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent).map_err(|e| unwritable(e, parent))?;
@@ -97,7 +92,7 @@ fn create_staging(dir: &Path) -> Result<PathBuf, ExperimentError> {
     Ok(staging)
 }
 
-/// Moves a complete staging directory to `dir`, replacing what is there (with `--force`) so
+/// Moves a complete staging directory to `dir`, replacing what is there (with `force`) so
 /// that `dir` always holds either the old results or the new ones, never a mix.
 fn publish(staging: &Path, dir: &Path) -> Result<(), ExperimentError> {
     let io = |path: &Path| {
@@ -114,30 +109,23 @@ fn publish(staging: &Path, dir: &Path) -> Result<(), ExperimentError> {
     }
 }
 
-/// Runs every run of `spec` and writes the results directory: all of it, or (on an error or
-/// an interruption) nothing.
+/// Runs every run of a checked experiment and writes the results directory: all of it, or (on
+/// an error or an interruption) nothing.
 pub fn execute(
-    spec: &ExperimentSpec,
+    experiment: &CheckedExperiment,
     options: &RunOptions,
     progress: &mut dyn FnMut(Progress<'_>),
 ) -> Result<ExperimentOutcome, ExperimentError> {
-    let mut spec = spec.clone();
-    if let Some(b) = options.backend {
-        spec.train.backend = b;
-        for v in &mut spec.variants {
-            v.set.remove("backend");
-        }
-    }
-    let plans = spec.runs()?;
-    let dir = options.out.clone().unwrap_or_else(|| default_dir(&spec));
+    let (spec, plans) = (experiment.spec(), experiment.plans());
+    let dir = options.out.clone().unwrap_or_else(|| default_dir(spec));
     check_destination(&dir, options.force)?;
     let staging = create_staging(&dir)?;
     let result = (|| {
         let total = plans.len();
-        let a = train_and_analyse(&spec, &plans, |i| (plans[i].run_id.clone(), i, total), &options.stop, progress)?;
+        let a = train_and_analyse(experiment, |i| (plans[i].run_id.clone(), i, total), &options.stop, progress)?;
         let (results, theory, verdicts, mut timings) = (a.results, a.theory, a.verdicts, a.timings);
         let started = std::time::Instant::now();
-        write_tables(|table| staging.join(format!("{table}.parquet")), &spec, &results, &theory, &verdicts)?;
+        write_tables(|table| staging.join(format!("{table}.parquet")), spec, &results, &theory, &verdicts)?;
         timings.parquet = started.elapsed().as_secs_f64();
         let divergences: Vec<DivergedMember> = results.iter().flat_map(|r| r.diverged_members()).collect();
         let members = results.iter().map(|r| r.plan.train.params().seeds.len()).sum();

@@ -14,8 +14,8 @@ pub mod run;
 pub mod spec;
 pub mod sweep;
 
-pub use error::ExperimentError;
+pub use error::{DestinationProblem, ExperimentError, SweepProgress};
 pub use experiment::{ExperimentOutcome, RunOptions, execute};
 pub use io::{ensemble_frame, read_metadata, read_parquet, write_parquet_atomic};
 pub use presets::{PRESETS, preset, preset_toml};
-pub use spec::{ExperimentSpec, parse_assignment};
+pub use spec::{CheckedExperiment, ExperimentSpec, Override};

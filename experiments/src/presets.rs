@@ -1,8 +1,9 @@
-//! Presets: the paper's four claims as ready-made experiment specs (and `demo`, small versions
-//! of all of them). Each preset is an ordinary TOML spec, printable with `modewise presets --show`.
+//! Presets: the paper's four claims as ready-made experiment specs, each a TOML file of
+//! `experiments/presets/` at full size, and `demo`: the four shrunk by overrides of their sizes.
+//! Each preset is an ordinary spec, printable with `modewise presets --show`.
 
 use crate::ExperimentError;
-use crate::spec::ExperimentSpec;
+use crate::spec::{ExperimentSpec, Override};
 
 /// Names and one-line descriptions of the presets.
 pub const PRESETS: [(&str, &str); 5] = [
@@ -25,235 +26,71 @@ pub const PRESETS: [(&str, &str); 5] = [
     ("demo", "small versions of all of the above (under 2 minutes on 2 cores); what `modewise` runs with no arguments"),
 ];
 
-/// Sizes of a preset: full, or the demo's.
-#[derive(Debug, Clone, Copy)]
-struct Size {
-    scale: u64,
-    seeds: usize,
+/// The full-size preset files, by name.
+const FILES: [(&str, &str); 4] = [
+    ("saddle", include_str!("../presets/saddle.toml")),
+    ("stationary", include_str!("../presets/stationary.toml")),
+    ("relax", include_str!("../presets/relax.toml")),
+    ("sde-vs-sgd", include_str!("../presets/sde-vs-sgd.toml")),
+];
+
+/// How the demo shrinks a full-size preset: the steps (the base's and those a variant sets)
+/// are divided by `steps`; the seeds (the first ones are kept) and the theory overlays' paths
+/// by `members`.
+struct Shrink {
+    steps: u64,
+    members: usize,
 }
 
-fn seeds(n: usize) -> String {
-    format!("[{}]", (0..n).map(|i| i.to_string()).collect::<Vec<_>>().join(", "))
-}
+/// The demo's sizes: a fifth of the steps, a quarter of the seeds and paths.
+const DEMO: Shrink = Shrink { steps: 5, members: 4 };
 
-fn saddle(name: &str, z: Size) -> String {
-    format!(
-        r#"name = "{name}"
-description = "claim 1: diffusion peaks before learning; sigma = 0, below and above the discriminant bound"
-analysis = "saddle"
-
-[train]
-dims = [8, 16, 8]
-lr = 0.01
-batch = 16
-steps = {steps}
-seeds = {seeds}
-backend = "flex"
-check_every = 100
-
-[train.probes]
-per_decade = 20.0
-
-[train.teacher]
-seed = 1
-[train.teacher.spectrum]
-kind = "list"
-s = [4.0, 2.0, 1.0]
-
-[train.init]
-kind = "gaussian"
-gamma = 4.0
-
-[overlays]
-gradient_flow = true
-sde_paths = {paths}
-chain_paths = {paths}
-
-[[variants]]
-label = "sigma=0"
-set = {{ "data.sigma" = 0.0 }}
-
-[[variants]]
-label = "sigma=0.3"
-set = {{ "data.sigma" = 0.3 }}
-
-[[variants]]
-label = "sigma=3"
-set = {{ "data.sigma" = 3.0 }}
-"#,
-        steps = 4000 * z.scale,
-        seeds = seeds(z.seeds),
-        paths = 200 * z.seeds,
-    )
-}
-
-fn stationary(name: &str, z: Size) -> String {
-    format!(
-        r#"name = "{name}"
-description = "claims 2 and 3: stationary laws of the modes near convergence"
-analysis = "stationary"
-
-[train]
-dims = [6, 8, 6]
-lr = 0.005
-batch = 8
-steps = {steps}
-seeds = {seeds}
-backend = "flex"
-
-[train.probes]
-per_decade = 100.0
-
-[train.teacher]
-seed = 2
-[train.teacher.spectrum]
-kind = "list"
-s = [2.0, 1.0]
-
-[train.init]
-kind = "aligned-balanced"
-a0 = [1.26, 0.89]
-
-[overlays]
-gradient_flow = true
-stationary = true
-
-[[variants]]
-label = "sigma=0"
-set = {{ "data.sigma" = 0.0 }}
-
-[[variants]]
-label = "sigma=0.5"
-set = {{ "data.sigma" = 0.5 }}
-"#,
-        steps = 10000 * z.scale,
-        seeds = seeds(z.seeds),
-    )
-}
-
-fn relax(name: &str, z: Size) -> String {
-    let mut out = format!(
-        r#"name = "{name}"
-description = "claim 4: the claims without alignment or balance"
-analysis = "relax"
-
-[train]
-dims = [8, 16, 8]
-lr = 0.01
-batch = 16
-steps = {steps}
-seeds = {seeds}
-backend = "flex"
-
-[train.probes]
-per_decade = 100.0
-
-[train.teacher]
-seed = 3
-[train.teacher.spectrum]
-kind = "list"
-s = [3.0, 1.5]
-
-[train.init]
-kind = "aligned-balanced"
-a0 = 0.1
-
-[overlays]
-gradient_flow = true
-stationary = true
-"#,
-        steps = 6000 * z.scale,
-        seeds = seeds(z.seeds),
-    );
-    let inits = [
-        ("aligned", r#""init.kind" = "aligned-balanced", "init.a0" = 0.1"#),
-        ("gaussian", r#""init.kind" = "gaussian", "init.gamma" = 4.0"#),
-        ("unbalanced", r#""init.kind" = "unbalanced", "init.a0" = 0.1, "init.ratio" = 4.0"#),
-        ("misaligned", r#""init.kind" = "misaligned", "init.a0" = 0.1, "init.angle" = 0.5"#),
-    ];
-    for (sigma, value) in [("0", "0.0"), ("0.3", "0.3")] {
-        for (label, set) in inits {
-            out.push_str(&format!(
-                "\n[[variants]]\nlabel = \"{label}-sigma={sigma}\"\nset = {{ {set}, \"data.sigma\" = {value} }}\n"
-            ));
+impl Shrink {
+    /// The overrides that shrink `spec`, renamed `demo-<name>`.
+    fn overrides(&self, spec: &ExperimentSpec) -> Result<Vec<Override>, ExperimentError> {
+        let (train, overlays) = (&spec.train, &spec.overlays);
+        let mut overrides = vec![
+            Override::new("name", format!("demo-{}", spec.name))?,
+            Override::new("train.steps", train.steps / self.steps)?,
+            Override::new("train.seeds", &train.seeds[..train.seeds.len() / self.members])?,
+            Override::new("overlays.sde_paths", overlays.sde_paths / self.members)?,
+            Override::new("overlays.chain_paths", overlays.chain_paths / self.members)?,
+        ];
+        for (i, variant) in spec.variants.iter().enumerate() {
+            if let Some(steps) = variant.set.get("steps").and_then(toml::Value::as_integer) {
+                overrides.push(Override::new(&format!("variants[{i}].set.steps"), steps / self.steps as i64)?);
+            }
         }
+        Ok(overrides)
     }
-    out
 }
 
-fn sde_vs_sgd(name: &str, z: Size) -> String {
-    let mut out = format!(
-        r#"name = "{name}"
-description = "DLN SGD against the exact chain and the SDE for several learning rates"
-analysis = "sde-vs-sgd"
-
-[train]
-dims = [6, 8, 6]
-batch = 4
-steps = {steps}
-seeds = {seeds}
-backend = "flex"
-
-[train.data]
-sigma = 0.5
-
-[train.probes]
-per_decade = 10.0
-
-[train.teacher]
-seed = 4
-[train.teacher.spectrum]
-kind = "list"
-s = [2.0, 1.0]
-
-[train.init]
-kind = "aligned-balanced"
-a0 = 0.3
-
-[overlays]
-gradient_flow = true
-sde_paths = {paths}
-chain_paths = {paths}
-"#,
-        steps = 2000 * z.scale,
-        seeds = seeds(z.seeds * 16),
-        paths = 1000 * z.seeds,
-    );
-    for (lr, steps) in [("0.002", 5), ("0.01", 1), ("0.05", 1)] {
-        out.push_str(&format!(
-            "\n[[variants]]\nlabel = \"lr={lr}\"\nset = {{ lr = {lr}, steps = {} }}\n",
-            2000 * z.scale * steps / if lr == "0.05" { 5 } else { 1 }
-        ));
-    }
-    out
+/// The full-size spec of preset file `name`.
+fn full(name: &str) -> Result<ExperimentSpec, ExperimentError> {
+    let Some((_, text)) = FILES.iter().find(|(n, _)| *n == name) else {
+        return Err(ExperimentError::Invalid {
+            field: "preset".into(),
+            rule: format!(
+                "must be one of {} (got `{name}`)",
+                PRESETS.iter().map(|p| p.0).collect::<Vec<_>>().join(", ")
+            ),
+        });
+    };
+    ExperimentSpec::from_toml(text, &[])
 }
 
 /// The specs of a preset (`demo` gives one spec per claim, each named `demo-<preset>`).
 pub fn preset(name: &str) -> Result<Vec<ExperimentSpec>, ExperimentError> {
-    let full = Size { scale: 5, seeds: 16 };
-    let demo = Size { scale: 1, seeds: 4 };
-    let text = match name {
-        "saddle" => vec![saddle(name, full)],
-        "stationary" => vec![stationary(name, full)],
-        "relax" => vec![relax(name, full)],
-        "sde-vs-sgd" => vec![sde_vs_sgd(name, full)],
-        "demo" => vec![
-            saddle("demo-saddle", demo),
-            stationary("demo-stationary", demo),
-            relax("demo-relax", demo),
-            sde_vs_sgd("demo-sde-vs-sgd", demo),
-        ],
-        other => {
-            return Err(ExperimentError::Invalid {
-                field: "preset".into(),
-                rule: format!(
-                    "must be one of {} (got `{other}`)",
-                    PRESETS.iter().map(|p| p.0).collect::<Vec<_>>().join(", ")
-                ),
-            });
-        }
-    };
-    text.iter().map(|t| ExperimentSpec::from_toml(t, &[])).collect()
+    if name != "demo" {
+        return Ok(vec![full(name)?]);
+    }
+    FILES
+        .iter()
+        .map(|(name, _)| {
+            let spec = full(name)?;
+            spec.with_overrides(&DEMO.overrides(&spec)?)
+        })
+        .collect()
 }
 
 /// The TOML text of a preset (for `modewise presets --show`).
@@ -269,9 +106,63 @@ mod tests {
     fn every_preset_parses_and_expands() {
         for (name, _) in PRESETS {
             for spec in preset(name).unwrap() {
-                assert!(!spec.runs().unwrap().is_empty(), "{name}");
+                assert!(!spec.check().unwrap().plans().is_empty(), "{name}");
             }
         }
         assert!(preset("nope").unwrap_err().to_string().starts_with("preset: must be one of saddle"));
+    }
+
+    #[test]
+    fn each_preset_file_is_a_checked_spec_named_after_it() {
+        let names: Vec<&str> = FILES.iter().map(|f| f.0).collect();
+        assert_eq!(names, PRESETS[..4].iter().map(|p| p.0).collect::<Vec<_>>(), "one file per preset but demo");
+        for (name, text) in FILES {
+            let spec = ExperimentSpec::from_toml(text, &[]).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(spec.name, name);
+            let plans = spec.check().unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(plans.plans().len(), spec.variants.len(), "{name}");
+            // Full size: 16 members (256 for sde-vs-sgd), steps ≥ 20000 (10000 with the variants' own).
+            assert_eq!(spec.train.seeds, (0..spec.train.seeds.len() as u64).collect::<Vec<_>>(), "{name}");
+            assert!([16, 256].contains(&spec.train.seeds.len()), "{name}");
+        }
+        let sde = full("sde-vs-sgd").unwrap().check().unwrap();
+        let steps: Vec<(f64, u64)> =
+            sde.plans().iter().map(|p| (p.train.params().lr, p.train.params().steps)).collect();
+        assert_eq!(steps, [(0.002, 50000), (0.01, 10000), (0.05, 2000)], "the same time lr · steps = 100");
+    }
+
+    #[test]
+    fn the_demo_is_each_file_with_its_sizes_shrunk() {
+        let demo = preset("demo").unwrap();
+        assert_eq!(demo.len(), FILES.len());
+        for ((name, _), small) in FILES.iter().zip(&demo) {
+            let mut expected = full(name).unwrap();
+            expected.name = format!("demo-{name}");
+            expected.train.steps /= 5;
+            expected.train.seeds.truncate(expected.train.seeds.len() / 4);
+            expected.overlays.sde_paths /= 4;
+            expected.overlays.chain_paths /= 4;
+            for v in &mut expected.variants {
+                if let Some(toml::Value::Integer(steps)) = v.set.get_mut("steps") {
+                    *steps /= 5;
+                }
+            }
+            assert_eq!(small, &expected, "{name}: only the sizes change");
+        }
+        // The demo's sizes, as they were before the presets were files.
+        let saddle = &demo[0];
+        assert_eq!((saddle.train.steps, saddle.train.seeds.clone()), (4000, vec![0, 1, 2, 3]));
+        assert_eq!((saddle.overlays.sde_paths, saddle.overlays.chain_paths), (800, 800));
+        assert_eq!(
+            (demo[1].name.as_str(), demo[1].train.steps, demo[1].train.seeds.len()),
+            ("demo-stationary", 10000, 4)
+        );
+        assert_eq!((demo[2].name.as_str(), demo[2].train.steps, demo[2].variants.len()), ("demo-relax", 6000, 8));
+        let sde = demo[3].check().unwrap();
+        assert_eq!(sde.name(), "demo-sde-vs-sgd");
+        assert_eq!(sde.spec().train.seeds, (0..64).collect::<Vec<u64>>());
+        assert_eq!((sde.spec().overlays.sde_paths, sde.spec().overlays.chain_paths), (4000, 4000));
+        let steps: Vec<u64> = sde.plans().iter().map(|p| p.train.params().steps).collect();
+        assert_eq!(steps, [10000, 2000, 400]);
     }
 }

@@ -10,7 +10,7 @@ use modewise_theory::{
 use polars::prelude::*;
 
 use crate::ExperimentError;
-use crate::spec::{Analysis, ExperimentSpec, RunPlan};
+use crate::spec::{Analysis, CheckedExperiment, ExperimentSpec, RunPlan};
 
 /// Relative margin by which a measured diffusion peak must exceed the diffusion at the learned
 /// time to count as a peak (guards against sampling noise).
@@ -207,24 +207,23 @@ pub struct Analysed {
     pub timings: Timings,
 }
 
-/// Trains every plan of `spec` and analyses it; `describe(i)` gives the progress label, index and
-/// total reported for plan `i`.
+/// Trains every plan of a checked experiment and analyses it; `describe(i)` gives the progress
+/// label, index and total reported for plan `i`.
 pub fn train_and_analyse(
-    spec: &ExperimentSpec,
-    plans: &[RunPlan],
+    experiment: &CheckedExperiment,
     describe: impl Fn(usize) -> (String, usize, usize),
     stop: &StopFlag,
     progress: &mut dyn FnMut(Progress<'_>),
 ) -> Result<Analysed, ExperimentError> {
     let mut out = Analysed::default();
-    for (i, plan) in plans.iter().enumerate() {
+    for (i, plan) in experiment.plans().iter().enumerate() {
         let (label, index, total) = describe(i);
         progress(Progress::RunStarted { run_id: &label, index, total, steps: plan.train.params().steps });
         let r = train_run(plan, stop, progress)?;
         out.timings.training += r.wall_seconds - r.probe_seconds;
         out.timings.probes += r.probe_seconds;
         let started = Instant::now();
-        out.verdicts.extend(analyse(spec, &r, &mut out.theory)?);
+        out.verdicts.extend(analyse(experiment.spec(), &r, &mut out.theory)?);
         out.timings.overlays += started.elapsed().as_secs_f64();
         progress(Progress::RunDone { run_id: &label });
         out.results.push(r);

@@ -1,9 +1,9 @@
-//! Experiment specs: the TOML file format, `--set` overrides, variants, and their expansion into
-//! concrete runs with deterministic ids.
+//! Experiment specs: the TOML file format, typed overrides of any field, variants, and the
+//! check that expands a spec into concrete runs with deterministic ids.
 
 use std::collections::BTreeMap;
 
-use modewise_dln::{TrainParams, TrainSpec};
+use modewise_dln::{BackendKind, TrainParams, TrainSpec};
 use modewise_theory::Scheme;
 use serde::{Deserialize, Serialize};
 
@@ -103,31 +103,132 @@ pub struct RunPlan {
     pub train: TrainSpec,
 }
 
+/// A checked experiment: the spec with its runs, each with checked training parameters. Built
+/// once by [`ExperimentSpec::check`] (as [`TrainParams::check`] builds a [`TrainSpec`]); running
+/// it needs no further checks.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckedExperiment {
+    spec: ExperimentSpec,
+    plans: Vec<RunPlan>,
+}
+
+impl CheckedExperiment {
+    /// The spec (as written, before the variants are applied).
+    pub fn spec(&self) -> &ExperimentSpec {
+        &self.spec
+    }
+
+    /// The runs: one per variant in the spec's order, or the base run.
+    pub fn plans(&self) -> &[RunPlan] {
+        &self.plans
+    }
+
+    /// The experiment's name.
+    pub fn name(&self) -> &str {
+        &self.spec.name
+    }
+}
+
 fn invalid(field: impl Into<String>, rule: impl Into<String>) -> ExperimentError {
     ExperimentError::Invalid { field: field.into(), rule: rule.into() }
 }
 
-/// Parses a `--set key=value` argument: the value is read as a TOML value (`0.1`, `[1, 2]`,
-/// `"ndarray"`, `true`), or taken as a string when it does not parse.
-pub fn parse_assignment(arg: &str) -> Result<(String, toml::Value), ExperimentError> {
-    let (key, value) =
-        arg.split_once('=').ok_or_else(|| invalid("--set", format!("must be KEY=VALUE (got `{arg}`)")))?;
-    let key = key.trim();
-    if key.is_empty() || key.split('.').any(|p| p.is_empty()) {
-        return Err(invalid("--set", format!("key must be a dotted field path such as train.lr (got `{key}`)")));
+/// One override of a spec field: a key and a TOML value.
+///
+/// The key is a dotted path from the top of the spec (`train.lr`, `train.data.sigma`,
+/// `overlays.sde_paths`, `name`), or addresses one variant by its position: `variants[I].label`,
+/// `variants[I].set` (the whole table) or `variants[I].set.KEY`, where `KEY` is one key of the
+/// variant's `set` table, itself a dotted path below `train` (`variants[0].set.data.sigma`).
+/// Setting a `kind` (of `init`, `data.source`, `teacher.spectrum`) to a new value clears its
+/// table first, since the fields of one kind do not apply to another.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Override {
+    key: String,
+    value: toml::Value,
+}
+
+/// Where an override lands.
+enum Target<'a> {
+    /// A dotted path from the top of the spec.
+    Spec(&'a str),
+    /// A dotted path inside variant `index`.
+    Variant { index: usize, rest: &'a str },
+}
+
+impl Override {
+    /// An override of `key` with `value` (any value TOML can hold: numbers, strings, lists,
+    /// tables). The key must be a dotted field path (see [`Override`]).
+    pub fn new(key: &str, value: impl Serialize) -> Result<Self, ExperimentError> {
+        let key = key.trim();
+        let path_rule = || format!("key must be a dotted field path such as train.lr (got `{key}`)");
+        if key.is_empty() || key.split('.').any(|p| p.is_empty()) {
+            return Err(invalid("override", path_rule()));
+        }
+        if let Some(rest) = key.strip_prefix("variants[") {
+            let index_then_rest = rest.split_once("].").filter(|(i, _)| i.parse::<usize>().is_ok());
+            if index_then_rest.is_none() {
+                return Err(invalid(
+                    "override",
+                    format!("a variant's key must read variants[I].set.KEY or variants[I].label (got `{key}`)"),
+                ));
+            }
+        }
+        let value = toml::Value::try_from(value)
+            .map_err(|e| invalid(key, format!("cannot be set to this value: {}", e.to_string().trim())))?;
+        Ok(Self { key: key.to_string(), value })
     }
-    let value = value.trim();
-    let parsed = toml::from_str::<toml::Table>(&format!("v = {value}"))
-        .ok()
-        .and_then(|mut t| t.remove("v"))
-        .unwrap_or_else(|| toml::Value::String(value.to_string()));
-    Ok((key.to_string(), parsed))
+
+    /// The key.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    /// The value.
+    pub fn value(&self) -> &toml::Value {
+        &self.value
+    }
+
+    fn target(&self) -> Target<'_> {
+        let variant =
+            self.key.strip_prefix("variants[").and_then(|rest| rest.split_once("].")).and_then(|(i, rest)| {
+                let index = i.parse().ok()?;
+                Some(Target::Variant { index, rest })
+            });
+        variant.unwrap_or(Target::Spec(&self.key))
+    }
+
+    /// Whether the override sets a `kind` (applied before the others).
+    fn sets_kind(&self) -> bool {
+        self.key.ends_with("kind")
+    }
+}
+
+impl std::str::FromStr for Override {
+    type Err = ExperimentError;
+
+    /// Parses `KEY=VALUE`: the value is read as a TOML value (`0.1`, `[1, 2]`, `"ndarray"`,
+    /// `true`, `{ kind = "gaussian" }`), or taken as a string when it does not parse.
+    fn from_str(arg: &str) -> Result<Self, ExperimentError> {
+        let (key, value) =
+            arg.split_once('=').ok_or_else(|| invalid("override", format!("must be KEY=VALUE (got `{arg}`)")))?;
+        let value = value.trim();
+        let parsed = toml::from_str::<toml::Table>(&format!("v = {value}"))
+            .ok()
+            .and_then(|mut t| t.remove("v"))
+            .unwrap_or_else(|| toml::Value::String(value.to_string()));
+        Self::new(key, parsed)
+    }
+}
+
+impl std::fmt::Display for Override {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}={}", self.key, self.value)
+    }
 }
 
 /// Sets `value` at the dotted `key` inside `table`, creating tables on the way. Setting a
-/// `kind` (of `init`, `data.source`, `teacher.spectrum`) to a new value clears its table first,
-/// since the fields of one kind do not apply to another.
-pub fn assign(table: &mut toml::Table, key: &str, value: toml::Value) -> Result<(), ExperimentError> {
+/// `kind` to a new value clears its table first.
+pub(crate) fn assign(table: &mut toml::Table, key: &str, value: toml::Value) -> Result<(), ExperimentError> {
     let parts: Vec<&str> = key.split('.').collect();
     if parts.len() > 1 && parts[parts.len() - 1] == "kind" {
         let parent = parts[..parts.len() - 1].join(".");
@@ -153,7 +254,8 @@ fn lookup<'a>(table: &'a toml::Table, key: &str) -> Option<&'a toml::Table> {
     key.split('.').try_fold(table, |t, part| t.get(part)?.as_table())
 }
 
-/// Overrides with the `kind` keys first, so that a new kind's fields land in its fresh table.
+/// A variant's overrides with the `kind` keys first, so that a new kind's fields land in its
+/// fresh table.
 fn kinds_first<'a>(
     overrides: impl IntoIterator<Item = (&'a String, &'a toml::Value)>,
 ) -> Vec<(&'a String, &'a toml::Value)> {
@@ -162,31 +264,86 @@ fn kinds_first<'a>(
     v
 }
 
+/// Applies one override to a spec's TOML table.
+pub(crate) fn apply_one(table: &mut toml::Table, o: &Override) -> Result<(), ExperimentError> {
+    let (index, rest) = match o.target() {
+        Target::Spec(key) => return assign(table, key, o.value.clone()),
+        Target::Variant { index, rest } => (index, rest),
+    };
+    let count = table.get("variants").and_then(toml::Value::as_array).map_or(0, Vec::len);
+    let variant =
+        table.get_mut("variants").and_then(toml::Value::as_array_mut).and_then(|v| v.get_mut(index)).ok_or_else(
+            || invalid(format!("variants[{index}]"), format!("does not exist (the spec has {count} variants)")),
+        )?;
+    let variant = variant
+        .as_table_mut()
+        .ok_or_else(|| invalid(format!("variants[{index}]"), "must be a table with a label and a set table"))?;
+    match rest.strip_prefix("set.") {
+        // The rest is one key of `set`: a dotted path below `train`, kept whole.
+        Some(key) => {
+            let set = variant.entry("set").or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            let set = set
+                .as_table_mut()
+                .ok_or_else(|| invalid(format!("variants[{index}].set"), "must be a table of train keys"))?;
+            set.insert(key.to_string(), o.value.clone());
+            Ok(())
+        }
+        None => assign(variant, rest, o.value.clone()),
+    }
+}
+
+/// Applies overrides to a spec's TOML table, `kind` keys first.
+///
+/// A `train.*` override of a field that a variant also sets is shadowed by the variant (the
+/// variant wins when the plans are built). A later issue makes that an error; this is where it
+/// would be detected, with both the overrides and the variants in view.
+fn apply(table: &mut toml::Table, overrides: &[Override]) -> Result<(), ExperimentError> {
+    let mut ordered: Vec<&Override> = overrides.iter().collect();
+    ordered.sort_by_key(|o| !o.sets_kind());
+    ordered.into_iter().try_for_each(|o| apply_one(table, o))
+}
+
 impl ExperimentSpec {
-    /// Reads a spec from TOML text with `--set` overrides applied (keys are dotted paths from the
-    /// top, e.g. `train.lr`, `train.data.sigma`, `overlays.sde_paths`). Unknown keys, wrong types
-    /// and broken rules are errors naming the field.
-    pub fn from_toml(text: &str, overrides: &[(String, toml::Value)]) -> Result<Self, ExperimentError> {
+    /// Reads a spec from TOML text with overrides applied (see [`Override`]). Unknown keys and
+    /// wrong types are errors naming the field; the rules are checked by [`Self::check`].
+    pub fn from_toml(text: &str, overrides: &[Override]) -> Result<Self, ExperimentError> {
         let mut table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
             let line = e.span().map(|s| text[..s.start].lines().count().max(1));
             let msg = e.message().replace('\n', " ");
             invalid(line.map_or("spec".to_string(), |l| format!("spec line {l}")), format!("malformed TOML: {msg}"))
         })?;
-        for (k, v) in kinds_first(overrides.iter().map(|(k, v)| (k, v))) {
-            assign(&mut table, k, v.clone())?;
-        }
+        apply(&mut table, overrides)?;
         Self::from_table(table)
     }
 
-    /// Deserializes and checks a spec from a TOML table.
+    /// Deserializes a spec from a TOML table (unknown keys and wrong types are errors naming
+    /// the field; the rules are checked by [`Self::check`]).
     pub fn from_table(table: toml::Table) -> Result<Self, ExperimentError> {
-        let spec: Self = serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
+        serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
             let path = e.path().to_string();
             let field = if path == "." || path.is_empty() { "spec".to_string() } else { path };
             invalid(field, e.into_inner().message().replace('\n', " "))
-        })?;
-        spec.check()?;
-        Ok(spec)
+        })
+    }
+
+    /// This spec with overrides applied (see [`Override`]): what `modewise run PRESET --set
+    /// KEY=VALUE` runs. Unknown keys and wrong types are errors naming the field; the rules are
+    /// checked by [`Self::check`].
+    pub fn with_overrides(&self, overrides: &[Override]) -> Result<Self, ExperimentError> {
+        let mut table = toml::Table::try_from(self).expect("a spec always serialises to a table");
+        apply(&mut table, overrides)?;
+        Self::from_table(table)
+    }
+
+    /// This spec with every run on `backend`: the base's backend replaced and any variant's
+    /// `backend` dropped.
+    pub fn with_backend(&self, backend: BackendKind) -> Self {
+        let mut spec = self.clone();
+        spec.train.backend = backend;
+        for v in &mut spec.variants {
+            v.set.remove("backend");
+        }
+        spec
     }
 
     /// The spec as TOML (stored in every output file's metadata).
@@ -194,8 +351,9 @@ impl ExperimentSpec {
         toml::to_string(self).expect("a spec always serialises")
     }
 
-    /// Checks the spec and every run it expands to.
-    pub fn check(&self) -> Result<(), ExperimentError> {
+    /// Checks the spec and expands it into its runs (one per variant, or the base run), each
+    /// with checked training parameters.
+    pub fn check(&self) -> Result<CheckedExperiment, ExperimentError> {
         if self.name.is_empty() || !self.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
             return Err(invalid(
                 "name",
@@ -209,11 +367,11 @@ impl ExperimentSpec {
                 format!("must be finite and positive (got {})", o.sde_dt_over_lr),
             ));
         }
-        self.runs().map(|_| ())
+        Ok(CheckedExperiment { spec: self.clone(), plans: self.plans()? })
     }
 
-    /// Expands the spec into its runs (one per variant, or the base run).
-    pub fn runs(&self) -> Result<Vec<RunPlan>, ExperimentError> {
+    /// Expands the spec into its checked runs.
+    fn plans(&self) -> Result<Vec<RunPlan>, ExperimentError> {
         let check = |p: &TrainParams, prefix: &str| -> Result<TrainSpec, ExperimentError> {
             p.check().map_err(|e| match e {
                 modewise_dln::DlnError::InvalidParameter { field, rule, value } => {
@@ -226,7 +384,7 @@ impl ExperimentSpec {
         if self.variants.is_empty() {
             return Ok(vec![RunPlan { run_id: self.name.clone(), label: "base".into(), train: base_spec }]);
         }
-        let base = toml::Value::try_from(&self.train).expect("train parameters serialise");
+        let base = toml::Table::try_from(&self.train).expect("train parameters serialise");
         let mut seen = std::collections::BTreeSet::new();
         self.variants
             .iter()
@@ -244,7 +402,7 @@ impl ExperimentSpec {
                         format!("must be unique (`{}` repeats)", v.label),
                     ));
                 }
-                let mut table = base.as_table().expect("a table").clone();
+                let mut table = base.clone();
                 for (k, val) in kinds_first(&v.set) {
                     assign(&mut table, k, val.clone())?;
                 }
@@ -278,11 +436,21 @@ label = "noisy"
 set = { "data.sigma" = 0.3 }
 "#;
 
+    fn set(arg: &str) -> Override {
+        arg.parse().unwrap()
+    }
+
+    /// Parses, overrides and checks `text`, as `modewise run FILE --set …` does.
+    fn parse_and_check(text: &str, overrides: &[Override]) -> Result<CheckedExperiment, ExperimentError> {
+        ExperimentSpec::from_toml(text, overrides)?.check()
+    }
+
     #[test]
     fn parses_overrides_and_expands_variants() {
-        let spec = ExperimentSpec::from_toml(SPEC, &[parse_assignment("train.lr=0.02").unwrap()]).unwrap();
+        let spec = ExperimentSpec::from_toml(SPEC, &[set("train.lr=0.02")]).unwrap();
         assert_eq!(spec.train.lr, 0.02);
-        let runs = spec.runs().unwrap();
+        let checked = spec.check().unwrap();
+        let runs = checked.plans();
         assert_eq!(runs.len(), 1);
         assert_eq!(runs[0].run_id, "tiny/noisy");
         assert_eq!(runs[0].train.params().data.sigma, 0.3);
@@ -300,12 +468,140 @@ set = { "data.sigma" = 0.3 }
             ("name=a b", "name: must be non-empty letters"),
             ("train.lr.x=1", "train.lr: is not a table"),
         ];
-        for (set, expected) in cases {
-            let err = ExperimentSpec::from_toml(SPEC, &[parse_assignment(set).unwrap()]).unwrap_err().to_string();
-            assert!(err.starts_with(expected), "{set}: expected `{expected}`, got `{err}`");
+        for (arg, expected) in cases {
+            let err = parse_and_check(SPEC, &[set(arg)]).unwrap_err().to_string();
+            assert!(err.starts_with(expected), "{arg}: expected `{expected}`, got `{err}`");
         }
         let err = ExperimentSpec::from_toml("name = [", &[]).unwrap_err().to_string();
         assert!(err.starts_with("spec line 1: malformed TOML"), "{err}");
-        assert!(parse_assignment("train.lr").unwrap_err().to_string().starts_with("--set: must be KEY=VALUE"));
+        // The library names its own field; the command line names the flag (`--set`).
+        let err = "train.lr".parse::<Override>().unwrap_err().to_string();
+        assert!(err.starts_with("override: must be KEY=VALUE"), "{err}");
+    }
+
+    /// Three variants over a base whose `data.sigma` is 0.1.
+    const VARIANTS: &str = r#"
+name = "three"
+[train]
+dims = [4, 6, 4]
+lr = 0.05
+steps = 100
+seeds = [1, 2, 3]
+[train.data]
+sigma = 0.1
+[train.teacher.spectrum]
+kind = "list"
+s = [2.0, 1.0]
+[[variants]]
+label = "base"
+[[variants]]
+label = "slow"
+set = { lr = 0.01, steps = 500 }
+[[variants]]
+label = "gauss"
+set = { "init.kind" = "gaussian", "init.gamma" = 2.0, backend = "flex" }
+"#;
+
+    #[test]
+    fn a_checked_experiment_holds_the_spec_and_one_checked_plan_per_variant() {
+        let spec = ExperimentSpec::from_toml(VARIANTS, &[]).unwrap();
+        let checked = spec.check().unwrap();
+        assert_eq!(checked.spec(), &spec);
+        assert_eq!(checked.name(), "three");
+        let ids: Vec<&str> = checked.plans().iter().map(|p| p.run_id.as_str()).collect();
+        assert_eq!(ids, ["three/base", "three/slow", "three/gauss"]);
+        let labels: Vec<&str> = checked.plans().iter().map(|p| p.label.as_str()).collect();
+        assert_eq!(labels, ["base", "slow", "gauss"]);
+        let [base, slow, gauss] = checked.plans() else { panic!("three plans") };
+        assert_eq!(base.train.params(), spec.train.check().unwrap().params(), "no overrides: the base");
+        assert_eq!((slow.train.params().lr, slow.train.params().steps), (0.01, 500));
+        assert_eq!((slow.train.params().dims.clone(), slow.train.params().data.sigma), (vec![4, 6, 4], 0.1));
+        assert_eq!(gauss.train.params().init, modewise_dln::InitScheme::Gaussian { gamma: Some(2.0), scale: None });
+        assert_eq!(gauss.train.params().backend, BackendKind::Flex);
+        assert_eq!(base.train.params().backend, BackendKind::Ndarray);
+        // Without variants, one run of the base named after the experiment.
+        let single = ExperimentSpec::from_toml(SPEC, &[set("variants=[]")]).unwrap().check().unwrap();
+        assert_eq!(single.plans().len(), 1);
+        assert_eq!((single.plans()[0].run_id.as_str(), single.plans()[0].label.as_str()), ("tiny", "base"));
+        // A variant that breaks a rule is named with its position and label.
+        let err = parse_and_check(VARIANTS, &[set("variants[1].set.lr=-0.5")]).unwrap_err().to_string();
+        assert_eq!(err, "variants[1] (slow): train.lr: must be finite and positive (got -0.5)");
+        let err = parse_and_check(VARIANTS, &[set("variants[2].label=slow")]).unwrap_err().to_string();
+        assert_eq!(err, "variants[2].label: must be unique (`slow` repeats)");
+    }
+
+    #[test]
+    fn with_overrides_sets_typed_fields_like_overrides_of_the_file() {
+        let spec = ExperimentSpec::from_toml(VARIANTS, &[]).unwrap();
+        let overrides = [
+            set("train.init.gamma=3.0"),
+            set("train.init.kind=gaussian"),
+            set("overlays.sde_paths=7"),
+            set("variants[1].set.steps=50"),
+            set("variants[1].set.data.sigma=0.7"),
+            set("variants[0].label=plain"),
+            Override::new("train.seeds", [5u64, 6]).unwrap(),
+        ];
+        let changed = spec.with_overrides(&overrides).unwrap();
+        // The same overrides of the file's text give the same spec.
+        assert_eq!(changed, ExperimentSpec::from_toml(VARIANTS, &overrides).unwrap());
+        // The kind is set first (clearing the old kind's fields), whatever the order given.
+        assert_eq!(changed.train.init, modewise_dln::InitScheme::Gaussian { gamma: Some(3.0), scale: None });
+        assert_eq!(changed.overlays.sde_paths, 7);
+        assert_eq!(changed.train.seeds, [5, 6]);
+        assert_eq!(changed.variants[0].label, "plain");
+        let slow = &changed.variants[1].set;
+        assert_eq!(slow.get("steps"), Some(&toml::Value::Integer(50)));
+        assert_eq!(slow.get("data.sigma"), Some(&toml::Value::Float(0.7)));
+        assert_eq!(slow.get("lr"), Some(&toml::Value::Float(0.01)), "other keys of the variant stay");
+        // Everything else is untouched.
+        assert_eq!((changed.name.as_str(), changed.train.lr, changed.variants.len()), ("three", 0.05, 3));
+        let plans = changed.check().unwrap();
+        assert_eq!(plans.plans()[1].train.params().steps, 50);
+        assert_eq!(plans.plans()[1].train.params().data.sigma, 0.7);
+        // Today's precedence: a variant's own key wins over an override of the base.
+        let shadowed = spec.with_overrides(&[set("train.steps=7")]).unwrap().check().unwrap();
+        let steps: Vec<u64> = shadowed.plans().iter().map(|p| p.train.params().steps).collect();
+        assert_eq!(steps, [7, 500, 7]);
+        // No overrides: the same spec.
+        assert_eq!(spec.with_overrides(&[]).unwrap(), spec);
+    }
+
+    #[test]
+    fn with_overrides_errors_name_the_field() {
+        let spec = ExperimentSpec::from_toml(VARIANTS, &[]).unwrap();
+        let cases = [
+            ("train.lrr=1", "train.lrr: unknown field `lrr`, expected one of `dims`"),
+            ("train.steps=-3", "train.steps: invalid value: integer `-3`, expected u64"),
+            ("overlays.sde_paths=many", "overlays.sde_paths: invalid type: string \"many\", expected usize"),
+            ("train.lr.x=1", "train.lr: is not a table, so `train.lr.x` cannot be set"),
+            ("variants[3].set.lr=0.1", "variants[3]: does not exist (the spec has 3 variants)"),
+            ("variants[0].colour=red", "variants[0].colour: unknown field `colour`, expected `label` or `set`"),
+            ("variants[0].set=3", "variants[0].set: invalid type: integer `3`, expected a map"),
+        ];
+        for (arg, expected) in cases {
+            let err = spec.with_overrides(&[set(arg)]).unwrap_err().to_string();
+            assert!(err.starts_with(expected), "{arg}: expected `{expected}`, got `{err}`");
+        }
+        let cases = [
+            ("a..b=1", "override: key must be a dotted field path such as train.lr (got `a..b`)"),
+            ("=1", "override: key must be a dotted field path such as train.lr (got ``)"),
+            ("variants[x].set.lr=1", "override: a variant's key must read variants[I].set.KEY or variants[I].label"),
+        ];
+        for (arg, expected) in cases {
+            let err = arg.parse::<Override>().unwrap_err().to_string();
+            assert!(err.starts_with(expected), "{arg}: expected `{expected}`, got `{err}`");
+        }
+    }
+
+    #[test]
+    fn with_backend_moves_every_run() {
+        let spec = ExperimentSpec::from_toml(VARIANTS, &[]).unwrap().with_backend(BackendKind::Wgpu);
+        let checked = spec.check().unwrap();
+        assert!(checked.plans().iter().all(|p| p.train.params().backend == BackendKind::Wgpu));
+        assert_eq!(
+            checked.plans()[2].train.params().init,
+            modewise_dln::InitScheme::Gaussian { gamma: Some(2.0), scale: None }
+        );
     }
 }

@@ -7,7 +7,7 @@
 //! (`pyarrow.dataset.dataset("DIR/trajectories", partitioning="hive")`) and DuckDB
 //! (`read_parquet('DIR/trajectories/*/*.parquet', hive_partitioning = true)`) read each table as
 //! one dataset. A run is complete when its `summary` part exists: it is written last, each part
-//! atomically, so `--resume` skips exactly the complete runs and redoes any other (after removing
+//! atomically, so `resume` skips exactly the complete runs and redoes any other (after removing
 //! its partial parts).
 
 use std::collections::BTreeMap;
@@ -16,9 +16,10 @@ use std::path::{Path, PathBuf};
 use modewise_dln::{DlnError, StopFlag};
 
 use crate::ExperimentError;
+use crate::error::{DestinationProblem, SweepProgress};
 use crate::output::write_tables;
 use crate::run::{DivergedMember, Progress, Timings, Verdict, train_and_analyse};
-use crate::spec::{ExperimentSpec, assign};
+use crate::spec::{CheckedExperiment, ExperimentSpec, Override, apply_one, assign};
 
 pub use crate::output::TABLES;
 
@@ -32,23 +33,14 @@ pub struct Shard {
 }
 
 impl Shard {
-    /// Parses `I/N`.
-    pub fn parse(text: &str) -> Result<Self, ExperimentError> {
-        let bad = |rule: String| ExperimentError::Invalid { field: "--shard".into(), rule };
-        let (i, n) = text.split_once('/').ok_or_else(|| bad(format!("must be I/N (got `{text}`)")))?;
-        let index: usize = i.trim().parse().map_err(|_| bad(format!("I must be a whole number (got `{i}`)")))?;
-        let count: usize = n.trim().parse().map_err(|_| bad(format!("N must be a whole number (got `{n}`)")))?;
-        Self::new(index, count).map_err(|e| match e {
-            ExperimentError::Invalid { rule, .. } => bad(rule),
-            other => other,
-        })
-    }
+    /// The whole sweep as one shard.
+    pub const ALL: Shard = Shard { index: 0, count: 1 };
 
     /// Checks `index < count`, `count ≥ 1`.
     pub fn new(index: usize, count: usize) -> Result<Self, ExperimentError> {
         if count == 0 || index >= count {
             return Err(ExperimentError::Invalid {
-                field: "--shard".into(),
+                field: "shard".into(),
                 rule: format!("needs 0 ≤ I < N and N ≥ 1 (got {index}/{count})"),
             });
         }
@@ -58,27 +50,46 @@ impl Shard {
     /// The shard from Slurm's job-array variables, when set.
     pub fn from_slurm() -> Result<Option<Self>, ExperimentError> {
         match (std::env::var("SLURM_ARRAY_TASK_ID"), std::env::var("SLURM_ARRAY_TASK_COUNT")) {
-            (Ok(i), Ok(n)) => Self::parse(&format!("{i}/{n}")).map(Some),
+            (Ok(i), Ok(n)) => format!("{i}/{n}").parse().map(Some),
             _ => Ok(None),
         }
     }
 }
 
-/// A point of the sweep: its index, id and the experiment spec it runs.
+impl std::str::FromStr for Shard {
+    type Err = ExperimentError;
+
+    /// Parses `I/N`; errors name the field `shard`.
+    fn from_str(text: &str) -> Result<Self, ExperimentError> {
+        let bad = |rule: String| ExperimentError::Invalid { field: "shard".into(), rule };
+        let (i, n) = text.split_once('/').ok_or_else(|| bad(format!("must be I/N (got `{text}`)")))?;
+        let index: usize = i.trim().parse().map_err(|_| bad(format!("I must be a whole number (got `{i}`)")))?;
+        let count: usize = n.trim().parse().map_err(|_| bad(format!("N must be a whole number (got `{n}`)")))?;
+        Self::new(index, count)
+    }
+}
+
+impl std::fmt::Display for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
+/// A point of the sweep: its index, id and the checked experiment it runs.
 #[derive(Debug, Clone)]
 pub struct SweepPoint {
     /// Position in the expansion (the Hive partition value).
     pub index: usize,
     /// `<name>/<key>=<value>,…` from the last segment of each swept key.
     pub label: String,
-    /// The spec of this point.
-    pub spec: ExperimentSpec,
+    /// The checked experiment of this point.
+    pub experiment: CheckedExperiment,
 }
 
-/// Expands a sweep file's text (with `--set` overrides; `sweep.<field>` keys replace a swept
-/// list) into its points, in a deterministic order: keys sorted, the last key varying fastest,
-/// values in the order given.
-pub fn expand(text: &str, overrides: &[(String, toml::Value)]) -> Result<Vec<SweepPoint>, ExperimentError> {
+/// Expands a sweep file's text (with overrides; `sweep.<field>` keys replace a swept list) into
+/// its points, each checked, in a deterministic order: keys sorted, the last key varying
+/// fastest, values in the order given. A swept key is any override key (see [`Override`]).
+pub fn expand(text: &str, overrides: &[Override]) -> Result<Vec<SweepPoint>, ExperimentError> {
     let mut table: toml::Table = text.parse().map_err(|e: toml::de::Error| ExperimentError::Invalid {
         field: "sweep file".into(),
         rule: format!("malformed TOML: {}", e.message().replace('\n', " ")),
@@ -98,10 +109,10 @@ pub fn expand(text: &str, overrides: &[(String, toml::Value)]) -> Result<Vec<Swe
             });
         }
     };
-    for (k, v) in overrides {
-        match k.strip_prefix("sweep.") {
-            Some(key) => assign(&mut sweep, key, v.clone())?,
-            None => assign(&mut table, k, v.clone())?,
+    for o in overrides {
+        match o.key().strip_prefix("sweep.") {
+            Some(key) => assign(&mut sweep, key, o.value().clone())?,
+            None => apply_one(&mut table, o)?,
         }
     }
     let mut axes: BTreeMap<String, Vec<toml::Value>> = BTreeMap::new();
@@ -114,7 +125,7 @@ pub fn expand(text: &str, overrides: &[(String, toml::Value)]) -> Result<Vec<Swe
         for (label, t) in &points {
             for v in values {
                 let mut t = t.clone();
-                assign(&mut t, key, v.clone())?;
+                apply_one(&mut t, &Override::new(key, v)?)?;
                 let shown = match v {
                     toml::Value::String(s) => s.clone(),
                     other => other.to_string(),
@@ -131,13 +142,13 @@ pub fn expand(text: &str, overrides: &[(String, toml::Value)]) -> Result<Vec<Swe
         .map(|(index, (label, mut t))| {
             let name = format!("{}-{index}", base.name);
             t.insert("name".into(), toml::Value::String(name));
-            let spec = ExperimentSpec::from_table(t).map_err(|e| match e {
+            let experiment = ExperimentSpec::from_table(t).and_then(|s| s.check()).map_err(|e| match e {
                 ExperimentError::Invalid { field, rule } => {
                     ExperimentError::Invalid { field: format!("sweep point {index} ({label}): {field}"), rule }
                 }
                 other => other,
             })?;
-            Ok(SweepPoint { index, label: format!("{}/{label}", base.name), spec })
+            Ok(SweepPoint { index, label: format!("{}/{label}", base.name), experiment })
         })
         .collect()
 }
@@ -175,7 +186,7 @@ pub fn part_path(dir: &Path, table: &str, index: usize) -> PathBuf {
 pub struct SweepOutcome {
     /// Runs trained now.
     pub ran: Vec<usize>,
-    /// Runs skipped because complete (`--resume`).
+    /// Runs skipped because complete (`resume`).
     pub skipped: Vec<usize>,
     /// Verdicts of the runs trained now.
     pub verdicts: Vec<Verdict>,
@@ -221,30 +232,20 @@ pub fn run_shard(
     progress: &mut dyn FnMut(Progress<'_>),
 ) -> Result<SweepOutcome, ExperimentError> {
     let mine: Vec<&SweepPoint> = points.iter().filter(|p| p.index % shard.count == shard.index).collect();
+    let refuse = |problem| Err(ExperimentError::Destination { dir: dir.to_path_buf(), problem });
     let started = |p: &SweepPoint| TABLES.iter().any(|t| dir.join(t).join(format!("run_index={}", p.index)).exists());
     if !options.resume
         && !options.force
         && let Some(p) = mine.iter().find(|p| started(p))
     {
-        return Err(ExperimentError::Invalid {
-            field: "--out".into(),
-            rule: format!(
-                "{} already holds results of run {}; pass --resume to continue the sweep or --force to redo it",
-                dir.display(),
-                p.index
-            ),
-        });
+        return refuse(DestinationProblem::SweepTaken { run: p.index });
     }
     if dir.is_file() {
-        return Err(ExperimentError::Invalid {
-            field: "--out".into(),
-            rule: format!("must be a directory, but {} is a file", dir.display()),
-        });
+        return refuse(DestinationProblem::IsFile);
     }
-    std::fs::create_dir_all(dir).map_err(|e| ExperimentError::Invalid {
-        field: "--out".into(),
-        rule: format!("must be a writable directory ({}: {e})", dir.display()),
-    })?;
+    if let Err(source) = std::fs::create_dir_all(dir) {
+        return refuse(DestinationProblem::Unwritable { path: dir.to_path_buf(), source });
+    }
     if options.force {
         // All at once, so that a forced sweep interrupted and then resumed holds no old run.
         for p in &mine {
@@ -261,9 +262,8 @@ pub fn run_shard(
             return Err(interrupted(dir, &outcome, None));
         }
         remove_run(dir, point.index)?;
-        let plans = point.spec.runs()?;
         let describe = |_| (point.label.clone(), n, mine.len());
-        let a = match train_and_analyse(&point.spec, &plans, describe, &options.stop, progress) {
+        let a = match train_and_analyse(&point.experiment, describe, &options.stop, progress) {
             Err(ExperimentError::Dln(DlnError::Interrupted { .. })) => {
                 return Err(interrupted(dir, &outcome, Some(point.index)));
             }
@@ -272,7 +272,13 @@ pub fn run_shard(
         let (results, theory, verdicts) = (a.results, a.theory, a.verdicts);
         outcome.timings.add(&a.timings);
         let started = std::time::Instant::now();
-        write_tables(|table| part_path(dir, table, point.index), &point.spec, &results, &theory, &verdicts)?;
+        write_tables(
+            |table| part_path(dir, table, point.index),
+            point.experiment.spec(),
+            &results,
+            &theory,
+            &verdicts,
+        )?;
         outcome.timings.parquet += started.elapsed().as_secs_f64();
         outcome.divergences.extend(results.iter().flat_map(|r| r.diverged_members()));
         outcome.members += results.iter().map(|r| r.plan.train.params().seeds.len()).sum::<usize>();
@@ -284,13 +290,10 @@ pub fn run_shard(
 
 /// The error of an interrupted shard: what is complete, and what was discarded.
 fn interrupted(dir: &Path, outcome: &SweepOutcome, discarded: Option<usize>) -> ExperimentError {
-    let discarded = discarded.map_or(String::new(), |i| format!("run {i} was discarded; "));
-    ExperimentError::Interrupted {
-        detail: format!(
-            "{discarded}{} runs completed now and {} before are in {}; rerun with --resume to finish",
-            outcome.ran.len(),
-            outcome.skipped.len(),
-            dir.display()
-        ),
-    }
+    ExperimentError::SweepInterrupted(SweepProgress {
+        dir: dir.to_path_buf(),
+        completed: outcome.ran.len(),
+        before: outcome.skipped.len(),
+        discarded,
+    })
 }

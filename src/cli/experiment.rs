@@ -9,26 +9,28 @@ use modewise_dln::{BackendKind, DlnError, StopFlag};
 use modewise_experiments::output::verdict_table;
 use modewise_experiments::report::{draw_figures, read_verdicts};
 use modewise_experiments::run::{DivergedMember, Progress, Timings};
+use modewise_experiments::sweep::Shard;
 use modewise_experiments::{
-    ExperimentError, ExperimentSpec, PRESETS, RunOptions, execute, parse_assignment, preset, preset_toml,
+    CheckedExperiment, ExperimentError, ExperimentSpec, Override, PRESETS, RunOptions, execute, preset, preset_toml,
 };
 
-use super::EXIT_DIVERGED;
+use super::{EXIT_DIVERGED, typed};
 
 /// Arguments of `modewise run`.
 #[derive(Debug, Args, Default)]
 pub struct RunArgs {
     /// A preset name (see `modewise presets`) or a spec file (`*.toml`); default `demo`.
     pub what: Option<String>,
-    /// Override a spec field, e.g. `--set train.lr=0.02` (repeatable).
-    #[arg(long = "set", value_name = "KEY=VALUE")]
-    pub set: Vec<String>,
+    /// Override a spec field, e.g. `--set train.lr=0.02` or `--set variants[0].set.steps=100`
+    /// (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE", value_parser = typed::<Override>())]
+    pub set: Vec<Override>,
     /// Results directory (default `data/<name>`; for `demo`, one subdirectory per experiment).
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Hardware backend for every run, overriding the spec: ndarray, flex or wgpu.
-    #[arg(long)]
-    pub backend: Option<String>,
+    #[arg(long, value_parser = typed::<BackendKind>())]
+    pub backend: Option<BackendKind>,
     /// Replace an existing results directory.
     #[arg(long)]
     pub force: bool,
@@ -39,16 +41,16 @@ pub struct RunArgs {
 pub struct SweepArgs {
     /// A sweep file: a spec plus a `[sweep]` table of `field = [values]` (dotted fields).
     pub file: PathBuf,
-    /// Override a spec field (repeatable).
-    #[arg(long = "set", value_name = "KEY=VALUE")]
-    pub set: Vec<String>,
+    /// Override a spec field (repeatable); `sweep.<field>` replaces a swept list.
+    #[arg(long = "set", value_name = "KEY=VALUE", value_parser = typed::<Override>())]
+    pub set: Vec<Override>,
     /// Results directory (default `data/<name>`), Hive-partitioned by run index.
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Run only shard I of N (`I/N`, 0-based); defaults to Slurm's
     /// SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT when set, else everything.
-    #[arg(long, value_name = "I/N")]
-    pub shard: Option<String>,
+    #[arg(long, value_name = "I/N", value_parser = typed::<Shard>())]
+    pub shard: Option<Shard>,
     /// Skip runs whose results are complete; redo the others.
     #[arg(long, conflicts_with = "force")]
     pub resume: bool,
@@ -56,8 +58,8 @@ pub struct SweepArgs {
     #[arg(long)]
     pub force: bool,
     /// Hardware backend for every run, overriding the spec.
-    #[arg(long)]
-    pub backend: Option<String>,
+    #[arg(long, value_parser = typed::<BackendKind>())]
+    pub backend: Option<BackendKind>,
 }
 
 /// Arguments of `modewise presets`.
@@ -75,32 +77,27 @@ pub struct ReportArgs {
     pub dir: PathBuf,
 }
 
-/// Loads the specs named by `what` with the overrides applied.
-fn load(what: &str, set: &[String]) -> anyhow::Result<Vec<ExperimentSpec>> {
-    let overrides = set.iter().map(|s| parse_assignment(s)).collect::<Result<Vec<_>, _>>()?;
+/// Loads the experiments named by `what` (a spec file or a preset) with the overrides applied,
+/// on `backend` when given, and checks them.
+fn load(what: &str, overrides: &[Override], backend: Option<BackendKind>) -> anyhow::Result<Vec<CheckedExperiment>> {
     let path = Path::new(what);
-    if what.ends_with(".toml") || path.is_file() {
+    let specs = if what.ends_with(".toml") || path.is_file() {
         let text = std::fs::read_to_string(path).map_err(|e| ExperimentError::Invalid {
             field: "spec file".into(),
             rule: format!("must exist and be readable ({what}: {e})"),
         })?;
-        return Ok(vec![ExperimentSpec::from_toml(&text, &overrides)?]);
-    }
-    let specs = preset(what)?;
-    if overrides.is_empty() {
-        return Ok(specs);
-    }
-    specs
-        .into_iter()
-        .map(|s| {
-            let table: toml::Table = s.to_toml().parse().expect("a spec's TOML parses");
-            let text = toml::to_string(&table).expect("a table serialises");
-            ExperimentSpec::from_toml(&text, &overrides).map_err(Into::into)
-        })
-        .collect()
+        vec![ExperimentSpec::from_toml(&text, overrides)?]
+    } else {
+        preset(what)?.iter().map(|s| s.with_overrides(overrides)).collect::<Result<_, _>>()?
+    };
+    let on_backend = |s: ExperimentSpec| match backend {
+        Some(b) => s.with_backend(b),
+        None => s,
+    };
+    Ok(specs.into_iter().map(|s| on_backend(s).check()).collect::<Result<_, _>>()?)
 }
 
-/// Parses the `--backend` flag.
+/// Parses `modewise bench`'s `--backend` flag (`run` and `sweep` parse theirs with clap).
 pub(super) fn parse_backend(flag: Option<&str>) -> Result<Option<BackendKind>, DlnError> {
     flag.map(|b| {
         b.parse::<BackendKind>().map_err(|_| DlnError::invalid("--backend", "must be one of ndarray, flex, wgpu", b))
@@ -147,18 +144,17 @@ fn finish(divergences: &[DivergedMember], members: usize, summary: &str, timings
 /// `modewise run`.
 pub fn run(args: RunArgs) -> anyhow::Result<u8> {
     let what = args.what.clone().unwrap_or_else(|| "demo".into());
-    let specs = load(&what, &args.set)?;
-    let backend = parse_backend(args.backend.as_deref())?;
-    let several = specs.len() > 1;
+    let experiments = load(&what, &args.set, args.backend)?;
+    let several = experiments.len() > 1;
     let base = args.out.clone().unwrap_or_else(|| Path::new("data").join(&what));
     // Refuse before any training when a destination is taken.
-    let outs: Vec<PathBuf> = specs
+    let outs: Vec<PathBuf> = experiments
         .iter()
-        .map(|s| {
+        .map(|e| {
             if several {
-                base.join(&s.name)
+                base.join(e.name())
             } else {
-                args.out.clone().unwrap_or_else(|| Path::new("data").join(&s.name))
+                args.out.clone().unwrap_or_else(|| Path::new("data").join(e.name()))
             }
         })
         .collect();
@@ -168,14 +164,14 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
     let stop = stop_on_ctrl_c()?;
     let mut all = Vec::new();
     let (mut divergences, mut members, mut timings) = (Vec::new(), 0, Timings::default());
-    for (spec, out) in specs.iter().zip(outs) {
+    for (experiment, out) in experiments.iter().zip(outs) {
         let bar = progress_bar();
         let mut on_progress = progress_handler(&bar);
-        let options = RunOptions { out: Some(out), backend, force: args.force, stop: stop.clone() };
-        let outcome = execute(spec, &options, &mut on_progress);
+        let options = RunOptions { out: Some(out), force: args.force, stop: stop.clone() };
+        let outcome = execute(experiment, &options, &mut on_progress);
         bar.finish_and_clear();
         let outcome = outcome?;
-        eprintln!("{}: results in {}", spec.name, outcome.dir.display());
+        eprintln!("{}: results in {}", experiment.name(), outcome.dir.display());
         divergences.extend(outcome.divergences);
         members += outcome.members;
         timings.add(&outcome.timings);
@@ -217,14 +213,15 @@ fn progress_bar() -> ProgressBar {
 
 /// `modewise sweep`.
 pub fn sweep(args: SweepArgs) -> anyhow::Result<u8> {
-    use modewise_experiments::sweep::{Shard, SweepOptions, expand, run_shard};
-    let mut overrides = args.set.iter().map(|s| parse_assignment(s)).collect::<Result<Vec<_>, _>>()?;
-    if let Some(b) = parse_backend(args.backend.as_deref())? {
-        overrides.push(("train.backend".into(), toml::Value::String(b.to_string())));
+    use modewise_experiments::sweep::{SweepOptions, expand, run_shard};
+    let mut overrides = args.set.clone();
+    if let Some(b) = args.backend {
+        // An override of the base: a variant that sets its own backend keeps it.
+        overrides.push(Override::new("train.backend", b)?);
     }
-    let shard = match &args.shard {
-        Some(s) => Shard::parse(s)?,
-        None => Shard::from_slurm()?.unwrap_or(Shard { index: 0, count: 1 }),
+    let shard = match args.shard {
+        Some(s) => s,
+        None => Shard::from_slurm()?.unwrap_or(Shard::ALL),
     };
     let text = std::fs::read_to_string(&args.file).map_err(|e| ExperimentError::Invalid {
         field: "sweep file".into(),

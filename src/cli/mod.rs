@@ -13,12 +13,16 @@ mod experiment;
 mod output;
 mod theory;
 
+use std::ffi::OsStr;
+use std::marker::PhantomData;
 use std::process::ExitCode;
+use std::str::FromStr;
 
+use clap::builder::TypedValueParser;
 use clap::error::ErrorKind;
 use clap::{Parser, Subcommand};
 use modewise_dln::DlnError;
-use modewise_experiments::ExperimentError;
+use modewise_experiments::{DestinationProblem, ExperimentError};
 use modewise_theory::TheoryError;
 
 /// Exit status of a malformed argument or a parameter that breaks its rule.
@@ -136,6 +140,80 @@ fn one_line_parse_error(rendered: &str) -> String {
     if parts.is_empty() { "error: invalid arguments".to_owned() } else { parts.join(" ") }
 }
 
+/// A clap value parser that reads a flag's value with a library type's [`FromStr`] (the one
+/// table of names each type keeps). The library's error names its own field (`shard: must be
+/// I/N (got `x`)`); the message names the flag instead (`--shard: must be I/N (got `x`)`).
+pub(crate) struct Typed<T>(PhantomData<fn() -> T>);
+
+/// The value parser of a flag of type `T` (see [`Typed`]).
+pub(crate) fn typed<T>() -> Typed<T> {
+    Typed(PhantomData)
+}
+
+impl<T> Clone for Typed<T> {
+    fn clone(&self) -> Self {
+        typed()
+    }
+}
+
+impl<T> TypedValueParser for Typed<T>
+where
+    T: FromStr + Clone + Send + Sync + 'static,
+    T::Err: Into<anyhow::Error>,
+{
+    type Value = T;
+
+    fn parse_ref(&self, _: &clap::Command, arg: Option<&clap::Arg>, value: &OsStr) -> Result<T, clap::Error> {
+        let flag = arg.and_then(clap::Arg::get_long).map_or_else(|| "value".to_owned(), |long| format!("--{long}"));
+        let text = value
+            .to_str()
+            .ok_or_else(|| clap::Error::raw(ErrorKind::InvalidUtf8, format!("{flag}: must be valid UTF-8")))?;
+        text.parse().map_err(|e: T::Err| clap::Error::raw(ErrorKind::ValueValidation, flag_message(&flag, &e.into())))
+    }
+}
+
+/// A library error about a flag's value, naming the flag instead of the library's field.
+fn flag_message(flag: &str, err: &anyhow::Error) -> String {
+    match (err.downcast_ref::<ExperimentError>(), err.downcast_ref::<DlnError>()) {
+        (Some(ExperimentError::Invalid { rule, .. }), _) => format!("{flag}: {rule}"),
+        (_, Some(DlnError::InvalidParameter { rule, value, .. })) => format!("{flag}: {rule} (got {value})"),
+        _ => match err.downcast_ref::<TheoryError>() {
+            Some(TheoryError::InvalidParameter { rule, value, .. }) => format!("{flag}: {rule} (got {value})"),
+            _ => format!("{flag}: {err}"),
+        },
+    }
+}
+
+/// An experiments-crate error as the program prints it: the library names its own fields and
+/// options (`shard`, a run's `out` and `force`, a sweep's `resume`); the program names the
+/// flags that set them.
+fn experiment_message(err: &ExperimentError) -> String {
+    match err {
+        // `--shard`, or Slurm's array variables that stand for it.
+        ExperimentError::Invalid { field, rule } if field == "shard" => format!("--shard: {rule}"),
+        ExperimentError::Destination { dir, problem } => {
+            let dir = dir.display();
+            match problem {
+                DestinationProblem::IsFile => format!("--out: must be a directory, but {dir} is a file"),
+                DestinationProblem::Taken => {
+                    format!("--out: {dir} already holds results; pass --force to replace them")
+                }
+                DestinationProblem::SweepTaken { run } => format!(
+                    "--out: {dir} already holds results of run {run}; pass --resume to continue the sweep or --force \
+                     to redo it"
+                ),
+                DestinationProblem::Unwritable { path, source } => {
+                    format!("--out: must be a writable directory ({}: {source})", path.display())
+                }
+            }
+        }
+        ExperimentError::SweepInterrupted(progress) => {
+            format!("interrupted: {progress}; rerun with --resume to finish")
+        }
+        other => other.to_string(),
+    }
+}
+
 /// The exit status and one-line message (without the `error: ` prefix) of a failure.
 ///
 /// A [`TheoryError::InvalidParameter`] is a usage error: its field is named as the flag that
@@ -147,8 +225,12 @@ fn describe_failure(err: &anyhow::Error) -> (u8, String) {
         }
         Some(numerical @ TheoryError::Numerical { .. }) => (EXIT_FAILURE, numerical.to_string()),
         None => match (err.downcast_ref::<ExperimentError>(), err.downcast_ref::<DlnError>()) {
-            (Some(ExperimentError::Invalid { .. } | ExperimentError::Dln(DlnError::InvalidParameter { .. })), _)
+            (Some(e @ (ExperimentError::Invalid { .. } | ExperimentError::Destination { .. })), _) => {
+                (EXIT_USAGE, experiment_message(e))
+            }
+            (Some(ExperimentError::Dln(DlnError::InvalidParameter { .. })), _)
             | (_, Some(DlnError::InvalidParameter { .. })) => (EXIT_USAGE, format!("{err:#}")),
+            (Some(e @ ExperimentError::SweepInterrupted(_)), _) => (EXIT_INTERRUPTED, experiment_message(e)),
             (Some(ExperimentError::Interrupted { .. } | ExperimentError::Dln(DlnError::Interrupted { .. })), _)
             | (_, Some(DlnError::Interrupted { .. })) => (EXIT_INTERRUPTED, format!("{err:#}")),
             _ => (EXIT_FAILURE, format!("{err:#}")),
@@ -187,6 +269,80 @@ mod tests {
             one_line_parse_error(rendered),
             "error: the following required arguments were not provided: --w0 <W0>"
         );
+    }
+
+    #[test]
+    fn typed_flags_parse_with_the_library_types_and_errors_name_the_flag() {
+        use modewise_dln::BackendKind;
+        use modewise_experiments::sweep::Shard;
+        let args = ["modewise", "sweep", "grid.toml", "--shard", "1/3", "--backend", "flex", "--set", "train.lr=0.5"];
+        let Some(Command::Sweep(sweep)) = Cli::try_parse_from(args).unwrap().command else { panic!("a sweep") };
+        assert_eq!(sweep.shard, Some(Shard::new(1, 3).unwrap()));
+        assert_eq!(sweep.backend, Some(BackendKind::Flex));
+        assert_eq!(sweep.set, ["train.lr=0.5".parse::<modewise_experiments::Override>().unwrap()]);
+        assert_eq!(sweep.set[0].to_string(), "train.lr=0.5");
+        let cases: [(&[&str], &str); 5] = [
+            (&["sweep", "g.toml", "--shard", "x"], "error: --shard: must be I/N (got `x`)"),
+            (&["sweep", "g.toml", "--shard", "0/0"], "error: --shard: needs 0 ≤ I < N and N ≥ 1 (got 0/0)"),
+            (&["run", "--backend", "cuda"], "error: --backend: must be one of ndarray, flex, wgpu (got cuda)"),
+            (&["run", "--set", "train.lr"], "error: --set: must be KEY=VALUE (got `train.lr`)"),
+            (
+                &["theory", "peak", "--w0", "0.1", "--coordinate", "x"],
+                "error: --coordinate: must be `w` (end-to-end) or `a` (per-layer) (got x)",
+            ),
+        ];
+        for (args, expected) in cases {
+            let err = Cli::try_parse_from([&["modewise"], args].concat()).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::ValueValidation, "{args:?}");
+            assert_eq!(one_line_parse_error(&err.render().to_string()), expected);
+        }
+    }
+
+    #[test]
+    fn experiment_errors_are_printed_naming_the_flags_that_set_their_fields() {
+        use modewise_experiments::SweepProgress;
+        let dir = std::path::PathBuf::from("res");
+        let destination = |problem| ExperimentError::Destination { dir: dir.clone(), problem };
+        let cases = [
+            (
+                destination(DestinationProblem::Taken),
+                EXIT_USAGE,
+                "--out: res already holds results; pass --force to replace them",
+            ),
+            (
+                destination(DestinationProblem::SweepTaken { run: 2 }),
+                EXIT_USAGE,
+                "--out: res already holds results of run 2; pass --resume to continue the sweep or --force to redo it",
+            ),
+            (destination(DestinationProblem::IsFile), EXIT_USAGE, "--out: must be a directory, but res is a file"),
+            (
+                ExperimentError::Invalid {
+                    field: "shard".into(), rule: "needs 0 ≤ I < N and N ≥ 1 (got 3/2)".into()
+                },
+                EXIT_USAGE,
+                "--shard: needs 0 ≤ I < N and N ≥ 1 (got 3/2)",
+            ),
+            (
+                ExperimentError::Invalid { field: "train.lr".into(), rule: "must be finite".into() },
+                EXIT_USAGE,
+                "train.lr: must be finite",
+            ),
+            (
+                ExperimentError::SweepInterrupted(SweepProgress {
+                    dir: dir.clone(),
+                    completed: 2,
+                    before: 1,
+                    discarded: Some(3),
+                }),
+                EXIT_INTERRUPTED,
+                "interrupted: run 3 was discarded; 2 runs completed now and 1 before are in res; rerun with --resume to finish",
+            ),
+        ];
+        for (err, status, expected) in cases {
+            // The library names no flag; the program does.
+            assert!(!err.to_string().contains("--"), "{err}");
+            assert_eq!(describe_failure(&anyhow::Error::from(err)), (status, expected.to_owned()));
+        }
     }
 
     #[test]

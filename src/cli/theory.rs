@@ -5,12 +5,13 @@
 //! [`ModeParams::default`] value), validates it with the theory crate, and prints one report.
 //! The theory crate does every check, so its error names the flag at fault.
 
-use clap::{Args, Subcommand, ValueEnum};
+use clap::{Args, Subcommand};
 use modewise_theory::flow::DEFAULT_RHO;
 use modewise_theory::{Coordinate, Mode, ModeParams, StationaryLaw};
 use serde::Serialize;
 
 use super::output::OutputArgs;
+use super::typed;
 
 /// Arguments of `modewise theory`.
 #[derive(Debug, Args)]
@@ -82,26 +83,6 @@ pub struct SgdArgs {
     pub batch: u32,
 }
 
-/// The coordinate whose diffusion is maximised (mirrors [`Coordinate`] for clap).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum CoordinateArg {
-    /// The end-to-end strength w = a^L.
-    #[value(name = "w")]
-    EndToEnd,
-    /// The per-layer strength a.
-    #[value(name = "a")]
-    PerLayer,
-}
-
-impl From<CoordinateArg> for Coordinate {
-    fn from(arg: CoordinateArg) -> Self {
-        match arg {
-            CoordinateArg::EndToEnd => Coordinate::EndToEnd,
-            CoordinateArg::PerLayer => Coordinate::PerLayer,
-        }
-    }
-}
-
 /// Arguments of `modewise theory peak`.
 #[derive(Debug, Args)]
 pub struct PeakArgs {
@@ -114,9 +95,10 @@ pub struct PeakArgs {
     /// Initial end-to-end strength w0 (> 0 when L ≥ 2).
     #[arg(long, value_name = "W0", allow_hyphen_values = true)]
     pub w0: f64,
-    /// Coordinate whose diffusion has the peak; the reported location is always the end-to-end w.
-    #[arg(long, value_name = "COORD", value_enum, default_value_t = CoordinateArg::EndToEnd)]
-    pub coordinate: CoordinateArg,
+    /// Coordinate whose diffusion has the peak: w (the end-to-end strength w = a^L) or a (the
+    /// per-layer strength); the reported location is always the end-to-end w.
+    #[arg(long, value_name = "COORD", value_parser = typed::<Coordinate>(), default_value_t = Coordinate::EndToEnd)]
+    pub coordinate: Coordinate,
     /// Learning threshold ρ in (0, 1): the mode counts as learned at w = ρ s.
     #[arg(long, value_name = "RHO", default_value_t = DEFAULT_RHO, allow_hyphen_values = true)]
     pub rho: f64,
@@ -228,7 +210,7 @@ fn mode(teacher: TeacherArgs, sgd: Option<SgdArgs>) -> modewise_theory::Result<M
 /// Computes the report of `theory peak`.
 fn peak(args: &PeakArgs) -> modewise_theory::Result<PeakReport> {
     let mode = mode(args.teacher, Some(args.sgd))?;
-    let coordinate = Coordinate::from(args.coordinate);
+    let coordinate = args.coordinate;
     let t_peak = mode.peak_time(coordinate, args.w0)?;
     let t_learned = mode.t_learned(args.w0, args.rho)?;
     Ok(PeakReport {
