@@ -215,14 +215,9 @@ impl ExperimentSpec {
     /// Expands the spec into its runs (one per variant, or the base run).
     pub fn runs(&self) -> Result<Vec<RunPlan>, ExperimentError> {
         let check = |p: &TrainParams, prefix: &str| -> Result<TrainSpec, ExperimentError> {
-            p.check().map_err(|e| match e {
-                modewise_dln::DlnError::InvalidParameter { field, rule, value } => {
-                    invalid(format!("{prefix}{field}"), format!("{rule} (got {value})"))
-                }
-                other => other.into(),
-            })
+            p.check().map_err(|e| ExperimentError::from(e).within(prefix))
         };
-        let base_spec = check(&self.train, "train.")?;
+        let base_spec = check(&self.train, "train")?;
         if self.variants.is_empty() {
             return Ok(vec![RunPlan { run_id: self.name.clone(), label: "base".into(), train: base_spec }]);
         }
@@ -251,7 +246,7 @@ impl ExperimentSpec {
                 let params: TrainParams = serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
                     invalid(format!("variants[{i}].set.{}", e.path()), e.into_inner().message().replace('\n', " "))
                 })?;
-                let train = check(&params, &format!("variants[{i}] ({}): train.", v.label))?;
+                let train = check(&params, &format!("variants[{i}] ({}): train", v.label))?;
                 Ok(RunPlan { run_id: format!("{}/{}", self.name, v.label), label: v.label.clone(), train })
             })
             .collect()

@@ -38,10 +38,7 @@ impl Shard {
         let (i, n) = text.split_once('/').ok_or_else(|| bad(format!("must be I/N (got `{text}`)")))?;
         let index: usize = i.trim().parse().map_err(|_| bad(format!("I must be a whole number (got `{i}`)")))?;
         let count: usize = n.trim().parse().map_err(|_| bad(format!("N must be a whole number (got `{n}`)")))?;
-        Self::new(index, count).map_err(|e| match e {
-            ExperimentError::Invalid { rule, .. } => bad(rule),
-            other => other,
-        })
+        Self::new(index, count)
     }
 
     /// Checks `index < count`, `count ≥ 1`.
@@ -131,12 +128,8 @@ pub fn expand(text: &str, overrides: &[(String, toml::Value)]) -> Result<Vec<Swe
         .map(|(index, (label, mut t))| {
             let name = format!("{}-{index}", base.name);
             t.insert("name".into(), toml::Value::String(name));
-            let spec = ExperimentSpec::from_table(t).map_err(|e| match e {
-                ExperimentError::Invalid { field, rule } => {
-                    ExperimentError::Invalid { field: format!("sweep point {index} ({label}): {field}"), rule }
-                }
-                other => other,
-            })?;
+            let spec =
+                ExperimentSpec::from_table(t).map_err(|e| e.within(&format!("sweep point {index} ({label}):")))?;
             Ok(SweepPoint { index, label: format!("{}/{label}", base.name), spec })
         })
         .collect()

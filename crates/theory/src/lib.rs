@@ -11,6 +11,8 @@
 //! | §4 | the diffusion peak: condition, location, time | [`peak`] |
 //! | §5 | stationary laws: Dirac, exact zero-flux density, Boltzmann, distances | [`stationary`] |
 //! | §3 | the exact per-mode SGD chain and the SDE integrators | [`ensemble`] |
+//! | | every random stream of the workspace, in one table | [`rng`] |
+//! | | the one parameter error and its checks | [`InvalidParameter`], [`check`] |
 //!
 //! Conventions: `w = a^L` is the end-to-end mode strength, `a` the per-layer one; time is
 //! continuous, `t = η · step`. Nothing here depends on burn: this crate is the ground the
@@ -27,6 +29,7 @@
 
 #![warn(missing_docs)]
 
+pub mod check;
 pub mod ensemble;
 pub mod error;
 pub mod flow;
@@ -34,11 +37,12 @@ pub mod grid;
 pub mod params;
 pub mod peak;
 mod quad;
+pub mod rng;
 pub mod sde;
 pub mod stationary;
 
 pub use ensemble::{Dynamics, EnsembleParams, EnsembleStats, Scheme};
-pub use error::TheoryError;
+pub use error::{InvalidParameter, TheoryError};
 pub use flow::DEFAULT_RHO;
 pub use grid::TimeGrid;
 pub use params::{Coordinate, Mode, ModeParams, Spectrum, SpectrumParams};
