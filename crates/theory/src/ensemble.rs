@@ -77,6 +77,12 @@ impl EnsembleParams {
     pub fn new(paths: usize, seed: u64, grid: TimeGrid) -> Self {
         Self { paths, seed, grid, record_paths: false, stream_offset: 0 }
     }
+
+    /// The same ensemble on the streams of `ensemble`'s mode `mode` (its paths' numbers in the
+    /// table of [`crate::rng`]): the stream offset for a single-mode ensemble.
+    pub fn on_streams(self, ensemble: crate::rng::Ensemble, mode: usize) -> Self {
+        Self { stream_offset: ensemble.mode_offset(mode), ..self }
+    }
 }
 
 /// Statistics of the end-to-end strength `w` across an ensemble, per recorded time.
