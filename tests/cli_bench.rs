@@ -31,9 +31,19 @@ fn bench_prints_one_json_object_per_workload() {
 
 #[test]
 fn bench_refuses_unknown_workloads_and_backends() {
-    let cases: [(&[&str], &str); 4] = [
-        (&["--workload", "w4"], "error: --workload: must be one of w1, w2, w3, w1e, w2e, sde (got w4)"),
-        (&["--workload", "w1", "--backend", "tpu"], "error: --backend: must be one of ndarray, flex, wgpu (got tpu)"),
+    let cases: [(&[&str], &str); 5] = [
+        (
+            &["--workload", "w4"],
+            "error: invalid value 'w4' for '--workload <WORKLOAD>' [possible values: w1, w2, w3, w1e, w2e, sde]",
+        ),
+        (
+            &["--workload", "w1", "--backend", "tpu"],
+            "error: invalid value 'tpu' for '--backend <BACKEND>' [possible values: ndarray, flex, wgpu]",
+        ),
+        (
+            &["--workload", "w1", "--gradient", "gpu"],
+            "error: invalid value 'gpu' for '--gradient <GRADIENT>' [possible values: auto, autodiff, closed-form, fused]",
+        ),
         (&["--workload", "sde", "--backend", "flex"], "error: --backend: must be left out for the sde workload"),
         (&["--workload", "w1", "--seconds", "0"], "error: --seconds: must be finite and positive (got 0.0)"),
     ];

@@ -96,6 +96,14 @@ fn bad_inputs() -> Vec<Bad> {
         run_set(r#"train.init={kind="gaussian", gamma=inf}"#, "train.init.gamma: must be finite (got inf)"),
         run_set(r#"train.init={kind="orthogonal"}"#, "train.init.kind: unknown variant `orthogonal`"),
         run_set(
+            r#"train.init={kind="gaussian", gamma=1.5, scale=0.1}"#,
+            "train.init: exactly one of `gamma` and `scale` must be given (got both)",
+        ),
+        run_set(
+            r#"train.init={kind="unbalanced", a0=0.1}"#,
+            "train.init: exactly one of `factors` and `ratio` must be given (got neither)",
+        ),
+        run_set(
             r#"train.init={kind="unbalanced", a0=0.1, factors=[2.0, 2.0]}"#,
             "train.init.factors: must multiply to 1",
         ),

@@ -4,6 +4,7 @@
 use std::time::Instant;
 
 use modewise_dln::{InitScheme, ProbeRecord, StopFlag, TrainSpec, Trainer};
+use modewise_theory::rng::Ensemble;
 use modewise_theory::{
     Coordinate, DEFAULT_RHO, Dynamics, EnsembleParams, EnsembleStats, Mode, StationaryOptions, TimeGrid,
 };
@@ -407,16 +408,17 @@ pub fn analyse(
             }
         }
         let grid = TimeGrid::from_times(times.clone())?;
-        let seed = p.seeds[0] ^ 0x5DE0_0000 ^ k as u64;
+        // The overlays' paths: the run's first seed, on their own streams (modewise_theory::rng).
+        let paths =
+            |n: usize, streams: Ensemble| EnsembleParams::new(n, p.seeds[0], grid.clone()).on_streams(streams, k);
         if o.sde_paths > 0 {
             let dynamics =
                 Dynamics::Sde { scheme: o.sde_scheme, coordinate: Coordinate::EndToEnd, dt: p.lr * o.sde_dt_over_lr };
-            let stats = mode.ensemble(w0, dynamics, &EnsembleParams::new(o.sde_paths, seed, grid.clone()))?;
+            let stats = mode.ensemble(w0, dynamics, &paths(o.sde_paths, Ensemble::OverlaySde))?;
             theory.push_ensemble(run_id, k, "sde", &stats, w0, &rule);
         }
         if o.chain_paths > 0 {
-            let stats =
-                mode.ensemble(w0, Dynamics::Chain, &EnsembleParams::new(o.chain_paths, seed ^ 1, grid.clone()))?;
+            let stats = mode.ensemble(w0, Dynamics::Chain, &paths(o.chain_paths, Ensemble::OverlayChain))?;
             theory.push_ensemble(run_id, k, "chain", &stats, w0, &rule);
         }
         let density = if mode.sigma() > 0.0
@@ -574,7 +576,7 @@ fn sde_verdicts(
     let sde = mode.ensemble(
         w0,
         Dynamics::Sde { scheme: Default::default(), coordinate: Coordinate::EndToEnd, dt: p.lr },
-        &EnsembleParams::new(4000, 7 ^ k as u64, grid),
+        &EnsembleParams::new(4000, p.seeds[0], grid).on_streams(Ensemble::VerdictSde, k),
     )?;
     let var = member_variance(records, |r| r.probe.mode_strength[k]).last().map_or(f64::NAN, |x| x.1);
     let last_step = records.iter().map(|r| r.step).max().unwrap_or(0);

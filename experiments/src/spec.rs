@@ -373,14 +373,9 @@ impl ExperimentSpec {
     /// Expands the spec into its checked runs.
     fn plans(&self) -> Result<Vec<RunPlan>, ExperimentError> {
         let check = |p: &TrainParams, prefix: &str| -> Result<TrainSpec, ExperimentError> {
-            p.check().map_err(|e| match e {
-                modewise_dln::DlnError::InvalidParameter { field, rule, value } => {
-                    invalid(format!("{prefix}{field}"), format!("{rule} (got {value})"))
-                }
-                other => other.into(),
-            })
+            p.check().map_err(|e| ExperimentError::from(e).within(prefix))
         };
-        let base_spec = check(&self.train, "train.")?;
+        let base_spec = check(&self.train, "train")?;
         if self.variants.is_empty() {
             return Ok(vec![RunPlan { run_id: self.name.clone(), label: "base".into(), train: base_spec }]);
         }
@@ -409,7 +404,7 @@ impl ExperimentSpec {
                 let params: TrainParams = serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
                     invalid(format!("variants[{i}].set.{}", e.path()), e.into_inner().message().replace('\n', " "))
                 })?;
-                let train = check(&params, &format!("variants[{i}] ({}): train.", v.label))?;
+                let train = check(&params, &format!("variants[{i}] ({}): train", v.label))?;
                 Ok(RunPlan { run_id: format!("{}/{}", self.name, v.label), label: v.label.clone(), train })
             })
             .collect()
@@ -516,7 +511,7 @@ set = { "init.kind" = "gaussian", "init.gamma" = 2.0, backend = "flex" }
         assert_eq!(base.train.params(), spec.train.check().unwrap().params(), "no overrides: the base");
         assert_eq!((slow.train.params().lr, slow.train.params().steps), (0.01, 500));
         assert_eq!((slow.train.params().dims.clone(), slow.train.params().data.sigma), (vec![4, 6, 4], 0.1));
-        assert_eq!(gauss.train.params().init, modewise_dln::InitScheme::Gaussian { gamma: Some(2.0), scale: None });
+        assert_eq!(gauss.train.params().init, modewise_dln::InitScheme::Gaussian { std: modewise_dln::init::GaussianStd::Gamma(2.0) });
         assert_eq!(gauss.train.params().backend, BackendKind::Flex);
         assert_eq!(base.train.params().backend, BackendKind::Ndarray);
         // Without variants, one run of the base named after the experiment.
@@ -546,7 +541,7 @@ set = { "init.kind" = "gaussian", "init.gamma" = 2.0, backend = "flex" }
         // The same overrides of the file's text give the same spec.
         assert_eq!(changed, ExperimentSpec::from_toml(VARIANTS, &overrides).unwrap());
         // The kind is set first (clearing the old kind's fields), whatever the order given.
-        assert_eq!(changed.train.init, modewise_dln::InitScheme::Gaussian { gamma: Some(3.0), scale: None });
+        assert_eq!(changed.train.init, modewise_dln::InitScheme::Gaussian { std: modewise_dln::init::GaussianStd::Gamma(3.0) });
         assert_eq!(changed.overlays.sde_paths, 7);
         assert_eq!(changed.train.seeds, [5, 6]);
         assert_eq!(changed.variants[0].label, "plain");
@@ -601,7 +596,7 @@ set = { "init.kind" = "gaussian", "init.gamma" = 2.0, backend = "flex" }
         assert!(checked.plans().iter().all(|p| p.train.params().backend == BackendKind::Wgpu));
         assert_eq!(
             checked.plans()[2].train.params().init,
-            modewise_dln::InitScheme::Gaussian { gamma: Some(2.0), scale: None }
+            modewise_dln::InitScheme::Gaussian { std: modewise_dln::init::GaussianStd::Gamma(2.0) }
         );
     }
 }

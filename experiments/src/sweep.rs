@@ -142,12 +142,9 @@ pub fn expand(text: &str, overrides: &[Override]) -> Result<Vec<SweepPoint>, Exp
         .map(|(index, (label, mut t))| {
             let name = format!("{}-{index}", base.name);
             t.insert("name".into(), toml::Value::String(name));
-            let experiment = ExperimentSpec::from_table(t).and_then(|s| s.check()).map_err(|e| match e {
-                ExperimentError::Invalid { field, rule } => {
-                    ExperimentError::Invalid { field: format!("sweep point {index} ({label}): {field}"), rule }
-                }
-                other => other,
-            })?;
+            let experiment = ExperimentSpec::from_table(t)
+                .and_then(|s| s.check())
+                .map_err(|e| e.within(&format!("sweep point {index} ({label}):")))?;
             Ok(SweepPoint { index, label: format!("{}/{label}", base.name), experiment })
         })
         .collect()

@@ -4,24 +4,36 @@
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use modewise_dln::{BackendKind, DlnError, GradientPath, Trainer, Workload};
-use modewise_theory::{Coordinate, Dynamics, EnsembleParams, ModeParams, Scheme, TimeGrid};
+use clap::builder::{PossibleValuesParser, TypedValueParser};
+use modewise_bench::{Workload, sde};
+use modewise_dln::{BackendKind, GradientPath, InvalidParameter, Trainer};
+use modewise_theory::check::positive;
+
+/// A clap value parser for an enum with a table of names: the names are the possible values
+/// (listed by `--help` and by the error for any other value), parsed with the enum's `FromStr`.
+fn named<T>(names: &'static [(T, &'static str)]) -> impl TypedValueParser<Value = T>
+where
+    T: std::str::FromStr<Err = InvalidParameter> + Clone + Send + Sync + 'static,
+{
+    PossibleValuesParser::new(names.iter().map(|&(_, name)| name))
+        .map(|name| name.parse::<T>().expect("a possible value parses"))
+}
 
 /// Arguments of `modewise bench`.
 #[derive(Debug, Args)]
 pub struct BenchArgs {
     /// w1, w2, w3 (one network, steps/s), w1e, w2e (ensembles of 64 and 16, member-steps/s) or
     /// sde (per-mode SDE ensemble of 10⁵ paths, L = 4, path-steps/s).
-    #[arg(long)]
-    pub workload: String,
-    /// Backend of the DLN workloads: ndarray, flex (default) or wgpu; the sde workload runs
-    /// on the CPU (the theory crate).
-    #[arg(long)]
-    pub backend: Option<String>,
+    #[arg(long, value_parser = named(&Workload::NAMES))]
+    pub workload: Workload,
+    /// Backend of the DLN workloads (default flex); the sde workload runs on the CPU (the
+    /// theory crate) and takes none.
+    #[arg(long, value_parser = named(&BackendKind::NAMES))]
+    pub backend: Option<BackendKind>,
     /// Gradient path of the DLN workloads: auto (default: fused on the CPU backends,
     /// closed-form on wgpu), fused, closed-form or autodiff (the reference).
-    #[arg(long)]
-    pub gradient: Option<String>,
+    #[arg(long, value_parser = named(&GradientPath::NAMES), default_value = "auto")]
+    pub gradient: GradientPath,
     /// Seconds to measure, after a warm-up of a fifth of that.
     #[arg(long, default_value_t = 3.0)]
     pub seconds: f64,
@@ -29,11 +41,6 @@ pub struct BenchArgs {
     #[arg(long)]
     pub json: bool,
 }
-
-/// The sde workload of `shared/bench/numpy_sde.py`: 10⁵ paths, L = 4, s = 2, σ = 0.5,
-/// η = 10⁻³, B = 4, dt = 10⁻³, w₀ = 10⁻³, end-to-end Euler–Maruyama; 100 steps per call.
-const SDE_PATHS: usize = 100_000;
-const SDE_STEPS: u64 = 100;
 
 /// Runs `one` (which does `units` units of work) for a warm-up and then for at least `seconds`;
 /// returns units per second.
@@ -53,63 +60,53 @@ fn rate(seconds: f64, units: f64, mut one: impl FnMut() -> anyhow::Result<()>) -
 
 /// `modewise bench`.
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
-    if !(args.seconds.is_finite() && args.seconds > 0.0) {
-        anyhow::bail!(DlnError::invalid("--seconds", "must be finite and positive", args.seconds));
-    }
+    positive("--seconds", args.seconds)?;
     let threads = rayon::current_num_threads();
-    let (backend, per_second, unit) = if args.workload == "sde" {
-        if let Some(b) = args.backend.as_deref().filter(|b| *b != "cpu") {
-            anyhow::bail!(DlnError::invalid(
-                "--backend",
-                "must be left out for the sde workload (it runs on the CPU)",
-                b
-            ));
-        }
-        let mode = ModeParams { depth: 4, s: 2.0, sigma: 0.5, lr: 1e-3, batch: 4 }.check()?;
-        let dt = 1e-3;
-        let grid = TimeGrid::from_times(vec![0.0, SDE_STEPS as f64 * dt])?;
-        let params = EnsembleParams::new(SDE_PATHS, 0, grid);
-        let dynamics = Dynamics::Sde { scheme: Scheme::EulerMaruyama, coordinate: Coordinate::EndToEnd, dt };
-        let units = (SDE_PATHS as u64 * SDE_STEPS) as f64;
-        let r = rate(args.seconds, units, || {
-            std::hint::black_box(mode.ensemble(1e-3, dynamics, &params)?);
-            Ok(())
-        })?;
-        ("cpu".to_string(), r, "path-steps/s")
-    } else {
-        let workload: Workload = args.workload.parse()?;
-        let backend = super::experiment::parse_backend(args.backend.as_deref())?.unwrap_or(BackendKind::Flex);
-        let gradient = match args.gradient.as_deref() {
-            None => GradientPath::Auto,
-            Some(name) => name
-                .parse()
-                .map_err(|_| DlnError::invalid("--gradient", "must be auto, fused, closed-form or autodiff", name))?,
-        };
-        let mut trainer = Trainer::new(&workload.params(backend, gradient).check()?)?;
-        // Steps are queued on the device; a sync every 16 steps bounds the queue and makes the
-        // clock honest on asynchronous backends.
-        let chunk = 16;
-        let units = (chunk * workload.members()) as f64;
-        let r = rate(args.seconds, units, || {
-            for _ in 0..chunk {
-                trainer.step();
+    let workload = args.workload;
+    let (backend, per_second, unit) = match workload.params(args.backend.unwrap_or(BackendKind::Flex), args.gradient) {
+        None => {
+            if let Some(b) = args.backend {
+                anyhow::bail!(InvalidParameter::new(
+                    "--backend",
+                    "must be left out for the sde workload (it runs on the CPU)",
+                    b.name()
+                ));
             }
-            trainer.sync()?;
-            Ok(())
-        })?;
-        let unit = if workload.members() > 1 { "member-steps/s" } else { "steps/s" };
-        (backend.to_string(), r, unit)
+            let (mode, params, dynamics) = (sde::mode(), sde::params(), sde::dynamics());
+            let units = (sde::PATHS as u64 * sde::STEPS) as f64;
+            let r = rate(args.seconds, units, || {
+                std::hint::black_box(mode.ensemble(sde::W0, dynamics, &params)?);
+                Ok(())
+            })?;
+            ("cpu", r, "path-steps/s")
+        }
+        Some(params) => {
+            let mut trainer = Trainer::new(&params.check()?)?;
+            // Steps are queued on the device; a sync every 16 steps bounds the queue and makes
+            // the clock honest on asynchronous backends.
+            let chunk = 16;
+            let units = (chunk * workload.members()) as f64;
+            let r = rate(args.seconds, units, || {
+                for _ in 0..chunk {
+                    trainer.step();
+                }
+                trainer.sync()?;
+                Ok(())
+            })?;
+            let unit = if workload.members() > 1 { "member-steps/s" } else { "steps/s" };
+            (params.backend.name(), r, unit)
+        }
     };
     if args.json {
         let out = serde_json::json!({
-            "workload": args.workload,
+            "workload": workload.name(),
             "backend": backend,
             "threads": threads,
             "per_second": per_second,
         });
         println!("{out}");
     } else {
-        println!("{} on {backend}, {threads} thread(s): {per_second:.4e} {unit}", args.workload);
+        println!("{workload} on {backend}, {threads} thread(s): {per_second:.4e} {unit}");
     }
     Ok(())
 }

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use modewise_dln::{BackendKind, DlnError, StopFlag};
+use modewise_dln::{BackendKind, StopFlag};
 use modewise_experiments::output::verdict_table;
 use modewise_experiments::report::{draw_figures, read_verdicts};
 use modewise_experiments::run::{DivergedMember, Progress, Timings};
@@ -95,14 +95,6 @@ fn load(what: &str, overrides: &[Override], backend: Option<BackendKind>) -> any
         None => s,
     };
     Ok(specs.into_iter().map(|s| on_backend(s).check()).collect::<Result<_, _>>()?)
-}
-
-/// Parses `modewise bench`'s `--backend` flag (`run` and `sweep` parse theirs with clap).
-pub(super) fn parse_backend(flag: Option<&str>) -> Result<Option<BackendKind>, DlnError> {
-    flag.map(|b| {
-        b.parse::<BackendKind>().map_err(|_| DlnError::invalid("--backend", "must be one of ndarray, flex, wgpu", b))
-    })
-    .transpose()
 }
 
 /// A stop flag raised by the first Ctrl-C (the running experiment then stops cleanly at its

@@ -23,7 +23,7 @@ use clap::error::ErrorKind;
 use clap::{Parser, Subcommand};
 use modewise_dln::DlnError;
 use modewise_experiments::{DestinationProblem, ExperimentError};
-use modewise_theory::TheoryError;
+use modewise_theory::{InvalidParameter, TheoryError};
 
 /// Exit status of a malformed argument or a parameter that breaks its rule.
 pub const EXIT_USAGE: u8 = 2;
@@ -91,7 +91,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
     }
     let done = |r: anyhow::Result<()>| r.map(|()| 0);
     match cli.command {
-        Some(Command::Theory(args)) => done(theory::run(args)),
+        Some(Command::Theory(args)) => done(theory::run(args).map_err(theory_fields_as_flags)),
         Some(Command::Run(args)) => experiment::run(args),
         Some(Command::Sweep(args)) => experiment::sweep(args),
         Some(Command::Presets(args)) => done(experiment::presets(args)),
@@ -174,21 +174,20 @@ where
 
 /// A library error about a flag's value, naming the flag instead of the library's field.
 fn flag_message(flag: &str, err: &anyhow::Error) -> String {
-    match (err.downcast_ref::<ExperimentError>(), err.downcast_ref::<DlnError>()) {
-        (Some(ExperimentError::Invalid { rule, .. }), _) => format!("{flag}: {rule}"),
-        (_, Some(DlnError::InvalidParameter { rule, value, .. })) => format!("{flag}: {rule} (got {value})"),
-        _ => match err.downcast_ref::<TheoryError>() {
-            Some(TheoryError::InvalidParameter { rule, value, .. }) => format!("{flag}: {rule} (got {value})"),
-            _ => format!("{flag}: {err}"),
-        },
+    if let Some(p) = invalid_parameter(err) {
+        return format!("{flag}: {} (got {})", p.rule, p.value);
+    }
+    match err.downcast_ref::<ExperimentError>() {
+        Some(ExperimentError::Invalid { rule, .. }) => format!("{flag}: {rule}"),
+        _ => format!("{flag}: {err}"),
     }
 }
 
 /// An experiments-crate error as the program prints it: the library names its own fields and
 /// options (`shard`, a run's `out` and `force`, a sweep's `resume`); the program names the
-/// flags that set them.
-fn experiment_message(err: &ExperimentError) -> String {
-    match err {
+/// flags that set them (`None`: printed as the library says it).
+fn experiment_message(err: &ExperimentError) -> Option<String> {
+    Some(match err {
         // `--shard`, or Slurm's array variables that stand for it.
         ExperimentError::Invalid { field, rule } if field == "shard" => format!("--shard: {rule}"),
         ExperimentError::Destination { dir, problem } => {
@@ -210,32 +209,53 @@ fn experiment_message(err: &ExperimentError) -> String {
         ExperimentError::SweepInterrupted(progress) => {
             format!("interrupted: {progress}; rerun with --resume to finish")
         }
-        other => other.to_string(),
+        _ => return None,
+    })
+}
+
+/// The theory subcommand's parameters are its flags, so a broken rule names the flag that sets
+/// the field (`--field`, underscores written as dashes): `--t-min: must be finite and positive
+/// (got -1.0)`. The experiment commands keep the spec path the libraries give (`train.lr`).
+fn theory_fields_as_flags(err: anyhow::Error) -> anyhow::Error {
+    match err.downcast_ref::<TheoryError>().and_then(TheoryError::invalid_parameter) {
+        Some(p) => InvalidParameter { field: format!("--{}", p.field.replace('_', "-")), ..p.clone() }.into(),
+        None => err,
     }
 }
 
-/// The exit status and one-line message (without the `error: ` prefix) of a failure.
-///
-/// A [`TheoryError::InvalidParameter`] is a usage error: its field is named as the flag that
-/// sets it (`--field`, underscores written as dashes), e.g. `--depth: must be at least 1 (got 0)`.
+/// The broken parameter rule behind a failure, whichever crate reported it (each crate's error
+/// finds the one [`InvalidParameter`] it may wrap).
+fn invalid_parameter(err: &anyhow::Error) -> Option<&InvalidParameter> {
+    err.downcast_ref::<InvalidParameter>()
+        .or_else(|| err.downcast_ref::<ExperimentError>().and_then(ExperimentError::invalid_parameter))
+        .or_else(|| err.downcast_ref::<DlnError>().and_then(DlnError::invalid_parameter))
+        .or_else(|| err.downcast_ref::<TheoryError>().and_then(TheoryError::invalid_parameter))
+}
+
+/// The exit status and one-line message (without the `error: ` prefix) of a failure: a broken
+/// parameter rule, an unreadable spec or option, or a taken destination is a usage error.
 fn describe_failure(err: &anyhow::Error) -> (u8, String) {
-    let (status, message) = match err.downcast_ref::<TheoryError>() {
-        Some(TheoryError::InvalidParameter { field, rule, value }) => {
-            (EXIT_USAGE, format!("--{}: {rule} (got {value})", field.replace('_', "-")))
-        }
-        Some(numerical @ TheoryError::Numerical { .. }) => (EXIT_FAILURE, numerical.to_string()),
-        None => match (err.downcast_ref::<ExperimentError>(), err.downcast_ref::<DlnError>()) {
-            (Some(e @ (ExperimentError::Invalid { .. } | ExperimentError::Destination { .. })), _) => {
-                (EXIT_USAGE, experiment_message(e))
-            }
-            (Some(ExperimentError::Dln(DlnError::InvalidParameter { .. })), _)
-            | (_, Some(DlnError::InvalidParameter { .. })) => (EXIT_USAGE, format!("{err:#}")),
-            (Some(e @ ExperimentError::SweepInterrupted(_)), _) => (EXIT_INTERRUPTED, experiment_message(e)),
-            (Some(ExperimentError::Interrupted { .. } | ExperimentError::Dln(DlnError::Interrupted { .. })), _)
-            | (_, Some(DlnError::Interrupted { .. })) => (EXIT_INTERRUPTED, format!("{err:#}")),
-            _ => (EXIT_FAILURE, format!("{err:#}")),
-        },
+    let experiment = err.downcast_ref::<ExperimentError>();
+    let status = if invalid_parameter(err).is_some()
+        || matches!(experiment, Some(ExperimentError::Invalid { .. } | ExperimentError::Destination { .. }))
+    {
+        EXIT_USAGE
+    } else if matches!(
+        (experiment, err.downcast_ref::<DlnError>()),
+        (
+            Some(
+                ExperimentError::Interrupted { .. }
+                    | ExperimentError::SweepInterrupted(_)
+                    | ExperimentError::Dln(DlnError::Interrupted { .. })
+            ),
+            _
+        ) | (_, Some(DlnError::Interrupted { .. }))
+    ) {
+        EXIT_INTERRUPTED
+    } else {
+        EXIT_FAILURE
     };
+    let message = experiment.and_then(experiment_message).unwrap_or_else(|| format!("{err:#}"));
     (status, message.replace(['\r', '\n'], " "))
 }
 
@@ -347,9 +367,23 @@ mod tests {
 
     #[test]
     fn invalid_parameters_are_usage_errors_named_as_flags() {
-        let err = anyhow::Error::from(TheoryError::invalid("t_min", "must be finite and > 0", -1.0));
-        assert_eq!(describe_failure(&err), (EXIT_USAGE, "--t-min: must be finite and > 0 (got -1)".into()));
-        let err = anyhow::Error::from(TheoryError::Numerical { what: "x", reason: "a\nb".into() });
+        let err = theory_fields_as_flags(TheoryError::invalid("t_min", "must be finite and positive", -1.0).into());
+        assert_eq!(describe_failure(&err), (EXIT_USAGE, "--t-min: must be finite and positive (got -1.0)".into()));
+        let err = theory_fields_as_flags(TheoryError::Numerical { what: "x", reason: "a\nb".into() }.into());
         assert_eq!(describe_failure(&err), (EXIT_FAILURE, "x: a b".into()));
+    }
+
+    #[test]
+    fn a_broken_rule_from_any_crate_is_a_usage_error_named_by_its_spec_path() {
+        let dln = DlnError::invalid("lr", "must be finite and positive", 0.0);
+        let err = anyhow::Error::from(ExperimentError::from(dln.clone()).within("train"));
+        assert_eq!(describe_failure(&err), (EXIT_USAGE, "train.lr: must be finite and positive (got 0.0)".into()));
+        let err = anyhow::Error::from(ExperimentError::from(dln.clone()));
+        assert_eq!(describe_failure(&err), (EXIT_USAGE, "lr: must be finite and positive (got 0.0)".into()));
+        assert_eq!(describe_failure(&dln.into()).0, EXIT_USAGE);
+        let err = anyhow::Error::from(InvalidParameter::new("--seconds", "must be finite and positive", 0.0));
+        assert_eq!(describe_failure(&err), (EXIT_USAGE, "--seconds: must be finite and positive (got 0.0)".into()));
+        let err = anyhow::Error::from(ExperimentError::from(DlnError::Interrupted { step: 3 }));
+        assert_eq!(describe_failure(&err).0, EXIT_INTERRUPTED);
     }
 }

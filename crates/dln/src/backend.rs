@@ -4,9 +4,9 @@
 //! switches hardware without being recompiled.
 
 use burn::tensor::{Device, DeviceKind};
+use modewise_theory::InvalidParameter;
+use modewise_theory::check::{name_in, one_of};
 use serde::{Deserialize, Serialize};
-
-use crate::DlnError;
 
 /// A hardware backend, chosen at run time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
@@ -23,16 +23,17 @@ pub enum BackendKind {
 }
 
 impl BackendKind {
+    /// The one table of names (command line, specs, data files), in the order `--backend` lists
+    /// them. Serde's `lowercase` names are the same; a test checks it.
+    pub const NAMES: [(BackendKind, &'static str); 3] =
+        [(Self::Ndarray, "ndarray"), (Self::Flex, "flex"), (Self::Wgpu, "wgpu")];
+
     /// Every backend, in the order `--backend` lists them.
-    pub const ALL: [BackendKind; 3] = [BackendKind::Ndarray, BackendKind::Flex, BackendKind::Wgpu];
+    pub const ALL: [BackendKind; 3] = [Self::NAMES[0].0, Self::NAMES[1].0, Self::NAMES[2].0];
 
     /// The name used on the command line and in data files.
     pub fn name(self) -> &'static str {
-        match self {
-            Self::Ndarray => "ndarray",
-            Self::Flex => "flex",
-            Self::Wgpu => "wgpu",
-        }
+        name_in(&self, &Self::NAMES)
     }
 
     /// The burn device of this backend (lazy: nothing is initialised until first use).
@@ -55,13 +56,10 @@ impl std::fmt::Display for BackendKind {
 }
 
 impl std::str::FromStr for BackendKind {
-    type Err = DlnError;
+    type Err = InvalidParameter;
 
-    fn from_str(s: &str) -> Result<Self, DlnError> {
-        Self::ALL
-            .into_iter()
-            .find(|b| b.name() == s)
-            .ok_or_else(|| DlnError::invalid("backend", "must be one of ndarray, flex, wgpu", s))
+    fn from_str(s: &str) -> Result<Self, InvalidParameter> {
+        one_of("backend", s, &Self::NAMES)
     }
 }
 
@@ -88,5 +86,11 @@ mod tests {
         }
         let err = "cuda".parse::<BackendKind>().unwrap_err();
         assert_eq!(err.to_string(), "backend: must be one of ndarray, flex, wgpu (got cuda)");
+        assert_eq!(BackendKind::ALL.map(BackendKind::name), ["ndarray", "flex", "wgpu"]);
+        // Specs spell backends as serde does: the same names.
+        use serde::de::{IntoDeserializer, value::Error};
+        for (b, name) in BackendKind::NAMES {
+            assert_eq!(BackendKind::deserialize(IntoDeserializer::<Error>::into_deserializer(name)), Ok(b));
+        }
     }
 }

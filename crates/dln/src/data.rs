@@ -1,4 +1,5 @@
-//! Training data: online whitened Gaussian batches, a fixed sample, or the population loss.
+//! Training data: online whitened Gaussian batches, a fixed sample, or the population loss, and
+//! the batch sampler (`BatchSampler`) that hands the trainer one batch for every active member.
 //!
 //! Data are drawn on the host from each member's own random stream, so a member of an ensemble
 //! sees exactly the data of the single run with the same seed, on every backend.
@@ -8,9 +9,10 @@ use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
 
 use crate::DlnError;
-use crate::error::{Result, check_non_negative};
+use crate::error::Result;
 use crate::teacher::Teacher;
-use modewise_theory::ensemble::{PathRng, path_rng};
+use modewise_theory::check::non_negative;
+use modewise_theory::rng::{PathRng, Stream, path_rng};
 
 /// Where the training batches come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -44,16 +46,17 @@ pub struct DataParams {
 }
 
 impl DataParams {
-    /// Checks the rules that do not depend on the network.
+    /// Checks the rules that do not depend on the network (fields named within the data
+    /// parameters: `sigma`, `source.n`).
     pub fn check(&self, batch: usize, d_in: usize) -> Result<()> {
-        check_non_negative("data.sigma", self.sigma)?;
+        non_negative("sigma", self.sigma)?;
         if let DataSource::Fixed { n, whiten } = self.source {
             if n < batch {
-                return Err(DlnError::invalid("data.source.n", format!("must be at least the batch size {batch}"), n));
+                return Err(DlnError::invalid("source.n", format!("must be at least the batch size {batch}"), n));
             }
             if whiten && n <= d_in {
                 return Err(DlnError::invalid(
-                    "data.source.n",
+                    "source.n",
                     format!("must exceed the input dimension {d_in} to whiten the sample"),
                     n,
                 ));
@@ -63,8 +66,96 @@ impl DataParams {
     }
 }
 
-/// Random stream of a member's data.
-pub(crate) const DATA_STREAM: u64 = 1;
+/// One batch for every active member, as the [`BatchSampler`] hands it out. Host buffers hold
+/// member after member, each row-major: inputs `d_0 × B`, noise or labels `d_L × B`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Batch<'a> {
+    /// Fresh inputs `x` and label noise `noise`: the targets are `M x + noise` (online data).
+    Online {
+        /// Inputs.
+        x: &'a [f32],
+        /// Label noise.
+        noise: &'a [f32],
+        /// Batch size `B`.
+        size: usize,
+    },
+    /// Inputs `x` with their labels `y` (a fixed sample).
+    Labelled {
+        /// Inputs.
+        x: &'a [f32],
+        /// Labels.
+        y: &'a [f32],
+        /// Batch size `B`.
+        size: usize,
+    },
+    /// Population descent: the input `I_{d_0}` and the target `M` for every member, loss
+    /// scale 1 (the engines hold these constants).
+    Population,
+}
+
+impl Batch<'_> {
+    /// The loss scale: `1/B`, or 1 for population descent.
+    pub(crate) fn scale(&self) -> f32 {
+        match *self {
+            Self::Online { size, .. } | Self::Labelled { size, .. } => 1.0 / size as f32,
+            Self::Population => 1.0,
+        }
+    }
+}
+
+/// The members' data streams and the host buffers their batches are drawn into. Members are
+/// kept in the trainer's order; [`retain`](Self::retain) drops the diverged ones.
+#[derive(Debug, Clone)]
+pub(crate) struct BatchSampler {
+    source: DataSource,
+    members: Vec<MemberData>,
+    batch: usize,
+    d_in: usize,
+    d_out: usize,
+    x: Vec<f32>,
+    z: Vec<f32>,
+}
+
+impl BatchSampler {
+    /// The samplers of the members with these seeds, for batches of `batch` points.
+    pub(crate) fn new(seeds: &[u64], data: &DataParams, teacher: &Teacher, batch: usize) -> Self {
+        Self {
+            source: data.source,
+            members: seeds.iter().map(|&s| MemberData::new(s, data, teacher)).collect(),
+            batch,
+            d_in: teacher.d_in(),
+            d_out: teacher.d_out(),
+            x: Vec::new(),
+            z: Vec::new(),
+        }
+    }
+
+    /// Draws the next batch of every member (advancing their data streams; population descent
+    /// draws nothing).
+    pub(crate) fn next(&mut self) -> Batch<'_> {
+        if self.source == DataSource::Population {
+            return Batch::Population;
+        }
+        let (e, b) = (self.members.len(), self.batch);
+        let (nx, nz) = (self.d_in * b, self.d_out * b);
+        self.x.resize(e * nx, 0.0);
+        self.z.resize(e * nz, 0.0);
+        for (slot, m) in self.members.iter_mut().enumerate() {
+            m.next_batch(&mut self.x[slot * nx..(slot + 1) * nx], &mut self.z[slot * nz..(slot + 1) * nz], b);
+        }
+        match self.source {
+            DataSource::Online => Batch::Online { x: &self.x, noise: &self.z, size: b },
+            DataSource::Fixed { .. } => Batch::Labelled { x: &self.x, y: &self.z, size: b },
+            DataSource::Population => unreachable!("handled above"),
+        }
+    }
+
+    /// Keeps the members whose `keep` flag is set, in order.
+    pub(crate) fn retain(&mut self, keep: &[bool]) {
+        let mut flags = keep.iter();
+        self.members.retain(|_| *flags.next().expect("one flag per member"));
+    }
+}
 
 /// One member's data sampler.
 #[derive(Debug, Clone)]
@@ -88,17 +179,12 @@ struct FixedSample {
 impl MemberData {
     /// The sampler of the member with this seed.
     pub(crate) fn new(seed: u64, data: &DataParams, teacher: &Teacher) -> Self {
-        let mut rng = path_rng(seed, DATA_STREAM);
+        let mut rng = path_rng(seed, Stream::Data.number());
         let fixed = match data.source {
             DataSource::Fixed { n, whiten } => Some(FixedSample::draw(n, whiten, data.sigma, teacher, &mut rng)),
             _ => None,
         };
         Self { rng, sigma: data.sigma as f32, fixed }
-    }
-
-    /// Whether labels come with the sample (fixed) or are `M x + ε` on the device (online).
-    pub(crate) fn has_labels(&self) -> bool {
-        self.fixed.is_some()
     }
 
     /// Fills `x` (`d_in × B`, row-major) and `z` (`d_out × B`, row-major) with the next batch:
@@ -215,7 +301,7 @@ mod tests {
     fn whitened_sample_has_identity_covariance_and_epochs_are_permutations() {
         let teacher = TeacherParams::default().build(4, 3).unwrap();
         let (n, batch) = (10, 3);
-        let mut rng = path_rng(1, DATA_STREAM);
+        let mut rng = path_rng(1, Stream::Data.number());
         let mut f = FixedSample::draw(n, true, 0.0, &teacher, &mut rng);
         let x = DMatrix::from_row_slice(n, 4, &f.x.iter().map(|&v| v as f64).collect::<Vec<_>>());
         let cov = x.transpose() * &x / n as f64;

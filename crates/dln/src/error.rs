@@ -1,19 +1,15 @@
-//! Typed errors of the DLN crate: invalid parameters, incompatible shapes, backend failures.
+//! Typed errors of the DLN crate: invalid parameters (the workspace's one
+//! [`InvalidParameter`]), backend failures, interruptions.
+
+pub use modewise_theory::InvalidParameter;
 
 /// Everything that can go wrong in this crate.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum DlnError {
-    /// A parameter broke its rule; `field` is the parameter's name as users write it
-    /// (`dims`, `teacher.s`, `init.a0`, `lr`, `batch`, …).
-    #[error("{field}: {rule} (got {value})")]
-    InvalidParameter {
-        /// The parameter's name.
-        field: String,
-        /// The rule it must satisfy, in words.
-        rule: String,
-        /// The offending value as written.
-        value: String,
-    },
+    /// A parameter broke its rule; its field is the parameter's path as users write it
+    /// (`dims`, `teacher.spectrum.s[1]`, `init.a0`, `lr`, `batch`, …).
+    #[error(transparent)]
+    InvalidParameter(#[from] InvalidParameter),
     /// The backend could not run or read back a tensor.
     #[error("backend {backend}: {reason}")]
     Backend {
@@ -28,51 +24,36 @@ pub enum DlnError {
         /// The step reached.
         step: u64,
     },
-    /// An error of the theory crate (used for the per-mode theory overlays).
-    #[error(transparent)]
-    Theory(#[from] modewise_theory::TheoryError),
 }
 
 impl DlnError {
-    /// Builds a [`DlnError::InvalidParameter`].
+    /// Builds a [`DlnError::InvalidParameter`] (see [`InvalidParameter::new`]).
     pub fn invalid(field: impl Into<String>, rule: impl Into<String>, value: impl std::fmt::Debug) -> Self {
-        let value = format!("{value:?}");
-        let value = value.trim_matches('"').to_string();
-        Self::InvalidParameter { field: field.into(), rule: rule.into(), value }
+        InvalidParameter::new(field, rule, value).into()
+    }
+
+    /// The broken parameter rule, if the error is one.
+    pub fn invalid_parameter(&self) -> Option<&InvalidParameter> {
+        match self {
+            Self::InvalidParameter(p) => Some(p),
+            Self::Backend { .. } | Self::Interrupted { .. } => None,
+        }
     }
 
     /// The name of the offending field, if the error is about one.
     pub fn field(&self) -> Option<&str> {
+        self.invalid_parameter().map(|p| p.field.as_str())
+    }
+
+    /// The same error with the field of a broken rule placed inside `prefix` (see
+    /// [`InvalidParameter::within`]); other errors are returned unchanged.
+    pub fn within(self, prefix: &str) -> Self {
         match self {
-            Self::InvalidParameter { field, .. } => Some(field),
-            Self::Theory(e) => e.field(),
-            Self::Backend { .. } | Self::Interrupted { .. } => None,
+            Self::InvalidParameter(p) => p.within(prefix).into(),
+            other => other,
         }
     }
 }
 
 /// The crate's result type.
 pub type Result<T, E = DlnError> = std::result::Result<T, E>;
-
-/// Checks that a float is finite and positive.
-pub(crate) fn check_positive(field: &str, value: f64) -> Result<f64> {
-    if value.is_finite() && value > 0.0 {
-        Ok(value)
-    } else {
-        Err(DlnError::invalid(field, "must be finite and positive", value))
-    }
-}
-
-/// Checks that a float is finite and non-negative.
-pub(crate) fn check_non_negative(field: &str, value: f64) -> Result<f64> {
-    if value.is_finite() && value >= 0.0 {
-        Ok(value)
-    } else {
-        Err(DlnError::invalid(field, "must be finite and non-negative", value))
-    }
-}
-
-/// Checks that a float is finite.
-pub(crate) fn check_finite(field: &str, value: f64) -> Result<f64> {
-    if value.is_finite() { Ok(value) } else { Err(DlnError::invalid(field, "must be finite", value)) }
-}

@@ -81,7 +81,7 @@ pub(crate) struct FusedNet {
 
 /// One batch for every member: inputs `x` (`[E][d_0 × B]`), and either the label noise `z`
 /// (targets `M x + z`, `M` row-major `d_L × d_0`) or the targets themselves.
-pub(crate) struct Batch<'a> {
+pub(crate) struct HostBatch<'a> {
     /// Inputs, member after member, each row-major `d_0 × B`.
     pub x: &'a [f32],
     /// Label noise or targets, member after member, each row-major `d_L × B`.
@@ -152,7 +152,7 @@ impl FusedNet {
     /// written there instead (`[member][layer]`, row-major) and the weights are left alone.
     /// Members run in parallel on the thread pool; each is computed alone, so results do not
     /// depend on the number of threads.
-    pub(crate) fn step(&mut self, batch: &Batch<'_>, lr: f32, grads: Option<&mut [Vec<Vec<f32>>]>) {
+    pub(crate) fn step(&mut self, batch: &HostBatch<'_>, lr: f32, grads: Option<&mut [Vec<Vec<f32>>]>) {
         let dims = &self.dims;
         let (d_in, d_out, b) = (dims[0], dims[dims.len() - 1], batch.batch);
         let work = |e: usize, layers: &mut Vec<Vec<f32>>, s: &mut Scratch, grads: Option<&mut Vec<Vec<f32>>>| {
@@ -188,7 +188,7 @@ fn member_step(
     s: &mut Scratch,
     x: &[f32],
     z: &[f32],
-    batch: &Batch<'_>,
+    batch: &HostBatch<'_>,
     lr: f32,
     mut grads: Option<&mut Vec<Vec<f32>>>,
 ) {

@@ -4,9 +4,10 @@ use nalgebra::{DMatrix, DVector};
 use serde::{Deserialize, Serialize};
 
 use crate::DlnError;
-use crate::error::{Result, check_finite, check_positive};
+use crate::error::Result;
 use crate::linalg::{complete_basis, gaussian_matrix, random_orthonormal};
 use crate::teacher::Teacher;
+use modewise_theory::check::{finite, positive};
 use modewise_theory::ensemble::{PathRng, path_rng};
 
 /// Per-layer mode strength `a₀` of the aligned schemes: one value for every mode, or one per
@@ -27,7 +28,7 @@ impl ModeScale {
             Self::PerMode(v) => {
                 if v.len() != rank {
                     return Err(DlnError::invalid(
-                        "init.a0",
+                        "a0",
                         format!("must hold one value per teacher mode ({rank})"),
                         v.len(),
                     ));
@@ -36,26 +37,26 @@ impl ModeScale {
             }
         };
         for (k, &a) in v.iter().enumerate() {
-            check_positive(&format!("init.a0[{k}]"), a)?;
+            positive(&format!("a0[{k}]"), a)?;
         }
         Ok(v)
     }
 }
 
-/// How the weights start.
+/// How the weights start. Every scheme is one variant holding exactly what it needs, so a
+/// scheme with two ways to give a parameter (the Gaussian's `gamma` or `scale`, the unbalanced
+/// start's `factors` or `ratio`) holds one of them, by construction.
+///
+/// In a spec the scheme is a table with a `kind` and the variant's fields, e.g.
+/// `{ kind = "gaussian", gamma = 1.5 }` or `{ kind = "unbalanced", a0 = 0.1, ratio = 4.0 }`;
+/// giving both or neither of two alternatives is an error naming the table.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+#[serde(try_from = "InitToml", into = "InitToml")]
 pub enum InitScheme {
-    /// I.i.d. Gaussian entries: variance `width^(−γ)` with `width = min(d_in, d_out)` of the layer
-    /// (`γ > 1`: the saddle-to-saddle regime), or standard deviation `scale`. Exactly one of the
-    /// two must be given.
+    /// I.i.d. Gaussian entries with the standard deviation `std`.
     Gaussian {
-        /// Exponent `γ` of the width scaling.
-        #[serde(default)]
-        gamma: Option<f64>,
-        /// Explicit standard deviation.
-        #[serde(default)]
-        scale: Option<f64>,
+        /// The entries' standard deviation.
+        std: GaussianStd,
     },
     /// `W_l = R_l diag(a₀) R_{l−1}ᵀ` with `R_0 = V`, `R_L = U` and random orthonormal hidden
     /// frames: the exact regime of the theory (end-to-end mode strength `w₀ = a₀^L`).
@@ -64,17 +65,12 @@ pub enum InitScheme {
         a0: ModeScale,
     },
     /// Aligned, but layer `l` scaled by `c_l` with `∏ c_l = 1`, so the end-to-end map is that of
-    /// the aligned-balanced start while the layers are unbalanced. Give either the factors or a
-    /// `ratio`, which sets `c_l = ratio^((2l − L − 1)/2)` (so `c_{l+1}/c_l = ratio`).
+    /// the aligned-balanced start while the layers are unbalanced.
     Unbalanced {
         /// Per-layer mode strength before scaling.
         a0: ModeScale,
-        /// Explicit factors `c_1, …, c_L` (positive, product 1 within 10⁻⁹).
-        #[serde(default)]
-        factors: Option<Vec<f64>>,
-        /// Ratio of consecutive factors; positive.
-        #[serde(default)]
-        ratio: Option<f64>,
+        /// The layer factors `c_l`.
+        factors: LayerFactors,
     },
     /// Aligned-balanced, then the input frame `R_0` and the output frame `R_L` rotated by `angle`
     /// (radians, in `[0, π/2]`) away from the teacher's singular vectors. The rotation completes
@@ -93,10 +89,114 @@ pub enum InitScheme {
     },
 }
 
+/// The standard deviation of a Gaussian start, given one of two ways.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum GaussianStd {
+    /// Written `gamma = γ`: variance `width^(−γ)` with `width = min(d_in, d_out)` of the layer
+    /// (`γ > 1`: the saddle-to-saddle regime); `γ` finite.
+    Gamma(f64),
+    /// Written `scale = σ`: this standard deviation for every layer; finite and positive.
+    Scale(f64),
+}
+
+/// The layer factors `c_1, …, c_L` of an unbalanced start, given one of two ways.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LayerFactors {
+    /// Written `factors = [c_1, …, c_L]`: positive, one per layer, product 1 within 10⁻⁹.
+    Factors(Vec<f64>),
+    /// Written `ratio = r`: `c_l = r^((2l − L − 1)/2)`, so `c_{l+1}/c_l = r`; `r` positive.
+    Ratio(f64),
+}
+
+/// [`InitScheme`] as written in a spec: the alternatives as optional fields, checked by
+/// `TryFrom` (so a scheme read from a spec holds exactly one of them) and restored by `From`
+/// (so a spec writes out as it was read).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+enum InitToml {
+    Gaussian {
+        #[serde(default)]
+        gamma: Option<f64>,
+        #[serde(default)]
+        scale: Option<f64>,
+    },
+    AlignedBalanced {
+        a0: ModeScale,
+    },
+    Unbalanced {
+        a0: ModeScale,
+        #[serde(default)]
+        factors: Option<Vec<f64>>,
+        #[serde(default)]
+        ratio: Option<f64>,
+    },
+    Misaligned {
+        a0: ModeScale,
+        angle: f64,
+    },
+}
+
+/// The one alternative given of `a` and `b` (named `names`), as `Ok(a)` or `Err(b)`; an error
+/// when both or neither are given.
+fn exactly_one<A, B>(a: Option<A>, b: Option<B>, names: [&str; 2]) -> std::result::Result<Result<A, B>, String> {
+    match (a, b) {
+        (Some(a), None) => Ok(Ok(a)),
+        (None, Some(b)) => Ok(Err(b)),
+        (a, _) => Err(format!(
+            "exactly one of `{}` and `{}` must be given (got {})",
+            names[0],
+            names[1],
+            if a.is_some() { "both" } else { "neither" }
+        )),
+    }
+}
+
+impl TryFrom<InitToml> for InitScheme {
+    type Error = String;
+
+    fn try_from(t: InitToml) -> std::result::Result<Self, String> {
+        Ok(match t {
+            InitToml::Gaussian { gamma, scale } => {
+                let std = match exactly_one(gamma, scale, ["gamma", "scale"])? {
+                    Ok(g) => GaussianStd::Gamma(g),
+                    Err(s) => GaussianStd::Scale(s),
+                };
+                Self::Gaussian { std }
+            }
+            InitToml::AlignedBalanced { a0 } => Self::AlignedBalanced { a0 },
+            InitToml::Unbalanced { a0, factors, ratio } => {
+                let factors = match exactly_one(factors, ratio, ["factors", "ratio"])? {
+                    Ok(f) => LayerFactors::Factors(f),
+                    Err(r) => LayerFactors::Ratio(r),
+                };
+                Self::Unbalanced { a0, factors }
+            }
+            InitToml::Misaligned { a0, angle } => Self::Misaligned { a0, angle },
+        })
+    }
+}
+
+impl From<InitScheme> for InitToml {
+    fn from(s: InitScheme) -> Self {
+        match s {
+            InitScheme::Gaussian { std: GaussianStd::Gamma(g) } => Self::Gaussian { gamma: Some(g), scale: None },
+            InitScheme::Gaussian { std: GaussianStd::Scale(s) } => Self::Gaussian { gamma: None, scale: Some(s) },
+            InitScheme::AlignedBalanced { a0 } => Self::AlignedBalanced { a0 },
+            InitScheme::Unbalanced { a0, factors: LayerFactors::Factors(f) } => {
+                Self::Unbalanced { a0, factors: Some(f), ratio: None }
+            }
+            InitScheme::Unbalanced { a0, factors: LayerFactors::Ratio(r) } => {
+                Self::Unbalanced { a0, factors: None, ratio: Some(r) }
+            }
+            InitScheme::Misaligned { a0, angle } => Self::Misaligned { a0, angle },
+        }
+    }
+}
+
 impl Default for InitScheme {
     /// Small Gaussian in the saddle-to-saddle regime, `γ = 1.5`.
     fn default() -> Self {
-        Self::Gaussian { gamma: Some(1.5), scale: None }
+        Self::Gaussian { std: GaussianStd::Gamma(1.5) }
     }
 }
 
@@ -115,64 +215,49 @@ impl InitScheme {
     }
 
     /// Checks the scheme against the network dimensions `dims = [d_0, …, d_L]` and the teacher.
+    /// Fields are named within the scheme (`gamma`, `a0[1]`, `factors`).
     pub fn check(&self, dims: &[usize], teacher: &Teacher) -> Result<()> {
         let depth = dims.len() - 1;
         match self {
-            Self::Gaussian { gamma, scale } => match (gamma, scale) {
-                (Some(g), None) => {
-                    check_finite("init.gamma", *g)?;
-                }
-                (None, Some(s)) => {
-                    check_positive("init.scale", *s)?;
-                }
-                _ => {
-                    return Err(DlnError::invalid(
-                        "init.gamma",
-                        "exactly one of init.gamma and init.scale must be given",
-                        format!("gamma = {gamma:?}, scale = {scale:?}"),
-                    ));
-                }
-            },
+            Self::Gaussian { std: GaussianStd::Gamma(g) } => {
+                finite("gamma", *g)?;
+            }
+            Self::Gaussian { std: GaussianStd::Scale(s) } => {
+                positive("scale", *s)?;
+            }
             Self::AlignedBalanced { a0 } => self.check_aligned(a0, dims, teacher)?,
-            Self::Unbalanced { a0, factors, ratio } => {
+            Self::Unbalanced { a0, factors } => {
                 self.check_aligned(a0, dims, teacher)?;
-                match (factors, ratio) {
-                    (Some(f), None) => {
+                match factors {
+                    LayerFactors::Factors(f) => {
                         if f.len() != depth {
                             return Err(DlnError::invalid(
-                                "init.factors",
+                                "factors",
                                 format!("must hold one factor per layer ({depth})"),
                                 f.len(),
                             ));
                         }
                         for (l, &c) in f.iter().enumerate() {
-                            check_positive(&format!("init.factors[{l}]"), c)?;
+                            positive(&format!("factors[{l}]"), c)?;
                         }
                         let prod: f64 = f.iter().product();
                         if (prod - 1.0).abs() > 1e-9 {
                             return Err(DlnError::invalid(
-                                "init.factors",
+                                "factors",
                                 "must multiply to 1 (within 1e-9) so the end-to-end map is unchanged",
                                 format!("product {prod}"),
                             ));
                         }
                     }
-                    (None, Some(r)) => {
-                        check_positive("init.ratio", *r)?;
-                    }
-                    _ => {
-                        return Err(DlnError::invalid(
-                            "init.factors",
-                            "exactly one of init.factors and init.ratio must be given",
-                            format!("factors = {factors:?}, ratio = {ratio:?}"),
-                        ));
+                    LayerFactors::Ratio(r) => {
+                        positive("ratio", *r)?;
                     }
                 }
             }
             Self::Misaligned { a0, angle } => {
                 self.check_aligned(a0, dims, teacher)?;
                 if !(angle.is_finite() && (0.0..=std::f64::consts::FRAC_PI_2).contains(angle)) {
-                    return Err(DlnError::invalid("init.angle", "must lie in [0, π/2] (radians)", angle));
+                    return Err(DlnError::invalid("angle", "must lie in [0, π/2] (radians)", angle));
                 }
             }
         }
@@ -184,7 +269,7 @@ impl InitScheme {
         let narrowest = *dims.iter().min().expect("dims checked non-empty");
         if teacher.rank() > narrowest {
             return Err(DlnError::invalid(
-                "init.kind",
+                "kind",
                 format!("{} needs every layer width to be at least the teacher rank {}", self.name(), teacher.rank()),
                 format!("narrowest width {narrowest}"),
             ));
@@ -199,13 +284,12 @@ impl InitScheme {
         let mut rng = path_rng(seed, INIT_STREAM);
         let depth = dims.len() - 1;
         Ok(match self {
-            Self::Gaussian { gamma, scale } => (0..depth)
+            Self::Gaussian { std } => (0..depth)
                 .map(|l| {
                     let (d_in, d_out) = (dims[l], dims[l + 1]);
-                    let std = match (gamma, scale) {
-                        (Some(g), _) => (d_in.min(d_out) as f64).powf(-g / 2.0),
-                        (None, Some(s)) => *s,
-                        (None, None) => unreachable!("checked"),
+                    let std = match std {
+                        GaussianStd::Gamma(g) => (d_in.min(d_out) as f64).powf(-g / 2.0),
+                        GaussianStd::Scale(s) => *s,
                     };
                     gaussian_matrix(d_out, d_in, &mut rng) * std
                 })
@@ -215,14 +299,13 @@ impl InitScheme {
                 let frames = frames(dims, teacher.v().clone(), teacher.u().clone(), &mut rng);
                 aligned_layers(&frames, &a, &vec![1.0; depth])
             }
-            Self::Unbalanced { a0, factors, ratio } => {
+            Self::Unbalanced { a0, factors } => {
                 let a = a0.values(teacher.rank())?;
-                let c: Vec<f64> = match (factors, ratio) {
-                    (Some(f), _) => f.clone(),
-                    (None, Some(r)) => {
+                let c: Vec<f64> = match factors {
+                    LayerFactors::Factors(f) => f.clone(),
+                    LayerFactors::Ratio(r) => {
                         (1..=depth).map(|l| r.powf((2.0 * l as f64 - depth as f64 - 1.0) / 2.0)).collect()
                     }
-                    (None, None) => unreachable!("checked"),
                 };
                 let frames = frames(dims, teacher.v().clone(), teacher.u().clone(), &mut rng);
                 aligned_layers(&frames, &a, &c)
@@ -305,12 +388,12 @@ mod tests {
         let dims = [5, 6, 4];
         let a0 = ModeScale::Scalar(0.7);
         let bal = InitScheme::AlignedBalanced { a0: a0.clone() }.draw(&dims, &t, 2).unwrap();
-        let unb = InitScheme::Unbalanced { a0, factors: None, ratio: Some(3.0) }.draw(&dims, &t, 2).unwrap();
+        let unb = InitScheme::Unbalanced { a0, factors: LayerFactors::Ratio(3.0) }.draw(&dims, &t, 2).unwrap();
         assert!((chain_product(&bal) - chain_product(&unb)).norm() < 1e-12);
         let gap = unb[1].transpose() * &unb[1] - &unb[0] * unb[0].transpose();
         assert!(gap.norm() > 0.1);
-        let bad = InitScheme::Unbalanced { a0: ModeScale::Scalar(0.7), factors: Some(vec![2.0, 2.0]), ratio: None };
-        assert!(bad.check(&dims, &t).unwrap_err().to_string().starts_with("init.factors: must multiply to 1"));
+        let bad = InitScheme::Unbalanced { a0: ModeScale::Scalar(0.7), factors: LayerFactors::Factors(vec![2.0, 2.0]) };
+        assert!(bad.check(&dims, &t).unwrap_err().to_string().starts_with("factors: must multiply to 1"));
     }
 
     #[test]
@@ -335,6 +418,33 @@ mod tests {
         );
         assert!((&modes - &expected).norm() < 1e-12, "{modes}");
         let err = InitScheme::Misaligned { a0: ModeScale::Scalar(1.0), angle: 2.0 }.check(&dims, &t).unwrap_err();
-        assert_eq!(err.to_string(), "init.angle: must lie in [0, π/2] (radians) (got 2.0)");
+        assert_eq!(err.to_string(), "angle: must lie in [0, π/2] (radians) (got 2.0)");
+    }
+
+    #[test]
+    fn a_spec_gives_exactly_one_of_two_alternatives_and_writes_out_as_read() {
+        let both = InitToml::Gaussian { gamma: Some(1.0), scale: Some(1.0) };
+        assert_eq!(
+            InitScheme::try_from(both).unwrap_err(),
+            "exactly one of `gamma` and `scale` must be given (got both)"
+        );
+        let neither = InitToml::Unbalanced { a0: ModeScale::Scalar(0.1), factors: None, ratio: None };
+        assert_eq!(
+            InitScheme::try_from(neither).unwrap_err(),
+            "exactly one of `factors` and `ratio` must be given (got neither)"
+        );
+        for written in [
+            InitToml::Gaussian { gamma: None, scale: Some(0.5) },
+            InitToml::Gaussian { gamma: Some(1.5), scale: None },
+            InitToml::Unbalanced { a0: ModeScale::Scalar(0.1), factors: Some(vec![2.0, 0.5]), ratio: None },
+            InitToml::Unbalanced { a0: ModeScale::PerMode(vec![0.1, 0.2]), factors: None, ratio: Some(4.0) },
+        ] {
+            let scheme = InitScheme::try_from(written.clone()).unwrap();
+            assert_eq!(InitToml::from(scheme), written);
+        }
+        assert_eq!(
+            InitScheme::try_from(InitToml::Gaussian { gamma: None, scale: Some(0.5) }).unwrap(),
+            InitScheme::Gaussian { std: GaussianStd::Scale(0.5) }
+        );
     }
 }

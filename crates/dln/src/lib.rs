@@ -14,29 +14,34 @@
 //! # Ok::<(), modewise_dln::DlnError>(())
 //! ```
 
+//!
+//! The cargo feature `testing` adds the test oracles the integration tests use
+//! (`Trainer::with_initial_layers`, `Trainer::next_gradients`, `gradients`); they are not part
+//! of the library's API.
+
 #![warn(missing_docs)]
 
 pub mod backend;
 pub mod data;
+mod engine;
 pub mod error;
 mod fused;
 pub mod init;
-pub mod linalg;
+mod linalg;
 pub mod model;
 pub mod probe;
 pub mod teacher;
 pub mod train;
-pub mod workload;
 
 pub use backend::BackendKind;
 pub use data::{DataParams, DataSource};
-pub use error::{DlnError, Result};
-pub use init::{InitScheme, ModeScale};
+#[cfg(feature = "testing")]
+pub use engine::gradients;
+pub use error::{DlnError, InvalidParameter, Result};
+pub use init::{GaussianStd, InitScheme, LayerFactors, ModeScale};
 pub use model::Dln;
 pub use probe::{Probe, ProbeContext, probe};
 pub use teacher::{SpectrumSpec, Teacher, TeacherParams};
 pub use train::{
     Divergence, GradientPath, ProbeRecord, ProbeSchedule, StopFlag, TrainParams, TrainReport, TrainSpec, Trainer,
-    gradients,
 };
-pub use workload::Workload;

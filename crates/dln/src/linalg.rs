@@ -5,7 +5,7 @@ use rand::Rng;
 use rand_distr::{Distribution, StandardNormal};
 
 /// A `rows × cols` matrix of i.i.d. standard normals, filled column by column.
-pub fn gaussian_matrix<R: Rng + ?Sized>(rows: usize, cols: usize, rng: &mut R) -> DMatrix<f64> {
+pub(crate) fn gaussian_matrix<R: Rng + ?Sized>(rows: usize, cols: usize, rng: &mut R) -> DMatrix<f64> {
     let mut m = DMatrix::zeros(rows, cols);
     for v in m.iter_mut() {
         *v = StandardNormal.sample(rng);
@@ -15,7 +15,7 @@ pub fn gaussian_matrix<R: Rng + ?Sized>(rows: usize, cols: usize, rng: &mut R) -
 
 /// Orthonormal columns from the QR decomposition of `a` (`rows ≥ cols`), with the signs fixed so
 /// that `R` has a positive diagonal. For a Gaussian `a` this is Haar-distributed.
-pub fn orthonormalize(a: DMatrix<f64>) -> DMatrix<f64> {
+pub(crate) fn orthonormalize(a: DMatrix<f64>) -> DMatrix<f64> {
     let qr = a.qr();
     let r = qr.r();
     let mut q = qr.q();
@@ -28,13 +28,13 @@ pub fn orthonormalize(a: DMatrix<f64>) -> DMatrix<f64> {
 }
 
 /// A random `n × r` matrix with orthonormal columns (QR of a seeded Gaussian matrix).
-pub fn random_orthonormal<R: Rng + ?Sized>(n: usize, r: usize, rng: &mut R) -> DMatrix<f64> {
+pub(crate) fn random_orthonormal<R: Rng + ?Sized>(n: usize, r: usize, rng: &mut R) -> DMatrix<f64> {
     orthonormalize(gaussian_matrix(n, r, rng))
 }
 
 /// Completes the orthonormal columns of `q` (`n × r`) to an orthonormal basis of `Rⁿ`: the first
 /// `r` columns of the result are those of `q`, the rest are random.
-pub fn complete_basis<R: Rng + ?Sized>(q: &DMatrix<f64>, rng: &mut R) -> DMatrix<f64> {
+pub(crate) fn complete_basis<R: Rng + ?Sized>(q: &DMatrix<f64>, rng: &mut R) -> DMatrix<f64> {
     let (n, r) = q.shape();
     let mut a = gaussian_matrix(n, n, rng);
     a.columns_mut(0, r).copy_from(q);
@@ -47,12 +47,12 @@ pub fn complete_basis<R: Rng + ?Sized>(q: &DMatrix<f64>, rng: &mut R) -> DMatrix
 }
 
 /// `‖a‖_F`.
-pub fn frobenius(a: &DMatrix<f64>) -> f64 {
+pub(crate) fn frobenius(a: &DMatrix<f64>) -> f64 {
     a.norm()
 }
 
 /// The product `W_L ⋯ W_1` of `layers = [W_1, …, W_L]`.
-pub fn chain_product(layers: &[DMatrix<f64>]) -> DMatrix<f64> {
+pub(crate) fn chain_product(layers: &[DMatrix<f64>]) -> DMatrix<f64> {
     let mut it = layers.iter();
     let mut p = it.next().expect("at least one layer").clone();
     for w in it {

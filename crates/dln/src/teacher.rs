@@ -4,8 +4,9 @@ use nalgebra::{DMatrix, DVector};
 use serde::{Deserialize, Serialize};
 
 use crate::DlnError;
-use crate::error::{Result, check_positive};
+use crate::error::Result;
 use crate::linalg::random_orthonormal;
+use modewise_theory::check::{at_least, non_negative, positive, singular_values};
 use modewise_theory::ensemble::path_rng;
 
 /// How the teacher's singular values are given. Modes are numbered `i = 1, …, rank`.
@@ -55,29 +56,27 @@ impl Default for SpectrumSpec {
 }
 
 impl SpectrumSpec {
-    /// The singular values, checked: positive, finite, non-increasing, at least one.
+    /// The singular values, checked: positive, finite, non-increasing, at least one (the
+    /// theory's rules of a spectrum, [`singular_values`]). Fields are named within the
+    /// spectrum (`s_max`, `s[1]`).
     pub fn values(&self) -> Result<Vec<f64>> {
         let s: Vec<f64> = match self {
             Self::List { s } => s.clone(),
             Self::PowerLaw { s_max, decay, rank, s_min } => {
-                check_positive("teacher.spectrum.s_max", *s_max)?;
-                check_positive("teacher.spectrum.s_min", *s_min)?;
-                check_rank(*rank)?;
-                if !(decay.is_finite() && *decay >= 0.0) {
-                    return Err(DlnError::invalid("teacher.spectrum.decay", "must be finite and non-negative", decay));
-                }
+                positive("s_max", *s_max)?;
+                positive("s_min", *s_min)?;
+                at_least("rank", *rank, 1)?;
+                non_negative("decay", *decay)?;
                 (1..=*rank).map(|i| (s_max * (i as f64).powf(-decay)).max(*s_min)).collect()
             }
             Self::Linear { s_max, decay, rank } => {
-                check_positive("teacher.spectrum.s_max", *s_max)?;
-                check_rank(*rank)?;
-                if !(decay.is_finite() && *decay >= 0.0) {
-                    return Err(DlnError::invalid("teacher.spectrum.decay", "must be finite and non-negative", decay));
-                }
+                positive("s_max", *s_max)?;
+                at_least("rank", *rank, 1)?;
+                non_negative("decay", *decay)?;
                 let last = s_max - decay * (*rank as f64 - 1.0);
                 if last <= 0.0 {
                     return Err(DlnError::invalid(
-                        "teacher.spectrum.decay",
+                        "decay",
                         format!("must keep s_max - decay * (rank - 1) positive (s_max = {s_max}, rank = {rank})"),
                         decay,
                     ));
@@ -85,25 +84,9 @@ impl SpectrumSpec {
                 (0..*rank).map(|i| s_max - decay * i as f64).collect()
             }
         };
-        if s.is_empty() {
-            return Err(DlnError::invalid("teacher.spectrum.s", "must hold at least one singular value", "[]"));
-        }
-        for (k, &v) in s.iter().enumerate() {
-            check_positive(&format!("teacher.spectrum.s[{k}]"), v)?;
-            if k > 0 && v > s[k - 1] {
-                return Err(DlnError::invalid(
-                    format!("teacher.spectrum.s[{k}]"),
-                    format!("must not exceed the previous value {} (singular values are non-increasing)", s[k - 1]),
-                    v,
-                ));
-            }
-        }
+        singular_values(&s)?;
         Ok(s)
     }
-}
-
-fn check_rank(rank: usize) -> Result<()> {
-    if rank == 0 { Err(DlnError::invalid("teacher.spectrum.rank", "must be at least 1", rank)) } else { Ok(()) }
 }
 
 /// Unchecked teacher parameters.
@@ -119,16 +102,17 @@ pub struct TeacherParams {
 
 impl TeacherParams {
     /// Draws the teacher for a network with input dimension `d_in` and output dimension `d_out`.
+    /// Fields are named within the teacher (`spectrum.s[1]`).
     pub fn build(&self, d_in: usize, d_out: usize) -> Result<Teacher> {
-        let s = self.spectrum.values()?;
+        let s = self.spectrum.values().map_err(|e| e.within("spectrum"))?;
         let r = s.len();
         if r > d_in.min(d_out) {
             // A list names its modes one by one; the other spectra through `rank`.
             let (field, rule) = match self.spectrum {
                 SpectrumSpec::List { .. } => {
-                    ("teacher.spectrum.s", "must not hold more values than min(d_0, d_L) = {} (one per mode)")
+                    ("spectrum.s", "must not hold more values than min(d_0, d_L) = {} (one per mode)")
                 }
-                _ => ("teacher.spectrum.rank", "must not exceed min(d_0, d_L) = {}"),
+                _ => ("spectrum.rank", "must not exceed min(d_0, d_L) = {}"),
             };
             return Err(DlnError::invalid(field, rule.replace("{}", &d_in.min(d_out).to_string()), r));
         }
@@ -205,12 +189,14 @@ mod tests {
         let l = SpectrumSpec::Linear { s_max: 3.0, decay: 0.5, rank: 3 };
         assert_eq!(l.values().unwrap(), vec![3.0, 2.5, 2.0]);
         let bad = SpectrumSpec::Linear { s_max: 1.0, decay: 0.5, rank: 3 };
-        assert!(bad.values().unwrap_err().to_string().starts_with("teacher.spectrum.decay: must keep"));
+        assert!(bad.values().unwrap_err().to_string().starts_with("decay: must keep"));
         let unsorted = SpectrumSpec::List { s: vec![1.0, 2.0] };
         assert_eq!(
             unsorted.values().unwrap_err().to_string(),
-            "teacher.spectrum.s[1]: must not exceed the previous value 1 (singular values are non-increasing) (got 2.0)"
+            "s[1]: must not exceed the previous value 1 (singular values are non-increasing) (got 2.0)"
         );
+        let unsorted = TeacherParams { spectrum: unsorted, seed: 0 }.build(3, 3).unwrap_err();
+        assert_eq!(unsorted.field(), Some("spectrum.s[1]"));
     }
 
     #[test]
@@ -225,7 +211,7 @@ mod tests {
         let err = TeacherParams::default().build(2, 5).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "teacher.spectrum.s: must not hold more values than min(d_0, d_L) = 2 (one per mode) (got 3)"
+            "spectrum.s: must not hold more values than min(d_0, d_L) = 2 (one per mode) (got 3)"
         );
     }
 }

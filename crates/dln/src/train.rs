@@ -1,24 +1,29 @@
-//! The SGD trainer: validated run parameters, the two gradient paths (burn autodiff and
-//! closed-form backpropagation), batched ensembles, the probe schedule and divergence handling.
+//! The SGD trainer: validated run parameters, the gradient paths, and the [`Trainer`], which
+//! runs the probe schedule, the stop flag and divergence handling around one gradient engine
+//! (`crate::engine`) fed by one batch sampler (`crate::data`).
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::Device;
+#[cfg(feature = "testing")]
+use burn::tensor::Tensor;
 use nalgebra::DMatrix;
 use serde::{Deserialize, Serialize};
 
-use crate::data::{DataParams, DataSource, MemberData};
-use crate::error::{Result, check_positive};
-use crate::fused::{Batch, FusedNet};
+use crate::data::{BatchSampler, DataParams};
+use crate::engine::Engine;
+use crate::error::Result;
 use crate::init::InitScheme;
-use crate::model::{Dln, host_to_tensors, push_row_major, tensors_to_host};
+use crate::model::Dln;
 use crate::probe::{Probe, ProbeContext, probe};
 use crate::teacher::{Teacher, TeacherParams};
 use crate::{BackendKind, DlnError};
+use modewise_theory::InvalidParameter;
 use modewise_theory::ModeParams;
-use modewise_theory::ensemble::path_rng;
+use modewise_theory::check::{at_least, name_in, one_of, positive};
+use modewise_theory::rng::Stream;
 
 /// How the SGD gradient is computed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
@@ -40,14 +45,14 @@ pub enum GradientPath {
 }
 
 impl GradientPath {
+    /// The one table of names (command line, specs, data files). Serde's `kebab-case` names
+    /// are the same; a test checks it.
+    pub const NAMES: [(GradientPath, &'static str); 4] =
+        [(Self::Auto, "auto"), (Self::Autodiff, "autodiff"), (Self::ClosedForm, "closed-form"), (Self::Fused, "fused")];
+
     /// The name used in configs and data files.
     pub fn name(self) -> &'static str {
-        match self {
-            Self::Auto => "auto",
-            Self::Autodiff => "autodiff",
-            Self::ClosedForm => "closed-form",
-            Self::Fused => "fused",
-        }
+        name_in(&self, &Self::NAMES)
     }
 
     /// The path that runs on `backend`: [`Auto`](Self::Auto) resolved, others unchanged.
@@ -61,16 +66,16 @@ impl GradientPath {
 }
 
 impl std::str::FromStr for GradientPath {
-    type Err = DlnError;
+    type Err = InvalidParameter;
 
-    fn from_str(s: &str) -> Result<Self> {
-        match s {
-            "auto" => Ok(Self::Auto),
-            "autodiff" => Ok(Self::Autodiff),
-            "closed-form" => Ok(Self::ClosedForm),
-            "fused" => Ok(Self::Fused),
-            other => Err(DlnError::invalid("gradient", "must be auto, autodiff, closed-form or fused", other)),
-        }
+    fn from_str(s: &str) -> Result<Self, InvalidParameter> {
+        one_of("gradient", s, &Self::NAMES)
+    }
+}
+
+impl std::fmt::Display for GradientPath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
     }
 }
 
@@ -160,7 +165,8 @@ impl Default for TrainParams {
 }
 
 impl TrainParams {
-    /// Checks every rule and builds the teacher.
+    /// Checks every rule and builds the teacher. Fields are named as in the parameters
+    /// (`lr`, `teacher.spectrum.s[1]`, `init.a0`).
     pub fn check(&self) -> Result<TrainSpec> {
         if self.dims.len() < 2 {
             return Err(DlnError::invalid(
@@ -170,14 +176,10 @@ impl TrainParams {
             ));
         }
         for (l, &d) in self.dims.iter().enumerate() {
-            if d == 0 {
-                return Err(DlnError::invalid(format!("dims[{l}]"), "must be at least 1", d));
-            }
+            at_least(&format!("dims[{l}]"), d, 1)?;
         }
-        check_positive("lr", self.lr)?;
-        if self.batch == 0 {
-            return Err(DlnError::invalid("batch", "must be at least 1", self.batch));
-        }
+        positive("lr", self.lr)?;
+        at_least("batch", self.batch, 1)?;
         if self.seeds.is_empty() {
             return Err(DlnError::invalid("seeds", "must hold at least one seed", "[]"));
         }
@@ -191,10 +193,8 @@ impl TrainParams {
                 ));
             }
         }
-        check_positive("probes.per_decade", self.probes.per_decade)?;
-        if self.check_every == 0 {
-            return Err(DlnError::invalid("check_every", "must be at least 1", 0));
-        }
+        positive("probes.per_decade", self.probes.per_decade)?;
+        at_least("check_every", self.check_every, 1)?;
         if self.n_probe == 1 {
             return Err(DlnError::invalid("n_probe", "must be 0 (exact diffusion) or at least 2 (samples)", 1));
         }
@@ -206,9 +206,9 @@ impl TrainParams {
             ));
         }
         let (d_in, d_out) = (self.dims[0], *self.dims.last().expect("checked"));
-        self.data.check(self.batch, d_in)?;
-        let teacher = self.teacher.build(d_in, d_out)?;
-        self.init.check(&self.dims, &teacher)?;
+        self.data.check(self.batch, d_in).map_err(|e| e.within("data"))?;
+        let teacher = self.teacher.build(d_in, d_out).map_err(|e| e.within("teacher"))?;
+        self.init.check(&self.dims, &teacher).map_err(|e| e.within("init"))?;
         let params = TrainParams { gradient: self.gradient.resolve(self.backend), ..self.clone() };
         Ok(TrainSpec { params, teacher })
     }
@@ -296,36 +296,21 @@ pub struct TrainReport {
     pub probe_seconds: f64,
 }
 
-/// Random stream of a member's probe samples at step `step`.
-fn probe_stream(step: u64) -> u64 {
-    (1 << 40) + step
-}
-
-/// Trains the members of a [`TrainSpec`] as one batched network.
+/// Trains the members of a [`TrainSpec`] as one batched network: the probe schedule, the stop
+/// flag, the probes and the divergences around one gradient engine and one batch sampler.
 pub struct Trainer {
     spec: TrainSpec,
-    device: Device,
-    /// Layer tensors `[E_active, d_l, d_{l−1}]`.
-    weights: Vec<Tensor<3>>,
-    /// Indices (into `seeds`) of the members still training, in tensor order.
+    /// The gradient path's engine, holding the active members' weights.
+    engine: Engine,
+    /// The active members' data streams and batch buffers.
+    sampler: BatchSampler,
+    /// Indices (into `seeds`) of the members still training, in engine order.
     active: Vec<usize>,
-    data: Vec<MemberData>,
-    /// `M` repeated over the active members, `[E_active, d_L, d_0]`.
-    teacher_t: Tensor<3>,
-    /// Population descent's constant input `I_{d_0}` repeated over the active members.
-    population_x: Option<Tensor<3>>,
     step: u64,
     last_check: u64,
     divergences: Vec<Divergence>,
-    x_buf: Vec<f32>,
-    z_buf: Vec<f32>,
     stop: StopFlag,
     probe_seconds: f64,
-    /// The fused path's host weights (then `weights` is empty).
-    fused: Option<FusedNet>,
-    /// `M` row-major in f32, and for population descent `I_{d_0}` (fused path).
-    teacher_host: Vec<f32>,
-    eye_host: Vec<f32>,
 }
 
 /// A request to stop training, shared between threads (a Ctrl-C handler sets it; trainers
@@ -361,13 +346,14 @@ impl Trainer {
     /// Draws every member's initial weights and data streams and uploads them to the backend.
     pub fn new(spec: &TrainSpec) -> Result<Self> {
         let p = &spec.params;
-        let device = p.backend.device();
         let members: Vec<Vec<DMatrix<f64>>> =
             p.seeds.iter().map(|&s| p.init.draw(&p.dims, &spec.teacher, s)).collect::<Result<_>>()?;
-        Self::with_initial_layers(spec, members, device)
+        Self::start(spec, members, p.backend.device())
     }
 
-    /// Starts from given initial layers (`members[e]` for `seeds[e]`) on `device`.
+    /// Starts from given initial layers (`members[e]` for `seeds[e]`) on `device` (a test
+    /// oracle: the `testing` feature).
+    #[cfg(feature = "testing")]
     pub fn with_initial_layers(spec: &TrainSpec, members: Vec<Vec<DMatrix<f64>>>, device: Device) -> Result<Self> {
         let p = &spec.params;
         if members.len() != p.seeds.len() {
@@ -388,33 +374,21 @@ impl Trainer {
                 ));
             }
         }
-        let fused = (p.gradient == GradientPath::Fused).then(|| FusedNet::new(&p.dims, &members));
-        let weights = if fused.is_some() { Vec::new() } else { host_to_tensors(&members, &device)? };
-        let mut teacher_host = Vec::new();
-        push_row_major(&mut teacher_host, spec.teacher.matrix());
-        let mut eye_host = Vec::new();
-        push_row_major(&mut eye_host, &DMatrix::identity(p.dims[0], p.dims[0]));
-        let data = p.seeds.iter().map(|&s| MemberData::new(s, &p.data, &spec.teacher)).collect();
-        let active: Vec<usize> = (0..p.seeds.len()).collect();
-        let (teacher_t, population_x) = member_constants(spec, active.len(), &device);
+        Self::start(spec, members, device)
+    }
+
+    fn start(spec: &TrainSpec, members: Vec<Vec<DMatrix<f64>>>, device: Device) -> Result<Self> {
+        let p = &spec.params;
         Ok(Self {
+            engine: Engine::new(spec, &members, device)?,
+            sampler: BatchSampler::new(&p.seeds, &p.data, &spec.teacher, p.batch),
+            active: (0..p.seeds.len()).collect(),
             spec: spec.clone(),
-            device,
-            weights,
-            active,
-            data,
-            teacher_t,
-            population_x,
             step: 0,
             last_check: 0,
+            divergences: Vec::new(),
             stop: StopFlag::default(),
             probe_seconds: 0.0,
-            fused,
-            teacher_host,
-            eye_host,
-            divergences: Vec::new(),
-            x_buf: Vec::new(),
-            z_buf: Vec::new(),
         })
     }
 
@@ -436,7 +410,7 @@ impl Trainer {
     /// Waits until the backend has finished every queued operation (GPU backends run
     /// asynchronously; time a step with this).
     pub fn sync(&self) -> Result<()> {
-        self.device.sync().map_err(|err| DlnError::Backend {
+        self.engine.device().sync().map_err(|err| DlnError::Backend {
             backend: self.spec.params.backend.to_string(),
             reason: format!("synchronising failed: {err:?}"),
         })
@@ -444,105 +418,31 @@ impl Trainer {
 
     /// The current network of the active members, as a burn module.
     pub fn network(&self) -> Dln {
-        Dln::from_tensors(self.weight_tensors())
-    }
-
-    /// The layer tensors `[E_active, d_l, d_{l−1}]` (uploaded from the host on the fused path).
-    fn weight_tensors(&self) -> Vec<Tensor<3>> {
-        match &self.fused {
-            Some(f) if !self.active.is_empty() => {
-                host_to_tensors(&f.host_layers(), &self.device).expect("layers of the checked shapes upload")
-            }
-            Some(_) => Vec::new(),
-            None => self.weights.clone(),
-        }
+        Dln::from_tensors(self.engine.tensors())
     }
 
     /// The current layers of the active members on the host, `[active member][layer]`.
     pub fn host_layers(&self) -> Result<Vec<Vec<DMatrix<f64>>>> {
-        match &self.fused {
-            Some(f) => Ok(f.host_layers()),
-            None => tensors_to_host(&self.weights),
-        }
+        self.engine.host_layers()
     }
 
     /// The gradients `∇W_l` of the next batch at the current weights, without stepping,
-    /// computed by `path`. Draws the batch (advancing the data streams).
+    /// computed by `path` (a test oracle: the `testing` feature). Draws the batch (advancing
+    /// the data streams).
+    #[cfg(feature = "testing")]
     pub fn next_gradients(&mut self, path: GradientPath) -> Vec<Tensor<3>> {
-        let (x, y, scale) = self.next_batch();
-        gradients(&self.weight_tensors(), x, y, scale, path)
+        let weights = self.engine.tensors();
+        let device = self.engine.device().clone();
+        let constants = crate::engine::DeviceConstants::new(&self.spec, self.active.len(), &device);
+        let (x, y, scale) = constants.tensors(&self.sampler.next(), &device);
+        crate::engine::gradients(&weights, x, y, scale, path)
     }
 
     /// One SGD step for every active member.
     pub fn step(&mut self) {
-        if self.fused.is_some() {
-            self.fused_step();
-            return;
-        }
-        let (x, y, scale) = self.next_batch();
-        let grads = gradients(&self.weights, x, y, scale, self.spec.params.gradient);
-        let lr = self.spec.params.lr as f32;
-        self.weights =
-            std::mem::take(&mut self.weights).into_iter().zip(grads).map(|(w, g)| w - g.mul_scalar(lr)).collect();
+        let batch = self.sampler.next();
+        self.engine.step(&batch, self.spec.params.lr as f32);
         self.step += 1;
-    }
-
-    /// One step of the fused path: the batch is drawn into the host buffers and used there.
-    fn fused_step(&mut self) {
-        if self.population_x.is_none() {
-            self.fill_buffers();
-        }
-        let p = &self.spec.params;
-        let lr = p.lr as f32;
-        let batch = if self.population_x.is_some() {
-            let d_in = p.dims[0];
-            Batch { x: &self.eye_host, z: &self.teacher_host, teacher: None, batch: d_in, scale: 1.0, shared: true }
-        } else {
-            let labelled = self.data[self.active[0]].has_labels();
-            Batch {
-                x: &self.x_buf,
-                z: &self.z_buf,
-                teacher: (!labelled).then_some(self.teacher_host.as_slice()),
-                batch: p.batch,
-                scale: 1.0 / p.batch as f32,
-                shared: false,
-            }
-        };
-        self.fused.as_mut().expect("the fused path").step(&batch, lr, None);
-        self.step += 1;
-    }
-
-    /// Draws the next batch of every active member into the host buffers: inputs `[E][d_0 × B]`
-    /// and label noise (or, for a fixed sample, the labels) `[E][d_L × B]`, row-major.
-    fn fill_buffers(&mut self) {
-        let p = &self.spec.params;
-        let e = self.active.len();
-        let (d_in, d_out, b) = (p.dims[0], *p.dims.last().expect("checked"), p.batch);
-        self.x_buf.resize(e * d_in * b, 0.0);
-        self.z_buf.resize(e * d_out * b, 0.0);
-        for (slot, &m) in self.active.iter().enumerate() {
-            let xs = &mut self.x_buf[slot * d_in * b..(slot + 1) * d_in * b];
-            let zs = &mut self.z_buf[slot * d_out * b..(slot + 1) * d_out * b];
-            self.data[m].next_batch(xs, zs, b);
-        }
-    }
-
-    /// Draws the next batch `(x, y, scale)`: inputs `[E, d_0, B]`, targets `[E, d_L, B]` and the
-    /// loss scale `1/B` (population descent: `x = I`, `y = M`, scale 1).
-    fn next_batch(&mut self) -> (Tensor<3>, Tensor<3>, f32) {
-        let p = &self.spec.params;
-        let e = self.active.len();
-        let (d_in, d_out) = (p.dims[0], *p.dims.last().expect("checked"));
-        if let Some(eye) = &self.population_x {
-            return (eye.clone(), self.teacher_t.clone(), 1.0);
-        }
-        let b = p.batch;
-        self.fill_buffers();
-        let x = Tensor::<3>::from_data(TensorData::new(self.x_buf.clone(), [e, d_in, b]), &self.device);
-        let z = Tensor::<3>::from_data(TensorData::new(self.z_buf.clone(), [e, d_out, b]), &self.device);
-        let labelled = self.data[self.active[0]].has_labels();
-        let y = if labelled { z } else { self.teacher_t.clone().matmul(x.clone()) + z };
-        (x, y, 1.0 / b as f32)
     }
 
     /// Makes [`Trainer::run`] stop with [`DlnError::Interrupted`] once `flag` is requested
@@ -618,155 +518,59 @@ impl Trainer {
                 continue;
             }
             let seed = p.seeds[m];
-            let mut rng = path_rng(seed, probe_stream(self.step));
+            let mut rng = Stream::Probe { step: self.step }.rng(seed);
             let probe = probe(&layers[slot], &self.spec.teacher, &ctx, &mut rng);
             observer(&ProbeRecord { member: m, seed, step: self.step, t: p.lr * self.step as f64, probe })?;
         }
         self.probe_seconds += started.elapsed().as_secs_f64();
-        self.drop_members(&finite)?;
+        self.drop_members(&finite);
         Ok(())
     }
 
-    /// Checks every active member's weights on the device (a squared norm that is not finite
-    /// counts as divergence) and drops the diverged ones.
+    /// Checks every active member's weights (on the device for the tensor paths: a squared
+    /// norm that is not finite counts as divergence) and drops the diverged ones.
     fn check_health(&mut self) -> Result<()> {
-        if let Some(f) = &self.fused {
-            let finite = f.finite();
-            return self.drop_members(&finite);
-        }
-        let e = self.active.len();
-        let norms = self
-            .weights
-            .iter()
-            .map(|w| w.clone().square().sum_dim(2).sum_dim(1).reshape([e]))
-            .reduce(|a, b| a + b)
-            .expect("at least one layer");
-        let norms: Vec<f32> = norms.into_data().try_to_vec::<f32>().map_err(|err| DlnError::Backend {
-            backend: self.spec.params.backend.to_string(),
-            reason: format!("reading the weight norms back failed: {err:?}"),
-        })?;
-        let finite: Vec<bool> = norms.iter().map(|v| v.is_finite()).collect();
-        self.drop_members(&finite)
+        let finite = self.engine.finite()?;
+        self.drop_members(&finite);
+        Ok(())
     }
 
     /// Removes the members whose `finite` flag is false, recording their divergence.
-    fn drop_members(&mut self, finite: &[bool]) -> Result<()> {
-        if finite.iter().all(|&f| f) {
-            self.last_check = self.step;
-            return Ok(());
-        }
-        let p = &self.spec.params;
-        let mut keep = Vec::new();
-        for (slot, &m) in self.active.iter().enumerate() {
-            if finite[slot] {
-                keep.push(slot);
-            } else {
-                self.divergences.push(Divergence {
-                    member: m,
-                    seed: p.seeds[m],
-                    step: self.step,
-                    last_finite_step: self.last_check,
-                });
-            }
-        }
-        self.active = keep.iter().map(|&slot| self.active[slot]).collect();
-        self.last_check = self.step;
-        if let Some(f) = &mut self.fused {
-            f.retain(finite);
-        }
-        if keep.is_empty() || self.fused.is_some() {
-            if self.fused.is_some() && !keep.is_empty() {
-                (self.teacher_t, self.population_x) = member_constants(&self.spec, keep.len(), &self.device);
-            }
-            return Ok(());
-        }
-        let idx: Vec<i64> = keep.iter().map(|&s| s as i64).collect();
-        let idx = Tensor::<1, Int>::from_data(TensorData::new(idx, [keep.len()]), &self.device);
-        self.weights = std::mem::take(&mut self.weights).into_iter().map(|w| w.select(0, idx.clone())).collect();
-        (self.teacher_t, self.population_x) = member_constants(&self.spec, keep.len(), &self.device);
-        Ok(())
-    }
-}
-
-/// The per-member constants of a batch for `e` active members: `M` repeated, and for population
-/// descent the identity input.
-fn member_constants(spec: &TrainSpec, e: usize, device: &Device) -> (Tensor<3>, Option<Tensor<3>>) {
-    let teacher = repeat_matrix(spec.teacher.matrix(), e, device);
-    let eye = match spec.params.data.source {
-        DataSource::Population => {
-            let d_in = spec.params.dims[0];
-            Some(repeat_matrix(&DMatrix::identity(d_in, d_in), e, device))
-        }
-        _ => None,
-    };
-    (teacher, eye)
-}
-
-/// `m` repeated `e` times as a `[e, rows, cols]` tensor.
-fn repeat_matrix(m: &DMatrix<f64>, e: usize, device: &Device) -> Tensor<3> {
-    let mut buf = Vec::with_capacity(e * m.len());
-    for _ in 0..e {
-        push_row_major(&mut buf, m);
-    }
-    Tensor::from_data(TensorData::new(buf, [e, m.nrows(), m.ncols()]), device)
-}
-
-/// The gradients of `scale · ½ Σ‖W_L⋯W_1 x − y‖²` with respect to each `W_l`, per member
-/// (`Auto` takes the closed form on the tensors given).
-pub fn gradients(weights: &[Tensor<3>], x: Tensor<3>, y: Tensor<3>, scale: f32, path: GradientPath) -> Vec<Tensor<3>> {
-    match path {
-        // Tensors in hand: the closed form on them.
-        GradientPath::ClosedForm | GradientPath::Auto => {
-            let mut acts = Vec::with_capacity(weights.len() + 1);
-            acts.push(x);
-            for w in weights {
-                let h = w.clone().matmul(acts.last().expect("non-empty").clone());
-                acts.push(h);
-            }
-            let out = acts.pop().expect("output");
-            let mut delta = (out - y).mul_scalar(scale);
-            let mut grads = Vec::with_capacity(weights.len());
-            for l in (0..weights.len()).rev() {
-                let input = acts.pop().expect("one activation per layer");
-                grads.push(delta.clone().matmul(input.swap_dims(1, 2)));
-                if l > 0 {
-                    delta = weights[l].clone().swap_dims(1, 2).matmul(delta);
+    fn drop_members(&mut self, finite: &[bool]) {
+        if !finite.iter().all(|&f| f) {
+            let p = &self.spec.params;
+            for (slot, &m) in self.active.iter().enumerate() {
+                if !finite[slot] {
+                    self.divergences.push(Divergence {
+                        member: m,
+                        seed: p.seeds[m],
+                        step: self.step,
+                        last_finite_step: self.last_check,
+                    });
                 }
             }
-            grads.reverse();
-            grads
+            let mut flags = finite.iter();
+            self.active.retain(|_| *flags.next().expect("one flag per member"));
+            self.engine.retain(finite);
+            self.sampler.retain(finite);
         }
-        GradientPath::Fused => {
-            let host =
-                |t: &Tensor<3>| -> Vec<f32> { t.to_data().convert::<f32>().try_to_vec::<f32>().expect("f32 data") };
-            let [e, d_out, b] = y.dims();
-            let mut dims = vec![x.dims()[1]];
-            dims.extend(weights.iter().map(|w| w.dims()[1]));
-            let members = tensors_to_host(weights).expect("weights read back");
-            let mut net = FusedNet::new(&dims, &members);
-            let (xs, ys) = (host(&x), host(&y));
-            let batch = Batch { x: &xs, z: &ys, teacher: None, batch: b, scale, shared: false };
-            let mut grads = vec![Vec::new(); e];
-            net.step(&batch, 0.0, Some(&mut grads));
-            let device = x.device();
-            (0..weights.len())
-                .map(|l| {
-                    let (rows, cols) = (dims[l + 1], dims[l]);
-                    let mut flat = Vec::with_capacity(e * rows * cols);
-                    for g in &grads {
-                        flat.extend_from_slice(&g[l]);
-                    }
-                    debug_assert_eq!(d_out, dims[dims.len() - 1]);
-                    Tensor::<3>::from_data(TensorData::new(flat, [e, rows, cols]), &device)
-                })
-                .collect()
+        self.last_check = self.step;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gradient_paths_have_one_table_of_names() {
+        use serde::de::{IntoDeserializer, value::Error};
+        for (path, name) in GradientPath::NAMES {
+            assert_eq!(name.parse::<GradientPath>(), Ok(path));
+            assert_eq!(path.to_string(), name);
+            assert_eq!(GradientPath::deserialize(IntoDeserializer::<Error>::into_deserializer(name)), Ok(path));
         }
-        GradientPath::Autodiff => {
-            let tracked: Vec<Tensor<3>> = weights.iter().map(|w| w.clone().autodiff().require_grad()).collect();
-            let out = tracked.iter().fold(x, |h, w| w.clone().matmul(h));
-            let loss = (out - y).square().sum().mul_scalar(0.5 * scale);
-            let grads = loss.backward();
-            tracked.iter().map(|w| w.grad(&grads).expect("every layer requires a gradient")).collect()
-        }
+        let err = "gpu".parse::<GradientPath>().unwrap_err();
+        assert_eq!(err.to_string(), "gradient: must be one of auto, autodiff, closed-form, fused (got gpu)");
     }
 }

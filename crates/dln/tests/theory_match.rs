@@ -98,10 +98,10 @@ fn mode_diffusion_and_drift_match_the_theory() {
 /// standard errors.
 #[test]
 fn mode_diffusion_matches_brute_force_off_the_aligned_regime() {
-    use modewise_theory::ensemble::path_rng;
+    use modewise_theory::rng::path_rng;
     use nalgebra::DMatrix;
     let p = TrainParams {
-        init: InitScheme::Gaussian { gamma: None, scale: Some(0.5) },
+        init: InitScheme::Gaussian { std: GaussianStd::Scale(0.5) },
         ..aligned_run(0.4, vec![1.0, 1.0, 1.0], 0, DataSource::Online)
     };
     let spec = p.check().unwrap();

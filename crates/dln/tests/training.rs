@@ -12,7 +12,7 @@ fn modes_are_learned_in_order_of_decreasing_strength() {
     let p = TrainParams {
         dims: vec![8, 16, 16, 8],
         teacher: TeacherParams { spectrum: SpectrumSpec::List { s: vec![4.0, 2.0, 1.0] }, seed: 4 },
-        init: InitScheme::Gaussian { gamma: Some(3.0), scale: None },
+        init: InitScheme::Gaussian { std: GaussianStd::Gamma(3.0) },
         data: DataParams { source: DataSource::Online, sigma: 0.0 },
         lr: 0.01,
         batch: 16,
@@ -89,7 +89,7 @@ fn a_diverging_member_is_stopped_and_the_others_go_on() {
 fn fixed_whitened_sample_trains_towards_its_least_squares_solution() {
     let mut p = small_run(BackendKind::Flex, vec![4], 4000, GradientPath::ClosedForm);
     p.data = DataParams { source: DataSource::Fixed { n: 12, whiten: true }, sigma: 0.0 };
-    p.init = InitScheme::Gaussian { gamma: None, scale: Some(0.5) };
+    p.init = InitScheme::Gaussian { std: GaussianStd::Scale(0.5) };
     p.lr = 0.05;
     let spec = p.check().unwrap();
     let (records, _) = Trainer::new(&spec).unwrap().run_collect().unwrap();
@@ -97,6 +97,10 @@ fn fixed_whitened_sample_trains_towards_its_least_squares_solution() {
     let last = records.last().unwrap();
     assert!(last.probe.population_loss < 1e-6, "{}", last.probe.population_loss);
     let err = DataParams { source: DataSource::Fixed { n: 5, whiten: true }, sigma: 0.0 }.check(4, 5).unwrap_err();
+    assert_eq!(err.to_string(), "source.n: must exceed the input dimension 5 to whiten the sample (got 5)");
+    let err = TrainParams { data: DataParams { source: DataSource::Fixed { n: 5, whiten: true }, sigma: 0.0 }, ..p }
+        .check()
+        .unwrap_err();
     assert_eq!(err.to_string(), "data.source.n: must exceed the input dimension 5 to whiten the sample (got 5)");
 }
 
@@ -169,8 +173,15 @@ fn bad_parameters_name_the_field_and_the_rule() {
             "teacher.spectrum.s[1]: must be finite and positive (got 0.0)",
         ),
         (
-            TrainParams { init: InitScheme::Gaussian { gamma: Some(1.0), scale: Some(1.0) }, ..ok.clone() },
-            "init.gamma: exactly one of init.gamma and init.scale must be given",
+            TrainParams { init: InitScheme::Gaussian { std: GaussianStd::Gamma(f64::NAN) }, ..ok.clone() },
+            "init.gamma: must be finite (got NaN)",
+        ),
+        (
+            TrainParams {
+                init: InitScheme::Unbalanced { a0: ModeScale::Scalar(0.1), factors: LayerFactors::Ratio(-2.0) },
+                ..ok.clone()
+            },
+            "init.ratio: must be finite and positive (got -2.0)",
         ),
         (
             TrainParams { init: InitScheme::AlignedBalanced { a0: ModeScale::PerMode(vec![0.1]) }, ..ok.clone() },
@@ -190,5 +201,5 @@ fn bad_parameters_name_the_field_and_the_rule() {
         assert!(err.starts_with(expected), "expected `{expected}`, got `{err}`");
     }
     let err = "gpu".parse::<GradientPath>().unwrap_err().to_string();
-    assert_eq!(err, "gradient: must be auto, autodiff, closed-form or fused (got gpu)");
+    assert_eq!(err, "gradient: must be one of auto, autodiff, closed-form, fused (got gpu)");
 }

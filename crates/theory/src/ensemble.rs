@@ -3,7 +3,8 @@
 //!
 //! **Reproducibility.** Path `p` draws from its own PCG64 generator (`rand_pcg`, portable and
 //! stable across versions), whose 128-bit state and stream are expanded from the seed and the
-//! path's stream number `stream_offset + p` (see [`path_rng`]). Paths are grouped into fixed
+//! path's stream number `stream_offset + p` (see [`path_rng`] and the table of every stream in
+//! [`crate::rng`]). Paths are grouped into fixed
 //! blocks of [`BLOCK`] and the block statistics are merged in block order, so results are
 //! bit-identical whatever the number of rayon threads.
 //!
@@ -12,38 +13,18 @@
 //! crossing is a discretisation artefact; reflection respects the symmetry `a → −a` of even
 //! depths and matches the peer scripts. The exact chain is left as it is: it is SGD itself.
 
-use rand::SeedableRng;
 use rand_distr::{ChiSquared, Distribution, StandardNormal};
-use rand_pcg::Pcg64;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::params::check_positive;
+use crate::check::{at_least, positive};
 use crate::{Coordinate, Mode, Result, Spectrum, TheoryError, TimeGrid};
 
 /// Paths per block: the unit of parallel work and of the deterministic reduction.
 pub const BLOCK: usize = 64;
 /// Steps whose random numbers are drawn in one go before the block is advanced.
 const CHUNK: usize = 64;
-/// Stream offset between the modes of a spectrum ensemble (`2^40` paths per mode at most).
-pub const MODE_STREAM_STRIDE: u64 = 1 << 40;
-
-/// The random generator of one path.
-pub type PathRng = Pcg64;
-
-/// The generator of path stream `stream` under `seed`: a PCG64 seeded (through
-/// `SeedableRng::seed_from_u64`, which expands 64 bits into state and increment) from
-/// `splitmix(seed) + stream · φ`, an injective function of `stream` for a fixed seed, so no two
-/// paths of a run share a generator. (PCG64 draws a normal about 1.3 ns faster than ChaCha8
-/// here, which is a third of an SDE path-step.)
-pub fn path_rng(seed: u64, stream: u64) -> PathRng {
-    const PHI: u64 = 0x9E37_79B9_7F4A_7C15;
-    let mut z = seed.wrapping_add(PHI);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^= z >> 31;
-    PathRng::seed_from_u64(z.wrapping_add(stream.wrapping_mul(PHI)))
-}
+pub use crate::rng::{MODE_STREAM_STRIDE, PathRng, path_rng};
 
 /// Fixed-step scheme of an SDE integrator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
@@ -96,6 +77,12 @@ impl EnsembleParams {
     pub fn new(paths: usize, seed: u64, grid: TimeGrid) -> Self {
         Self { paths, seed, grid, record_paths: false, stream_offset: 0 }
     }
+
+    /// The same ensemble on the streams of `ensemble`'s mode `mode` (its paths' numbers in the
+    /// table of [`crate::rng`]): the stream offset for a single-mode ensemble.
+    pub fn on_streams(self, ensemble: crate::rng::Ensemble, mode: usize) -> Self {
+        Self { stream_offset: ensemble.mode_offset(mode), ..self }
+    }
 }
 
 /// Statistics of the end-to-end strength `w` across an ensemble, per recorded time.
@@ -131,12 +118,10 @@ impl Mode {
     /// streams and positivity).
     pub fn ensemble(&self, w0: f64, dynamics: Dynamics, params: &EnsembleParams) -> Result<EnsembleStats> {
         self.check_initial(w0)?;
-        if params.paths == 0 {
-            return Err(TheoryError::invalid("paths", "must be at least 1", 0));
-        }
+        at_least("paths", params.paths, 1)?;
         let dt = match dynamics {
             Dynamics::Chain => self.lr,
-            Dynamics::Sde { dt, .. } => check_positive("dt", dt)?,
+            Dynamics::Sde { dt, .. } => positive("dt", dt)?,
         };
         let steps = params.grid.steps(dt);
         let run = Run { w0, steps: &steps, params };

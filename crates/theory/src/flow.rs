@@ -5,7 +5,7 @@
 //! `w = s` is split off analytically), and the trajectory inverts that time by safeguarded
 //! Newton iteration. Both are accurate to about `1e-12` relative.
 
-use crate::params::{check_non_negative, check_unit_open};
+use crate::check::{non_negative, open_unit};
 use crate::{Mode, Result, TheoryError, quad};
 
 /// Default learning threshold `ρ` of [`Mode::t_learned`]: a mode is learned at `w = ρ s`.
@@ -85,7 +85,7 @@ impl Mode {
     /// be valid for the depth ([`Mode::check_initial`]).
     pub fn gf_trajectory(&self, w0: f64, t: f64) -> Result<f64> {
         self.check_initial(w0)?;
-        check_non_negative("t", t)?;
+        non_negative("t", t)?;
         let s = self.s;
         Ok(match self.depth {
             1 => s + (w0 - s) * (-t).exp(),
@@ -136,7 +136,7 @@ impl Mode {
     /// 0 when `w0 ≥ ρ s` already. `ρ` must lie in `(0, 1)` (default [`DEFAULT_RHO`]).
     pub fn t_learned(&self, w0: f64, rho: f64) -> Result<f64> {
         self.check_initial(w0)?;
-        check_unit_open("rho", rho)?;
+        open_unit("rho", rho)?;
         let target = rho * self.s;
         if w0 >= target {
             return Ok(0.0);

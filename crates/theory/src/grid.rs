@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::params::check_positive;
+use crate::check::{at_least, non_negative, positive};
 use crate::{Result, TheoryError};
 
 /// Increasing, non-negative times (in units of `t = η · step`) at which to record.
@@ -24,14 +24,12 @@ impl TimeGrid {
     /// `t = 0` followed by `points` log-spaced times from `t_min` to `t_max` (both included).
     /// Needs `0 < t_min < t_max` finite and `points ≥ 2`.
     pub fn log_spaced(t_min: f64, t_max: f64, points: usize) -> Result<Self> {
-        check_positive("t_min", t_min)?;
-        check_positive("t_max", t_max)?;
+        positive("t_min", t_min)?;
+        positive("t_max", t_max)?;
         if t_max <= t_min {
             return Err(TheoryError::invalid("t_max", format!("must exceed t_min = {t_min}"), t_max));
         }
-        if points < 2 {
-            return Err(TheoryError::invalid("points", "must be at least 2", points));
-        }
+        at_least("points", points, 2)?;
         let (l0, l1) = (t_min.ln(), t_max.ln());
         let mut times = vec![0.0];
         times.extend((0..points).map(|i| (l0 + (l1 - l0) * i as f64 / (points - 1) as f64).exp()));
@@ -43,10 +41,8 @@ impl TimeGrid {
 
     /// `points` evenly spaced times from 0 to `t_max` (both included); `points ≥ 2`.
     pub fn linear(t_max: f64, points: usize) -> Result<Self> {
-        check_positive("t_max", t_max)?;
-        if points < 2 {
-            return Err(TheoryError::invalid("points", "must be at least 2", points));
-        }
+        positive("t_max", t_max)?;
+        at_least("points", points, 2)?;
         Ok(Self { times: (0..points).map(|i| t_max * i as f64 / (points - 1) as f64).collect() })
     }
 
@@ -56,9 +52,7 @@ impl TimeGrid {
             return Err(TheoryError::invalid("times", "must hold at least one time", "[]"));
         }
         for (i, &t) in times.iter().enumerate() {
-            if !(t.is_finite() && t >= 0.0) {
-                return Err(TheoryError::invalid(format!("times[{i}]"), "must be finite and ≥ 0", t));
-            }
+            non_negative(&format!("times[{i}]"), t)?;
             if i > 0 && t <= times[i - 1] {
                 return Err(TheoryError::invalid(format!("times[{i}]"), "times must be strictly increasing", t));
             }

@@ -15,6 +15,8 @@
 //! | §7 | the SDE refined in `dt` until converged | [`refine`] |
 //! | §5, §7 | the linear regime near `s`: decay rates without label noise, stationary variances | [`linear`] |
 //! | §4 | local peak and global maximum of the diffusion along the flow | [`maximum`] |
+//! | | every random stream of the workspace, in one table | [`rng`] |
+//! | | the one parameter error and its checks | [`InvalidParameter`], [`check`] |
 //!
 //! Conventions: `w = a^L` is the end-to-end mode strength, `a` the per-layer one; time is
 //! continuous, `t = η · step`. Nothing here depends on burn: this crate is the ground the
@@ -31,6 +33,7 @@
 
 #![warn(missing_docs)]
 
+pub mod check;
 pub mod ensemble;
 pub mod error;
 pub mod flow;
@@ -41,6 +44,7 @@ pub mod params;
 pub mod peak;
 mod quad;
 pub mod refine;
+pub mod rng;
 mod roots;
 pub mod sde;
 pub mod stationary;
@@ -48,7 +52,7 @@ pub mod unbalanced;
 mod zero_flux;
 
 pub use ensemble::{Dynamics, EnsembleParams, EnsembleStats, Scheme};
-pub use error::TheoryError;
+pub use error::{InvalidParameter, TheoryError};
 pub use flow::DEFAULT_RHO;
 pub use grid::TimeGrid;
 pub use linear::LinearRegime;

@@ -14,7 +14,7 @@
 
 use serde::Serialize;
 
-use crate::params::check_unit_open;
+use crate::check;
 use crate::{Coordinate, Mode, Result, TheoryError, UnbalancedMode, roots};
 
 /// One point of the gradient-flow path with its diffusion.
@@ -39,7 +39,7 @@ pub struct DiffusionMaximum {
 
 /// Checks `w0 < ρ s` and returns `ρ s`.
 fn end_point(s: f64, w0: f64, rho: f64) -> Result<f64> {
-    check_unit_open("rho", rho)?;
+    check::open_unit("rho", rho)?;
     let end = rho * s;
     if w0 >= end {
         return Err(TheoryError::invalid("w0", format!("must lie below ρ s = {end} for a path to learning"), w0));

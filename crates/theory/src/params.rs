@@ -7,7 +7,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Result, TheoryError};
+use crate::check::{at_least, finite, non_negative, positive, singular_values};
+use crate::{InvalidParameter, Result, TheoryError};
 
 /// The coordinate a per-mode quantity is written in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
@@ -68,15 +69,11 @@ impl Default for ModeParams {
 impl ModeParams {
     /// Checks every rule and returns the validated mode.
     pub fn check(&self) -> Result<Mode> {
-        if self.depth < 1 {
-            return Err(TheoryError::invalid("depth", "must be at least 1", self.depth));
-        }
-        check_positive("s", self.s)?;
-        check_non_negative("sigma", self.sigma)?;
-        check_positive("lr", self.lr)?;
-        if self.batch < 1 {
-            return Err(TheoryError::invalid("batch", "must be at least 1", self.batch));
-        }
+        at_least("depth", self.depth, 1)?;
+        positive("s", self.s)?;
+        non_negative("sigma", self.sigma)?;
+        positive("lr", self.lr)?;
+        at_least("batch", self.batch, 1)?;
         Ok(Mode { depth: self.depth, s: self.s, sigma: self.sigma, lr: self.lr, batch: self.batch })
     }
 }
@@ -138,7 +135,7 @@ impl Mode {
     /// Checks an initial end-to-end value `w0` for this mode: finite, and positive when
     /// `L ≥ 2` (then `w = a^L` with `a > 0`; `w = 0` is the saddle and never moves).
     pub fn check_initial(&self, w0: f64) -> Result<f64> {
-        if self.depth >= 2 { check_positive("w0", w0) } else { check_finite("w0", w0) }
+        Ok(if self.depth >= 2 { positive("w0", w0)? } else { finite("w0", w0)? })
     }
 
     /// Converts an end-to-end value `w` to the per-layer value `a = w^{1/L}` (`w ≥ 0` for `L ≥ 2`).
@@ -185,30 +182,12 @@ impl Default for SpectrumParams {
 impl SpectrumParams {
     /// Checks every rule and returns the validated spectrum.
     pub fn check(&self) -> Result<Spectrum> {
-        if self.s.is_empty() {
-            return Err(TheoryError::invalid("s", "must list at least one singular value", "[]"));
-        }
-        let mut modes = Vec::with_capacity(self.s.len());
-        for (k, &s) in self.s.iter().enumerate() {
-            let field = format!("s[{k}]");
-            check_positive(&field, s)?;
-            if k > 0 && s > self.s[k - 1] {
-                return Err(TheoryError::invalid(
-                    field,
-                    format!("singular values must be non-increasing (s[{}] = {})", k - 1, self.s[k - 1]),
-                    s,
-                ));
-            }
-            let mode = ModeParams { depth: self.depth, s, sigma: self.sigma, lr: self.lr, batch: self.batch }
-                .check()
-                .map_err(|e| match e {
-                TheoryError::InvalidParameter { field, rule, value } if field == "s" => {
-                    TheoryError::InvalidParameter { field: format!("s[{k}]"), rule, value }
-                }
-                other => other,
-            })?;
-            modes.push(mode);
-        }
+        singular_values(&self.s)?;
+        let modes = self
+            .s
+            .iter()
+            .map(|&s| ModeParams { depth: self.depth, s, sigma: self.sigma, lr: self.lr, batch: self.batch }.check())
+            .collect::<Result<Vec<_>>>()?;
         let w0 = match self.w0.len() {
             1 => vec![self.w0[0]; self.s.len()],
             n if n == self.s.len() => self.w0.clone(),
@@ -222,9 +201,7 @@ impl SpectrumParams {
         };
         for (k, (&w, mode)) in w0.iter().zip(&modes).enumerate() {
             mode.check_initial(w).map_err(|e| match e {
-                TheoryError::InvalidParameter { rule, value, .. } => {
-                    TheoryError::InvalidParameter { field: format!("w0[{k}]"), rule, value }
-                }
+                TheoryError::InvalidParameter(p) => InvalidParameter { field: format!("w0[{k}]"), ..p }.into(),
                 other => other,
             })?;
         }
@@ -255,37 +232,5 @@ impl Spectrum {
     /// Always false: a checked spectrum holds at least one mode.
     pub fn is_empty(&self) -> bool {
         self.modes.is_empty()
-    }
-}
-
-/// Checks that `value` is finite.
-pub(crate) fn check_finite(field: &str, value: f64) -> Result<f64> {
-    if value.is_finite() { Ok(value) } else { Err(TheoryError::invalid(field, "must be finite", value)) }
-}
-
-/// Checks that `value` is finite and `> 0`.
-pub(crate) fn check_positive(field: &str, value: f64) -> Result<f64> {
-    if value.is_finite() && value > 0.0 {
-        Ok(value)
-    } else {
-        Err(TheoryError::invalid(field, "must be finite and > 0", value))
-    }
-}
-
-/// Checks that `value` is finite and `≥ 0`.
-pub(crate) fn check_non_negative(field: &str, value: f64) -> Result<f64> {
-    if value.is_finite() && value >= 0.0 {
-        Ok(value)
-    } else {
-        Err(TheoryError::invalid(field, "must be finite and ≥ 0", value))
-    }
-}
-
-/// Checks that `value` lies strictly between 0 and 1.
-pub(crate) fn check_unit_open(field: &str, value: f64) -> Result<f64> {
-    if value > 0.0 && value < 1.0 {
-        Ok(value)
-    } else {
-        Err(TheoryError::invalid(field, "must lie strictly between 0 and 1", value))
     }
 }

@@ -181,7 +181,7 @@ pub fn refine_sde(sde: &impl ScalarSde, x0: f64, params: &RefineParams) -> Resul
         ));
     }
     if !(params.tolerance.is_finite() && params.tolerance > 0.0) {
-        return Err(TheoryError::invalid("tolerance", "must be finite and > 0", params.tolerance));
+        return Err(TheoryError::invalid("tolerance", "must be finite and positive", params.tolerance));
     }
     let lr = sde.lr();
     // Recorded times in whole steps of η; level j records at step · 2^j.

@@ -146,7 +146,7 @@ impl Mode {
         if self.sigma == 0.0 {
             return Err(TheoryError::invalid(
                 "sigma",
-                "must be > 0 for a stationary density (at σ = 0 the law is the Dirac mass at s)",
+                "must be positive for a stationary density (at σ = 0 the law is the Dirac mass at s)",
                 self.sigma,
             ));
         }
@@ -154,7 +154,7 @@ impl Mode {
             return Err(TheoryError::invalid("spacing", "must lie in (0, 0.5]", options.spacing));
         }
         if !(options.cutoff.is_finite() && options.cutoff >= 10.0) {
-            return Err(TheoryError::invalid("cutoff", "must be finite and ≥ 10", options.cutoff));
+            return Err(TheoryError::invalid("cutoff", "must be finite and at least 10", options.cutoff));
         }
         let s = self.s;
         let h = self.temperature().sqrt();

@@ -63,7 +63,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::ensemble::{BLOCK, BlockOut, Run, path_rng};
-use crate::params::{check_finite, check_non_negative, check_positive, check_unit_open};
+use crate::check;
 use crate::stationary::{Boltzmann, StationaryDensity, StationaryOptions};
 use crate::zero_flux::ZeroFlux;
 use crate::{EnsembleParams, EnsembleStats, Mode, Result, TheoryError, roots};
@@ -112,23 +112,23 @@ impl UnbalancedMode {
                 mode.depth,
             ));
         }
-        check_finite("delta", delta)?;
+        check::finite("delta", delta)?;
         Ok(Self { mode, delta })
     }
 
     /// The mode and the initial `w0 = a_1 a_2` of layer scalars `a_1`, `a_2` (finite):
     /// `δ = a_2² − a_1²`.
     pub fn from_layers(mode: Mode, a1: f64, a2: f64) -> Result<(Self, f64)> {
-        check_finite("a1", a1)?;
-        check_finite("a2", a2)?;
+        check::finite("a1", a1)?;
+        check::finite("a2", a2)?;
         Ok((Self::new(mode, a2 * a2 - a1 * a1)?, a1 * a2))
     }
 
     /// The mode and `w0` of a scale-and-ratio initialisation `a_1 = a_0 / sqrt(r)`,
     /// `a_2 = a_0 sqrt(r)`: `w0 = a_0²`, `δ = a_0² (r − 1/r)` (`a_0` finite, `r > 0`).
     pub fn from_scale_ratio(mode: Mode, a0: f64, ratio: f64) -> Result<(Self, f64)> {
-        check_finite("a0", a0)?;
-        check_positive("ratio", ratio)?;
+        check::finite("a0", a0)?;
+        check::positive("ratio", ratio)?;
         let w0 = a0 * a0;
         Ok((Self::new(mode, w0 * (ratio - 1.0 / ratio))?, w0))
     }
@@ -145,7 +145,7 @@ impl UnbalancedMode {
 
     /// Checks an initial `w0`: finite, and positive when `δ = 0` (the balanced saddle at 0).
     pub fn check_initial(&self, w0: f64) -> Result<f64> {
-        if self.delta == 0.0 { check_positive("w0", w0) } else { check_finite("w0", w0) }
+        Ok(if self.delta == 0.0 { check::positive("w0", w0)? } else { check::finite("w0", w0)? })
     }
 
     /// `S(w) = a_1² + a_2² = sqrt(4w² + δ²)`.
@@ -262,7 +262,7 @@ impl UnbalancedMode {
     /// (`w = s Π` when `δ = 0`).
     pub fn gf_trajectory(&self, w0: f64, t: f64) -> Result<f64> {
         self.check_initial(w0)?;
-        check_non_negative("t", t)?;
+        check::non_negative("t", t)?;
         let s = self.mode.s;
         if t == 0.0 || w0 == s {
             return Ok(w0);
@@ -280,7 +280,7 @@ impl UnbalancedMode {
     /// `ρ ∈ (0, 1)`.
     pub fn t_learned(&self, w0: f64, rho: f64) -> Result<f64> {
         self.check_initial(w0)?;
-        check_unit_open("rho", rho)?;
+        check::open_unit("rho", rho)?;
         let target = rho * self.mode.s;
         if w0 >= target {
             return Ok(0.0);
@@ -450,7 +450,7 @@ impl UnbalancedMode {
         }
         let dt = match dynamics {
             UnbalancedDynamics::TwoLayerChain => self.mode.lr,
-            UnbalancedDynamics::Sde { dt } => check_positive("dt", dt)?,
+            UnbalancedDynamics::Sde { dt } => check::positive("dt", dt)?,
         };
         let m = self.mode;
         let chi2 = ChiSquared::new(f64::from(m.batch)).map_err(|e| TheoryError::Numerical {

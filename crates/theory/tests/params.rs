@@ -4,9 +4,9 @@ use modewise_theory::{Dynamics, EnsembleParams, ModeParams, SpectrumParams, Theo
 
 fn field_of(r: Result<impl std::fmt::Debug, TheoryError>) -> String {
     match r.unwrap_err() {
-        TheoryError::InvalidParameter { field, rule, .. } => {
-            assert!(!rule.is_empty());
-            field
+        TheoryError::InvalidParameter(p) => {
+            assert!(!p.rule.is_empty());
+            p.field
         }
         other => panic!("expected an invalid parameter, got {other}"),
     }

@@ -1,18 +1,19 @@
-//! SGD steps per second on the standard workloads of `shared/bench/README.md` (W1, W2, W3 and
-//! the ensembles), for each CPU backend and both gradient paths. One iteration is one SGD step
-//! of the whole (batched) network, data generation included; for an ensemble, multiply by `E`
-//! for member-steps per second. Run single-threaded to compare with the PyTorch peers:
-//! `RAYON_NUM_THREADS=1 taskset -c 0 cargo bench -p modewise-dln`.
+//! SGD steps per second on the standard DLN workloads (W1, W2, W3 and the ensembles), for each
+//! CPU backend and both tensor gradient paths. One iteration is one SGD step of the whole
+//! (batched) network, data generation included; for an ensemble, multiply by `E` for
+//! member-steps per second. Run single-threaded to compare with the PyTorch peers:
+//! `RAYON_NUM_THREADS=1 taskset -c 0 cargo bench -p modewise-bench --bench train`.
 //! `MODEWISE_BENCH_BACKENDS=flex,wgpu` picks other backends (default: `ndarray,flex`).
-//! W3 runs last: after its large tensors, later small workloads in the same process ran up to
-//! 4× slower on flex (allocator state), so it must not precede them.
+//! W3 runs last (see [`Workload::DLN`]).
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use modewise_dln::*;
+use modewise_bench::Workload;
+use modewise_dln::{BackendKind, GradientPath, Trainer};
 use std::time::Duration;
 
 fn trainer(w: Workload, backend: BackendKind, gradient: GradientPath) -> Trainer {
-    Trainer::new(&w.params(backend, gradient).check().expect("valid workload")).expect("trainer")
+    let params = w.params(backend, gradient).expect("a DLN workload");
+    Trainer::new(&params.check().expect("valid workload")).expect("trainer")
 }
 
 fn bench_steps(c: &mut Criterion) {
@@ -21,9 +22,8 @@ fn bench_steps(c: &mut Criterion) {
         .split(',')
         .map(|name| name.trim().parse().expect("MODEWISE_BENCH_BACKENDS: a list of ndarray, flex, wgpu"))
         .collect();
-    // W3 last (see above).
-    for w in Workload::ALL {
-        let mut group = c.benchmark_group(format!("sgd_step/{}", w.name()));
+    for w in Workload::DLN {
+        let mut group = c.benchmark_group(format!("sgd_step/{w}"));
         group.throughput(Throughput::Elements(w.members() as u64));
         if w == Workload::W3 {
             group.sample_size(10).measurement_time(Duration::from_secs(10));
@@ -33,7 +33,7 @@ fn bench_steps(c: &mut Criterion) {
         for &backend in &backends {
             for gradient in [GradientPath::ClosedForm, GradientPath::Autodiff] {
                 let mut t = trainer(w, backend, gradient);
-                group.bench_function(format!("{backend}/{}", gradient.name()), |b| {
+                group.bench_function(format!("{backend}/{gradient}"), |b| {
                     b.iter(|| {
                         t.step();
                         t.sync().expect("backend sync")

@@ -1,0 +1,302 @@
+//! The engines of the gradient paths: each owns the active members' weights and the buffers and
+//! constants its path needs, and takes one SGD step on a [`Batch`] from the sampler.
+//!
+//! [`TensorEngine`] keeps burn tensors on the backend's device and computes the gradient with
+//! burn autodiff or the closed form on tensors; [`FusedEngine`] keeps the weights in host memory
+//! and runs the closed form with `gemm`, accumulating each update into the weights. The trainer
+//! sees one [`Engine`]: `step`, `host_layers`, `finite`, `retain`.
+
+use std::mem;
+
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use nalgebra::DMatrix;
+
+use crate::data::Batch;
+use crate::error::Result;
+use crate::fused::{FusedNet, HostBatch};
+use crate::model::{host_to_tensors, push_row_major, tensors_to_host};
+use crate::train::{GradientPath, TrainSpec};
+use crate::{BackendKind, DataSource, DlnError};
+
+/// The engine of a run's gradient path.
+pub(crate) enum Engine {
+    /// Autodiff or closed form on burn tensors (boxed: burn's tensors and device handles are
+    /// large).
+    Tensor(Box<TensorEngine>),
+    /// The fused closed form on host memory.
+    Fused(FusedEngine),
+}
+
+impl Engine {
+    /// The engine of `spec`'s (resolved) gradient path, starting from `members[e][l]`.
+    pub(crate) fn new(spec: &TrainSpec, members: &[Vec<DMatrix<f64>>], device: Device) -> Result<Self> {
+        Ok(match spec.params().gradient {
+            GradientPath::Fused => Self::Fused(FusedEngine::new(spec, members, device)),
+            path => Self::Tensor(Box::new(TensorEngine::new(spec, members, device, path)?)),
+        })
+    }
+
+    /// One SGD step with learning rate `lr` for every member on `batch`.
+    pub(crate) fn step(&mut self, batch: &Batch<'_>, lr: f32) {
+        match self {
+            Self::Tensor(t) => t.step(batch, lr),
+            Self::Fused(f) => f.step(batch, lr),
+        }
+    }
+
+    /// The members' layers on the host, `[member][layer]`.
+    pub(crate) fn host_layers(&self) -> Result<Vec<Vec<DMatrix<f64>>>> {
+        match self {
+            Self::Tensor(t) => tensors_to_host(&t.weights),
+            Self::Fused(f) => Ok(f.net.host_layers()),
+        }
+    }
+
+    /// Whether each member's weights are all finite (on the tensor path: whether their squared
+    /// norm, computed on the device, is).
+    pub(crate) fn finite(&self) -> Result<Vec<bool>> {
+        match self {
+            Self::Tensor(t) => t.finite(),
+            Self::Fused(f) => Ok(f.net.finite()),
+        }
+    }
+
+    /// Keeps the members whose `keep` flag is set, in order.
+    pub(crate) fn retain(&mut self, keep: &[bool]) {
+        match self {
+            Self::Tensor(t) => t.retain(keep),
+            Self::Fused(f) => f.net.retain(keep),
+        }
+    }
+
+    /// The layer tensors `[E, d_l, d_{l−1}]` on the device (uploaded from the host on the fused
+    /// path; none once every member has been dropped).
+    pub(crate) fn tensors(&self) -> Vec<Tensor<3>> {
+        match self {
+            Self::Tensor(t) => t.weights.clone(),
+            Self::Fused(f) => {
+                let layers = f.net.host_layers();
+                if layers.is_empty() {
+                    Vec::new()
+                } else {
+                    host_to_tensors(&layers, &f.device).expect("layers of the checked shapes upload")
+                }
+            }
+        }
+    }
+
+    /// The device of the run's backend.
+    pub(crate) fn device(&self) -> &Device {
+        match self {
+            Self::Tensor(t) => &t.device,
+            Self::Fused(f) => &f.device,
+        }
+    }
+}
+
+/// The batch constants on the device for `e` members: the teacher `M` repeated, and for
+/// population descent the input `I_{d_0}` repeated.
+pub(crate) struct DeviceConstants {
+    teacher: Tensor<3>,
+    eye: Option<Tensor<3>>,
+}
+
+impl DeviceConstants {
+    /// The constants of `spec` for `e` members on `device`.
+    pub(crate) fn new(spec: &TrainSpec, e: usize, device: &Device) -> Self {
+        let teacher = repeat_matrix(spec.teacher().matrix(), e, device);
+        let eye = (spec.params().data.source == DataSource::Population).then(|| {
+            let d_in = spec.params().dims[0];
+            repeat_matrix(&DMatrix::identity(d_in, d_in), e, device)
+        });
+        Self { teacher, eye }
+    }
+
+    /// The batch as tensors `(x, y, scale)`: inputs `[E, d_0, B]`, targets `[E, d_L, B]` and
+    /// the loss scale.
+    pub(crate) fn tensors(&self, batch: &Batch<'_>, device: &Device) -> (Tensor<3>, Tensor<3>, f32) {
+        let [e, d_out, d_in] = self.teacher.dims();
+        let upload = |buf: &[f32], rows: usize, b: usize| {
+            Tensor::<3>::from_data(TensorData::new(buf.to_vec(), [e, rows, b]), device)
+        };
+        match *batch {
+            Batch::Online { x, noise, size } => {
+                let x = upload(x, d_in, size);
+                let y = self.teacher.clone().matmul(x.clone()) + upload(noise, d_out, size);
+                (x, y, batch.scale())
+            }
+            Batch::Labelled { x, y, size } => (upload(x, d_in, size), upload(y, d_out, size), batch.scale()),
+            Batch::Population => {
+                let eye = self.eye.clone().expect("population constants for a population batch");
+                (eye, self.teacher.clone(), batch.scale())
+            }
+        }
+    }
+}
+
+/// The engine of the tensor paths ([`GradientPath::Autodiff`], [`GradientPath::ClosedForm`]).
+pub(crate) struct TensorEngine {
+    device: Device,
+    backend: BackendKind,
+    path: GradientPath,
+    /// Layer tensors `[E, d_l, d_{l−1}]` (none once every member has been dropped).
+    weights: Vec<Tensor<3>>,
+    constants: DeviceConstants,
+    spec: TrainSpec,
+}
+
+impl TensorEngine {
+    fn new(spec: &TrainSpec, members: &[Vec<DMatrix<f64>>], device: Device, path: GradientPath) -> Result<Self> {
+        let weights = host_to_tensors(members, &device)?;
+        let constants = DeviceConstants::new(spec, members.len(), &device);
+        Ok(Self { backend: spec.params().backend, path, weights, constants, spec: spec.clone(), device })
+    }
+
+    fn step(&mut self, batch: &Batch<'_>, lr: f32) {
+        let (x, y, scale) = self.constants.tensors(batch, &self.device);
+        let grads = gradients(&self.weights, x, y, scale, self.path);
+        self.weights = mem::take(&mut self.weights).into_iter().zip(grads).map(|(w, g)| w - g.mul_scalar(lr)).collect();
+    }
+
+    fn finite(&self) -> Result<Vec<bool>> {
+        let e = self.weights.first().map_or(0, |w| w.dims()[0]);
+        if e == 0 {
+            return Ok(Vec::new());
+        }
+        let norms = self
+            .weights
+            .iter()
+            .map(|w| w.clone().square().sum_dim(2).sum_dim(1).reshape([e]))
+            .reduce(|a, b| a + b)
+            .expect("at least one layer");
+        let norms: Vec<f32> = norms.into_data().try_to_vec::<f32>().map_err(|err| DlnError::Backend {
+            backend: self.backend.to_string(),
+            reason: format!("reading the weight norms back failed: {err:?}"),
+        })?;
+        Ok(norms.iter().map(|v| v.is_finite()).collect())
+    }
+
+    fn retain(&mut self, keep: &[bool]) {
+        if keep.iter().all(|&k| k) {
+            return;
+        }
+        let idx: Vec<i64> = (0..keep.len()).filter(|&slot| keep[slot]).map(|slot| slot as i64).collect();
+        if idx.is_empty() {
+            self.weights.clear();
+            return;
+        }
+        let n = idx.len();
+        let idx = Tensor::<1, Int>::from_data(TensorData::new(idx, [n]), &self.device);
+        self.weights = mem::take(&mut self.weights).into_iter().map(|w| w.select(0, idx.clone())).collect();
+        self.constants = DeviceConstants::new(&self.spec, n, &self.device);
+    }
+}
+
+/// The engine of [`GradientPath::Fused`]: the weights and work spaces in host memory, and the
+/// batch constants there.
+pub(crate) struct FusedEngine {
+    device: Device,
+    net: FusedNet,
+    /// `M` row-major in f32.
+    teacher: Vec<f32>,
+    /// `I_{d_0}` row-major in f32 (population descent's input).
+    eye: Vec<f32>,
+    d_in: usize,
+}
+
+impl FusedEngine {
+    fn new(spec: &TrainSpec, members: &[Vec<DMatrix<f64>>], device: Device) -> Self {
+        let d_in = spec.params().dims[0];
+        let mut teacher = Vec::new();
+        push_row_major(&mut teacher, spec.teacher().matrix());
+        let mut eye = Vec::new();
+        push_row_major(&mut eye, &DMatrix::identity(d_in, d_in));
+        Self { device, net: FusedNet::new(&spec.params().dims, members), teacher, eye, d_in }
+    }
+
+    fn step(&mut self, batch: &Batch<'_>, lr: f32) {
+        let scale = batch.scale();
+        let host = match *batch {
+            Batch::Online { x, noise, size } => {
+                HostBatch { x, z: noise, teacher: Some(&self.teacher), batch: size, scale, shared: false }
+            }
+            Batch::Labelled { x, y, size } => HostBatch { x, z: y, teacher: None, batch: size, scale, shared: false },
+            Batch::Population => {
+                HostBatch { x: &self.eye, z: &self.teacher, teacher: None, batch: self.d_in, scale, shared: true }
+            }
+        };
+        self.net.step(&host, lr, None);
+    }
+}
+
+/// `m` repeated `e` times as a `[e, rows, cols]` tensor.
+fn repeat_matrix(m: &DMatrix<f64>, e: usize, device: &Device) -> Tensor<3> {
+    let mut buf = Vec::with_capacity(e * m.len());
+    for _ in 0..e {
+        push_row_major(&mut buf, m);
+    }
+    Tensor::from_data(TensorData::new(buf, [e, m.nrows(), m.ncols()]), device)
+}
+
+/// The gradients of `scale · ½ Σ‖W_L⋯W_1 x − y‖²` with respect to each `W_l`, per member, by
+/// `path` ([`GradientPath::Auto`] takes the closed form on the tensors given; the fused path
+/// reads the tensors back and computes on the host). A test oracle: the trainer's engines step
+/// without materialising gradients on the fused path.
+pub fn gradients(weights: &[Tensor<3>], x: Tensor<3>, y: Tensor<3>, scale: f32, path: GradientPath) -> Vec<Tensor<3>> {
+    match path {
+        // Tensors in hand: the closed form on them.
+        GradientPath::ClosedForm | GradientPath::Auto => {
+            let mut acts = Vec::with_capacity(weights.len() + 1);
+            acts.push(x);
+            for w in weights {
+                let h = w.clone().matmul(acts.last().expect("non-empty").clone());
+                acts.push(h);
+            }
+            let out = acts.pop().expect("output");
+            let mut delta = (out - y).mul_scalar(scale);
+            let mut grads = Vec::with_capacity(weights.len());
+            for l in (0..weights.len()).rev() {
+                let input = acts.pop().expect("one activation per layer");
+                grads.push(delta.clone().matmul(input.swap_dims(1, 2)));
+                if l > 0 {
+                    delta = weights[l].clone().swap_dims(1, 2).matmul(delta);
+                }
+            }
+            grads.reverse();
+            grads
+        }
+        GradientPath::Fused => fused_gradients(weights, x, y, scale),
+        GradientPath::Autodiff => {
+            let tracked: Vec<Tensor<3>> = weights.iter().map(|w| w.clone().autodiff().require_grad()).collect();
+            let out = tracked.iter().fold(x, |h, w| w.clone().matmul(h));
+            let loss = (out - y).square().sum().mul_scalar(0.5 * scale);
+            let grads = loss.backward();
+            tracked.iter().map(|w| w.grad(&grads).expect("every layer requires a gradient")).collect()
+        }
+    }
+}
+
+/// The fused path's gradients on tensors read back to the host (a test oracle).
+fn fused_gradients(weights: &[Tensor<3>], x: Tensor<3>, y: Tensor<3>, scale: f32) -> Vec<Tensor<3>> {
+    let host = |t: &Tensor<3>| -> Vec<f32> { t.to_data().convert::<f32>().try_to_vec::<f32>().expect("f32 data") };
+    let [e, _, b] = y.dims();
+    let mut dims = vec![x.dims()[1]];
+    dims.extend(weights.iter().map(|w| w.dims()[1]));
+    let members = tensors_to_host(weights).expect("weights read back");
+    let mut net = FusedNet::new(&dims, &members);
+    let (xs, ys) = (host(&x), host(&y));
+    let batch = HostBatch { x: &xs, z: &ys, teacher: None, batch: b, scale, shared: false };
+    let mut grads = vec![Vec::new(); e];
+    net.step(&batch, 0.0, Some(&mut grads));
+    let device = x.device();
+    (0..weights.len())
+        .map(|l| {
+            let (rows, cols) = (dims[l + 1], dims[l]);
+            let mut flat = Vec::with_capacity(e * rows * cols);
+            for g in &grads {
+                flat.extend_from_slice(&g[l]);
+            }
+            Tensor::<3>::from_data(TensorData::new(flat, [e, rows, cols]), &device)
+        })
+        .collect()
+}
