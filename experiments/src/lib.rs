@@ -12,6 +12,7 @@ pub mod presets;
 pub mod report;
 pub mod run;
 pub mod spec;
+pub mod stats;
 pub mod sweep;
 
 pub use error::ExperimentError;

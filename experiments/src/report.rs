@@ -12,6 +12,7 @@ use crate::figures::{Figure, HistogramPlot, LinePlot, Marker, Series, SeriesStyl
 use crate::io::read_parquet;
 use crate::output::table_paths;
 use crate::run::Verdict;
+use crate::stats::PerStep;
 
 fn pol(path: &Path) -> impl Fn(PolarsError) -> ExperimentError + '_ {
     move |source| ExperimentError::Polars { path: path.to_path_buf(), source }
@@ -56,40 +57,22 @@ pub fn read_verdicts(dir: &Path) -> Result<Vec<Verdict>, ExperimentError> {
         .collect())
 }
 
-/// Per run and mode: measured means over members per time, and pooled late samples.
+/// Per run and mode: the measured values across members per step (finite values only), and
+/// pooled late samples.
 #[derive(Default)]
 struct ModeData {
     s: f64,
-    m: BTreeMap<u64, (f64, f64, usize)>,
-    d: BTreeMap<u64, (f64, f64, usize)>,
-    align: BTreeMap<u64, (f64, f64, usize)>,
-    balance: BTreeMap<u64, (f64, f64, usize)>,
-    /// Per step: the members' values of `m_k`, for the across-seed variance.
-    values: BTreeMap<u64, (f64, Vec<f64>)>,
+    m: PerStep,
+    d: PerStep,
+    align: PerStep,
+    balance: PerStep,
     late: Vec<f64>,
 }
 
-/// Unbiased variance across members per step: `(t, variance)`.
-fn variances(map: &BTreeMap<u64, (f64, Vec<f64>)>) -> Vec<(f64, f64)> {
-    map.values()
-        .filter(|(_, v)| v.len() >= 2)
-        .map(|(t, v)| {
-            let m = v.iter().sum::<f64>() / v.len() as f64;
-            (*t, v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (v.len() as f64 - 1.0))
-        })
-        .collect()
-}
-
-fn add(map: &mut BTreeMap<u64, (f64, f64, usize)>, step: u64, t: f64, v: f64) {
+fn add(per_step: &mut PerStep, step: u64, t: f64, v: f64) {
     if v.is_finite() {
-        let e = map.entry(step).or_insert((t, 0.0, 0));
-        e.1 += v;
-        e.2 += 1;
+        per_step.push(step, t, v);
     }
-}
-
-fn means(map: &BTreeMap<u64, (f64, f64, usize)>) -> Vec<(f64, f64)> {
-    map.values().map(|&(t, s, n)| (t, s / n as f64)).collect()
 }
 
 /// Redraws every figure of a results directory; returns the paths written.
@@ -134,9 +117,6 @@ pub fn draw_figures(dir: &Path) -> Result<Vec<PathBuf>, ExperimentError> {
             e.s = s[i];
             let st = step[i] as u64;
             add(&mut e.m, st, t[i], m[i]);
-            if m[i].is_finite() {
-                e.values.entry(st).or_insert((t[i], Vec::new())).1.push(m[i]);
-            }
             add(&mut e.d, st, t[i], d[i]);
             add(&mut e.align, st, t[i], al[i]);
             add(&mut e.balance, st, t[i], bal[i]);
@@ -182,7 +162,7 @@ pub fn draw_figures(dir: &Path) -> Result<Vec<PathBuf>, ExperimentError> {
         let title = format!("{run}, mode {} (s = {:.3})", k + 1, md.s);
         let mut series = vec![Series {
             label: "DLN SGD, mean over seeds".into(),
-            points: means(&md.m),
+            points: md.m.means(),
             style: SeriesStyle::Points,
             color: 0,
         }];
@@ -217,7 +197,7 @@ pub fn draw_figures(dir: &Path) -> Result<Vec<PathBuf>, ExperimentError> {
         }));
         let sde_var = overlays.get(&(run.clone(), *k, "sde_variance".to_string()));
         let chain_var = overlays.get(&(run.clone(), *k, "chain_variance".to_string()));
-        let seed_var = variances(&md.values);
+        let seed_var = md.m.variances();
         if !seed_var.is_empty() {
             let mut series = vec![Series {
                 label: "DLN SGD, variance across seeds".into(),
@@ -247,7 +227,7 @@ pub fn draw_figures(dir: &Path) -> Result<Vec<PathBuf>, ExperimentError> {
                 markers: vec![],
             }));
         }
-        let d_points = means(&md.d);
+        let d_points = md.d.means();
         if !d_points.is_empty() {
             let mut series = vec![Series {
                 label: "measured D_k, mean over seeds".into(),
@@ -335,13 +315,13 @@ pub fn draw_figures(dir: &Path) -> Result<Vec<PathBuf>, ExperimentError> {
                 series: vec![
                     Series {
                         label: "alignment error".into(),
-                        points: means(&md.align),
+                        points: md.align.means(),
                         style: SeriesStyle::Line,
                         color: 0,
                     },
                     Series {
                         label: "balance (relative)".into(),
-                        points: means(&md.balance),
+                        points: md.balance.means(),
                         style: SeriesStyle::Dashed,
                         color: 1,
                     },

@@ -11,6 +11,7 @@ use polars::prelude::*;
 
 use crate::ExperimentError;
 use crate::spec::{Analysis, ExperimentSpec, RunPlan};
+use crate::stats::{self, PerStep};
 
 /// Relative margin by which a measured diffusion peak must exceed the diffusion at the learned
 /// time to count as a peak (guards against sampling noise).
@@ -232,42 +233,16 @@ pub fn train_and_analyse(
     Ok(out)
 }
 
-/// Mean over the members of a per-mode quantity, per probe step: `(t, mean)` in step order.
+/// Mean over the members of a quantity, per probe step: `(t, mean)` in step order, over the
+/// members whose value is finite.
 pub fn member_mean(records: &[ProbeRecord], f: impl Fn(&ProbeRecord) -> f64) -> Vec<(f64, f64)> {
-    let mut out: Vec<(u64, f64, f64, usize)> = Vec::new();
-    for r in records {
-        let v = f(r);
-        if !v.is_finite() {
-            continue;
-        }
-        match out.last_mut() {
-            Some(last) if last.0 == r.step => {
-                last.2 += v;
-                last.3 += 1;
-            }
-            _ => out.push((r.step, r.t, v, 1)),
-        }
-    }
-    out.into_iter().map(|(_, t, s, n)| (t, s / n as f64)).collect()
+    records.iter().map(|r| (r.step, r.t, f(r))).filter(|s| s.2.is_finite()).collect::<PerStep>().means()
 }
 
-/// Variance across members of a quantity, per probe step: `(t, variance)`.
+/// Unbiased variance across members of a quantity, per probe step with at least two members:
+/// `(t, variance)` in step order.
 pub fn member_variance(records: &[ProbeRecord], f: impl Fn(&ProbeRecord) -> f64) -> Vec<(f64, f64)> {
-    let mut groups: Vec<(u64, f64, Vec<f64>)> = Vec::new();
-    for r in records {
-        match groups.last_mut() {
-            Some(last) if last.0 == r.step => last.2.push(f(r)),
-            _ => groups.push((r.step, r.t, vec![f(r)])),
-        }
-    }
-    groups
-        .into_iter()
-        .filter(|g| g.2.len() >= 2)
-        .map(|(_, t, v)| {
-            let m = v.iter().sum::<f64>() / v.len() as f64;
-            (t, v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (v.len() as f64 - 1.0))
-        })
-        .collect()
+    records.iter().map(|r| (r.step, r.t, f(r))).collect::<PerStep>().variances()
 }
 
 /// The initial end-to-end mode strength the overlays start from, and how it was chosen.
@@ -530,8 +505,7 @@ fn stationary_verdicts(
         if samples.len() < 2 {
             return vec![];
         }
-        let m = samples.iter().sum::<f64>() / samples.len() as f64;
-        let var = samples.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (samples.len() as f64 - 1.0);
+        let var = stats::variance(&samples);
         let t = mode.temperature();
         // Effective number of independent samples: per member, the late span times the
         // relaxation rate L s^{2−2/L} of the flow at s, halved, at most the number of probes.
