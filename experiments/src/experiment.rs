@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use modewise_dln::{BackendKind, DlnError, StopFlag};
 
 use crate::ExperimentError;
+use crate::io::create_destination;
 use crate::output::write_tables;
 use crate::report::draw_figures;
 use crate::run::{DivergedMember, Progress, Timings, Verdict, train_and_analyse};
@@ -46,34 +47,20 @@ pub fn default_dir(spec: &ExperimentSpec) -> PathBuf {
     Path::new("data").join(&spec.name)
 }
 
-/// Checks that `dir` may receive results: refuses an existing, non-empty directory unless
-/// `force`, and an output path that is a file.
+/// Checks that `dir` may receive an experiment's results ([`crate::io::check_destination`]):
+/// an existing, non-empty directory is refused unless `force`.
 pub fn check_destination(dir: &Path, force: bool) -> Result<(), ExperimentError> {
-    if dir.is_file() {
-        return Err(ExperimentError::Invalid {
-            field: "--out".into(),
-            rule: format!("must be a directory, but {} is a file", dir.display()),
-        });
-    }
-    let non_empty = dir.read_dir().map(|mut it| it.next().is_some()).unwrap_or(false);
-    if non_empty && !force {
-        return Err(ExperimentError::Invalid {
-            field: "--out".into(),
-            rule: format!("{} already holds results; pass --force to replace them", dir.display()),
-        });
-    }
-    Ok(())
+    crate::io::check_destination(dir, |dir| {
+        let non_empty = dir.read_dir().map(|mut it| it.next().is_some()).unwrap_or(false);
+        (non_empty && !force).then(|| format!("{} already holds results; pass --force to replace them", dir.display()))
+    })
 }
 
 /// Creates the staging directory of `dir` beside it (removing stale ones left by killed runs),
 /// which also proves that the destination is writable before any training.
 fn create_staging(dir: &Path) -> Result<PathBuf, ExperimentError> {
-    let unwritable = |e: std::io::Error, path: &Path| ExperimentError::Invalid {
-        field: "--out".into(),
-        rule: format!("must be a writable directory ({}: {e})", path.display()),
-    };
     let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    std::fs::create_dir_all(parent).map_err(|e| unwritable(e, parent))?;
+    create_destination(parent)?;
     let name = dir.file_name().map_or("results".into(), |n| n.to_string_lossy().into_owned());
     let prefix = format!(".{name}.staging-");
     // A staging directory whose process is gone was left by a kill: nothing in it is complete.
@@ -93,7 +80,7 @@ fn create_staging(dir: &Path) -> Result<PathBuf, ExperimentError> {
     }
     let staging = parent.join(format!("{prefix}{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&staging);
-    std::fs::create_dir(&staging).map_err(|e| unwritable(e, &staging))?;
+    create_destination(&staging)?;
     Ok(staging)
 }
 

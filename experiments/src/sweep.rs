@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use modewise_dln::{DlnError, StopFlag};
 
 use crate::ExperimentError;
+use crate::io::{check_destination, create_destination};
 use crate::output::write_tables;
 use crate::run::{DivergedMember, Progress, Timings, Verdict, train_and_analyse};
 use crate::spec::{ExperimentSpec, assign};
@@ -221,30 +222,20 @@ pub fn run_shard(
     progress: &mut dyn FnMut(Progress<'_>),
 ) -> Result<SweepOutcome, ExperimentError> {
     let mine: Vec<&SweepPoint> = points.iter().filter(|p| p.index % shard.count == shard.index).collect();
-    let started = |p: &SweepPoint| TABLES.iter().any(|t| dir.join(t).join(format!("run_index={}", p.index)).exists());
-    if !options.resume
-        && !options.force
-        && let Some(p) = mine.iter().find(|p| started(p))
-    {
-        return Err(ExperimentError::Invalid {
-            field: "--out".into(),
-            rule: format!(
-                "{} already holds results of run {}; pass --resume to continue the sweep or --force to redo it",
-                dir.display(),
-                p.index
-            ),
-        });
-    }
-    if dir.is_file() {
-        return Err(ExperimentError::Invalid {
-            field: "--out".into(),
-            rule: format!("must be a directory, but {} is a file", dir.display()),
-        });
-    }
-    std::fs::create_dir_all(dir).map_err(|e| ExperimentError::Invalid {
-        field: "--out".into(),
-        rule: format!("must be a writable directory ({}: {e})", dir.display()),
+    check_destination(dir, |dir| {
+        if options.resume || options.force {
+            return None;
+        }
+        let started =
+            |p: &&&SweepPoint| TABLES.iter().any(|t| dir.join(t).join(format!("run_index={}", p.index)).exists());
+        let first = mine.iter().find(started)?;
+        Some(format!(
+            "{} already holds results of run {}; pass --resume to continue the sweep or --force to redo it",
+            dir.display(),
+            first.index
+        ))
     })?;
+    create_destination(dir)?;
     if options.force {
         // All at once, so that a forced sweep interrupted and then resumed holds no old run.
         for p in &mine {
