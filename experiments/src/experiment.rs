@@ -3,14 +3,15 @@
 
 use std::path::{Path, PathBuf};
 
-use modewise_dln::{BackendKind, DlnError, StopFlag};
+use modewise_dln::{BackendKind, Divergence, DlnError, StopFlag};
 
 use crate::ExperimentError;
 use crate::io::create_destination;
 use crate::output::write_tables;
 use crate::report::draw_figures;
-use crate::run::{DivergedMember, Progress, Timings, Verdict, train_and_analyse};
+use crate::run::{Progress, Timings, train_and_analyse};
 use crate::spec::ExperimentSpec;
+use crate::table::Verdict;
 
 /// Options of a run that are not part of the spec.
 #[derive(Debug, Clone, Default)]
@@ -32,8 +33,8 @@ pub struct ExperimentOutcome {
     pub dir: PathBuf,
     /// The verdicts.
     pub verdicts: Vec<Verdict>,
-    /// The diverged members of all runs.
-    pub divergences: Vec<DivergedMember>,
+    /// The diverged members of all runs: the run id beside the trainer's record.
+    pub divergences: Vec<(String, Divergence)>,
     /// Number of members over all runs.
     pub members: usize,
     /// The figures written.
@@ -124,9 +125,9 @@ pub fn execute(
         let a = train_and_analyse(&spec, &plans, |i| (plans[i].run_id.clone(), i, total), &options.stop, progress)?;
         let (results, theory, verdicts, mut timings) = (a.results, a.theory, a.verdicts, a.timings);
         let started = std::time::Instant::now();
-        write_tables(|table| staging.join(format!("{table}.parquet")), &spec, &results, &theory, &verdicts)?;
+        write_tables(|table| table.path_in(&staging), &spec, &results, &theory, &verdicts)?;
         timings.parquet = started.elapsed().as_secs_f64();
-        let divergences: Vec<DivergedMember> = results.iter().flat_map(|r| r.diverged_members()).collect();
+        let divergences = results.iter().flat_map(|r| r.divergences_by_run()).collect();
         let members = results.iter().map(|r| r.plan.train.params().seeds.len()).sum();
         let started = std::time::Instant::now();
         let figures = draw_figures(&staging)?;

@@ -8,6 +8,7 @@ use modewise_theory::EnsembleStats;
 use polars::prelude::*;
 
 use crate::ExperimentError;
+use crate::table::{Row, from_frame};
 
 /// One row per recorded time: `t`, `step`, `mean_w`, `var_w`, `finite` (paths still finite).
 pub fn ensemble_frame(stats: &EnsembleStats) -> PolarsResult<DataFrame> {
@@ -95,6 +96,11 @@ pub fn create_destination(dir: &Path) -> Result<(), ExperimentError> {
         field: "--out".into(),
         rule: format!("must be a writable directory ({}: {e})", dir.display()),
     })
+}
+
+/// Reads the rows of a table written by [`crate::output::write_tables`].
+pub fn read_rows<R: Row>(path: &Path) -> Result<Vec<R>, ExperimentError> {
+    from_frame(&read_parquet(path)?).map_err(|source| ExperimentError::Polars { path: path.to_path_buf(), source })
 }
 
 /// Reads a Parquet file into a data frame.

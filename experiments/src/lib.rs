@@ -14,9 +14,11 @@ pub mod run;
 pub mod spec;
 pub mod stats;
 pub mod sweep;
+pub mod table;
 
 pub use error::ExperimentError;
 pub use experiment::{ExperimentOutcome, RunOptions, execute};
 pub use io::{ensemble_frame, read_metadata, read_parquet, write_parquet_atomic};
 pub use presets::{PRESETS, preset, preset_toml};
 pub use spec::{ExperimentSpec, parse_assignment};
+pub use table::{Claim, Overlay, Quantity, Table, Verdict};

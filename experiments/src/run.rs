@@ -3,15 +3,15 @@
 
 use std::time::Instant;
 
-use modewise_dln::{InitScheme, ProbeRecord, StopFlag, TrainSpec, Trainer};
+use modewise_dln::{Divergence, InitScheme, ProbeRecord, StopFlag, TrainSpec, Trainer};
 use modewise_theory::{
     Coordinate, DEFAULT_RHO, Dynamics, EnsembleParams, EnsembleStats, Mode, StationaryOptions, TimeGrid,
 };
-use polars::prelude::*;
 
 use crate::ExperimentError;
 use crate::spec::{Analysis, ExperimentSpec, RunPlan};
 use crate::stats::{self, PerStep};
+use crate::table::{Claim, Overlay, Quantity, TheoryRow, Verdict};
 
 /// Relative margin by which a measured diffusion peak must exceed the diffusion at the learned
 /// time to count as a peak (guards against sampling noise).
@@ -62,12 +62,19 @@ pub struct RunResult {
     pub plan: RunPlan,
     /// Every probe record.
     pub records: Vec<ProbeRecord>,
-    /// `(member, step)` of each diverged member.
-    pub diverged: Vec<(usize, u64)>,
+    /// The trainer's record of each diverged member, in the order detected.
+    pub divergences: Vec<Divergence>,
     /// Wall-clock seconds of training (all members together, probes included).
     pub wall_seconds: f64,
     /// Of which probing.
     pub probe_seconds: f64,
+}
+
+impl RunResult {
+    /// Each diverged member's record, beside the run id (for the final report).
+    pub fn divergences_by_run(&self) -> impl Iterator<Item = (String, Divergence)> + '_ {
+        self.divergences.iter().map(|d| (self.plan.run_id.clone(), d.clone()))
+    }
 }
 
 /// Where an experiment's wall-clock time went, in seconds.
@@ -117,54 +124,6 @@ impl Timings {
     }
 }
 
-/// One verdict row.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Verdict {
-    /// The run.
-    pub run_id: String,
-    /// The claim (`1 peak before learned`, `2 Dirac law`, `3 Boltzmann law`, `SDE vs SGD`).
-    pub claim: String,
-    /// Mode index (0-based).
-    pub k: usize,
-    /// What is compared.
-    pub quantity: String,
-    /// The theory's value.
-    pub predicted: f64,
-    /// The measured value.
-    pub measured: f64,
-    /// Whether the claim holds on this run and mode.
-    pub holds: bool,
-}
-
-/// A member that diverged, for the final report.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DivergedMember {
-    /// The run.
-    pub run_id: String,
-    /// The member's index in the run's seed list.
-    pub member: usize,
-    /// Its seed.
-    pub seed: u64,
-    /// The step at which its weights were found not finite.
-    pub step: u64,
-}
-
-impl RunResult {
-    /// The members of this run that diverged.
-    pub fn diverged_members(&self) -> Vec<DivergedMember> {
-        let seeds = &self.plan.train.params().seeds;
-        self.diverged
-            .iter()
-            .map(|&(member, step)| DivergedMember {
-                run_id: self.plan.run_id.clone(),
-                member,
-                seed: seeds[member],
-                step,
-            })
-            .collect()
-    }
-}
-
 /// Trains one run, reporting progress; a requested `stop` ends it with
 /// [`modewise_dln::DlnError::Interrupted`].
 pub fn train_run(
@@ -185,11 +144,10 @@ pub fn train_run(
         records.push(r.clone());
         Ok(())
     })?;
-    let diverged = report.divergences.iter().map(|d| (d.member, d.step)).collect();
     Ok(RunResult {
         plan: plan.clone(),
         records,
-        diverged,
+        divergences: report.divergences,
         wall_seconds: started.elapsed().as_secs_f64(),
         probe_seconds: report.probe_seconds,
     })
@@ -201,7 +159,7 @@ pub struct Analysed {
     /// One result per plan.
     pub results: Vec<RunResult>,
     /// The overlays.
-    pub theory: TheoryRows,
+    pub theory: Vec<TheoryRow>,
     /// The verdicts.
     pub verdicts: Vec<Verdict>,
     /// Time spent training, probing and analysing.
@@ -294,65 +252,34 @@ fn fit_w0(mode: &Mode, t: f64, w1: f64) -> f64 {
     (0.5 * (lo + hi)).exp()
 }
 
-/// Rows of the `theory` table for one run: `(run_id, k, overlay, t, w, value, variance, w0)`.
-#[derive(Debug, Default, Clone)]
-pub struct TheoryRows {
-    run_id: Vec<String>,
-    k: Vec<u32>,
-    overlay: Vec<String>,
-    t: Vec<Option<f64>>,
-    w: Vec<Option<f64>>,
-    value: Vec<f64>,
-    variance: Vec<Option<f64>>,
-    w0: Vec<f64>,
-    w0_rule: Vec<String>,
+/// The start every overlay of a mode shares: the run, the mode, and `w0` with its rule.
+struct OverlayStart<'a> {
+    run_id: &'a str,
+    k: usize,
+    w0: f64,
+    rule: &'a str,
 }
 
-impl TheoryRows {
-    #[allow(clippy::too_many_arguments)]
-    fn push(
-        &mut self,
-        run: &str,
-        k: usize,
-        overlay: &str,
-        t: Option<f64>,
-        w: Option<f64>,
-        value: f64,
-        var: Option<f64>,
-        w0: f64,
-        rule: &str,
-    ) {
-        self.run_id.push(run.into());
-        self.k.push(k as u32);
-        self.overlay.push(overlay.into());
-        self.t.push(t);
-        self.w.push(w);
-        self.value.push(value);
-        self.variance.push(var);
-        self.w0.push(w0);
-        self.w0_rule.push(rule.into());
-    }
-
-    /// Pushes an ensemble's mean and variance per recorded time.
-    fn push_ensemble(&mut self, run: &str, k: usize, overlay: &str, stats: &EnsembleStats, w0: f64, rule: &str) {
-        for i in 0..stats.times.len() {
-            self.push(run, k, overlay, Some(stats.times[i]), None, stats.mean[i], Some(stats.variance[i]), w0, rule);
+impl OverlayStart<'_> {
+    /// A row of the `theory` table from this start.
+    fn row(&self, overlay: Overlay, t: Option<f64>, w: Option<f64>, value: f64, variance: Option<f64>) -> TheoryRow {
+        TheoryRow {
+            run_id: self.run_id.into(),
+            k: self.k as u32,
+            overlay,
+            t,
+            w,
+            value,
+            variance,
+            w0: self.w0,
+            w0_rule: self.rule.into(),
         }
     }
 
-    /// The table.
-    pub fn frame(&self) -> PolarsResult<DataFrame> {
-        df!(
-            "run_id" => &self.run_id,
-            "k" => &self.k,
-            "overlay" => &self.overlay,
-            "t" => &self.t,
-            "w" => &self.w,
-            "value" => &self.value,
-            "variance" => &self.variance,
-            "w0" => &self.w0,
-            "w0_rule" => &self.w0_rule,
-        )
+    /// An ensemble's mean and variance per recorded time.
+    fn ensemble(&self, overlay: Overlay, stats: &EnsembleStats) -> impl Iterator<Item = TheoryRow> {
+        (0..stats.times.len())
+            .map(move |i| self.row(overlay, Some(stats.times[i]), None, stats.mean[i], Some(stats.variance[i])))
     }
 }
 
@@ -360,7 +287,7 @@ impl TheoryRows {
 pub fn analyse(
     spec: &ExperimentSpec,
     result: &RunResult,
-    theory: &mut TheoryRows,
+    theory: &mut Vec<TheoryRow>,
 ) -> Result<Vec<Verdict>, ExperimentError> {
     let train = &result.plan.train;
     let p = train.params();
@@ -369,17 +296,18 @@ pub fn analyse(
     // Verdicts and fitted starts use only the members that did not diverge (the trajectories
     // table keeps the others' records up to their divergence).
     let records: Vec<ProbeRecord> =
-        result.records.iter().filter(|r| !result.diverged.iter().any(|&(m, _)| m == r.member)).cloned().collect();
+        result.records.iter().filter(|r| !result.divergences.iter().any(|d| d.member == r.member)).cloned().collect();
     let mut verdicts = Vec::new();
     for k in 0..train.teacher().rank() {
         let mode = train.mode_params(k).check()?;
         let mean = member_mean(&records, |r| r.probe.mode_strength[k]);
         let (w0, rule) = initial_strength(train, k, &mode, &mean);
+        let start = OverlayStart { run_id, k, w0, rule: &rule };
         let o = &spec.overlays;
         if o.gradient_flow {
             for &t in &times {
                 let w = mode.gf_trajectory(w0, t)?;
-                theory.push(run_id, k, "gradient_flow", Some(t), None, w, None, w0, &rule);
+                theory.push(start.row(Overlay::GradientFlow, Some(t), None, w, None));
             }
         }
         let grid = TimeGrid::from_times(times.clone())?;
@@ -388,12 +316,12 @@ pub fn analyse(
             let dynamics =
                 Dynamics::Sde { scheme: o.sde_scheme, coordinate: Coordinate::EndToEnd, dt: p.lr * o.sde_dt_over_lr };
             let stats = mode.ensemble(w0, dynamics, &EnsembleParams::new(o.sde_paths, seed, grid.clone()))?;
-            theory.push_ensemble(run_id, k, "sde", &stats, w0, &rule);
+            theory.extend(start.ensemble(Overlay::Sde, &stats));
         }
         if o.chain_paths > 0 {
             let stats =
                 mode.ensemble(w0, Dynamics::Chain, &EnsembleParams::new(o.chain_paths, seed ^ 1, grid.clone()))?;
-            theory.push_ensemble(run_id, k, "chain", &stats, w0, &rule);
+            theory.extend(start.ensemble(Overlay::Chain, &stats));
         }
         let density = if mode.sigma() > 0.0
             && (o.stationary || matches!(spec.analysis, Analysis::Stationary | Analysis::Relax))
@@ -405,8 +333,8 @@ pub fn analyse(
         if let (Some(d), true) = (&density, o.stationary) {
             let b = d.boltzmann();
             for (i, &w) in d.w().iter().enumerate().step_by((d.w().len() / 400).max(1)) {
-                theory.push(run_id, k, "stationary_density", None, Some(w), d.density()[i], None, w0, &rule);
-                theory.push(run_id, k, "boltzmann", None, Some(w), b.pdf(w), None, w0, &rule);
+                theory.push(start.row(Overlay::StationaryDensity, None, Some(w), d.density()[i], None));
+                theory.push(start.row(Overlay::Boltzmann, None, Some(w), b.pdf(w), None));
             }
         }
         match spec.analysis {
@@ -445,16 +373,15 @@ fn saddle_verdicts(
         mean_d.iter().fold((f64::NAN, f64::NEG_INFINITY), |acc, &(t, d)| if d > acc.1 { (t, d) } else { acc });
     let d_at_learned = mean_d.iter().find(|&&(t, _)| t >= t_learned).map_or(f64::NAN, |&(_, d)| d);
     let measured_before = t_peak < t_learned && d_peak > (1.0 + PEAK_MARGIN) * d_at_learned;
-    let claim = "1 peak before learned";
-    let v = |quantity: &str, predicted: f64, measured: f64, holds: bool| {
-        verdict(run, claim, k, quantity, predicted, measured, holds)
+    let v = |quantity, predicted, measured, holds| {
+        verdict(run, Claim::PeakBeforeLearned, k, quantity, predicted, measured, holds)
     };
     let rel = |a: f64, b: f64| (a - b).abs() <= 0.5 * b.abs();
     Ok(vec![
-        v("t_learned", t_learned_pred, t_learned, rel(t_learned, t_learned_pred)),
-        v("t_peak", t_peak_pred, t_peak, !predicted_before || rel(t_peak, t_peak_pred)),
+        v(Quantity::TLearned, t_learned_pred, t_learned, rel(t_learned, t_learned_pred)),
+        v(Quantity::TPeak, t_peak_pred, t_peak, !predicted_before || rel(t_peak, t_peak_pred)),
         v(
-            "peak_before_learned",
+            Quantity::PeakBeforeLearned,
             f64::from(u8::from(predicted_before)),
             f64::from(u8::from(measured_before)),
             predicted_before == measured_before,
@@ -463,8 +390,16 @@ fn saddle_verdicts(
 }
 
 /// One verdict row.
-fn verdict(run: &str, claim: &str, k: usize, quantity: &str, predicted: f64, measured: f64, holds: bool) -> Verdict {
-    Verdict { run_id: run.into(), claim: claim.into(), k, quantity: quantity.into(), predicted, measured, holds }
+fn verdict(
+    run: &str,
+    claim: Claim,
+    k: usize,
+    quantity: Quantity,
+    predicted: f64,
+    measured: f64,
+    holds: bool,
+) -> Verdict {
+    Verdict { run_id: run.into(), claim, k, quantity, predicted, measured, holds }
 }
 
 /// Claims 2 and 3 on one mode, from the second half of the run.
@@ -478,9 +413,7 @@ fn stationary_verdicts(
 ) -> Vec<Verdict> {
     let s = mode.s();
     let half = train.params().steps / 2;
-    let v = |claim: &str, quantity: &str, predicted: f64, measured: f64, holds: bool| {
-        verdict(run, claim, k, quantity, predicted, measured, holds)
-    };
+    let v = |claim, quantity, predicted, measured, holds| verdict(run, claim, k, quantity, predicted, measured, holds);
     if mode.sigma() == 0.0 {
         let var = member_variance(records, |r| r.probe.mode_strength[k]);
         let late: Vec<&(f64, f64)> = var.iter().filter(|(t, _)| *t >= half as f64 * train.params().lr).collect();
@@ -491,13 +424,13 @@ fn stationary_verdicts(
         let mean_last = member_mean(records, |r| r.probe.mode_strength[k]).last().map_or(f64::NAN, |x| x.1);
         vec![
             v(
-                "2 Dirac law",
-                "variance_ratio_last_to_mid",
+                Claim::DiracLaw,
+                Quantity::VarianceRatioLastToMid,
                 0.0,
                 last / first.max(f64::MIN_POSITIVE),
                 last <= first || last < 1e-12 * s * s,
             ),
-            v("2 Dirac law", "mean_over_s", 1.0, mean_last / s, (mean_last / s - 1.0).abs() < 1e-2),
+            v(Claim::DiracLaw, Quantity::MeanOverS, 1.0, mean_last / s, (mean_last / s - 1.0).abs() < 1e-2),
         ]
     } else {
         let late: Vec<&ProbeRecord> = records.iter().filter(|r| r.step >= half).collect();
@@ -516,8 +449,8 @@ fn stationary_verdicts(
         let n_eff = members * (0.5 * span * rate).clamp(1.0, samples.len() as f64 / members);
         let (vt, kt) = (variance_tolerance(n_eff), ks_tolerance(n_eff));
         let mut out = vec![v(
-            "3 Boltzmann law",
-            "variance_over_T",
+            Claim::BoltzmannLaw,
+            Quantity::VarianceOverT,
             density.map_or(1.0, |d| d.variance() / t),
             var / t,
             density.is_some_and(|d| (var - d.variance()).abs() <= vt * d.variance()),
@@ -525,8 +458,14 @@ fn stationary_verdicts(
         if let Some(d) = density {
             let ks_exact = d.ks_to_samples(&samples);
             let ks_boltz = modewise_theory::stationary::ks_statistic(&samples, |w| d.boltzmann().cdf(w));
-            out.push(v("3 Boltzmann law", "ks_to_exact_density", 0.0, ks_exact, ks_exact <= kt));
-            out.push(v("3 Boltzmann law", "ks_to_boltzmann", d.distances_to_boltzmann().ks, ks_boltz, ks_boltz <= kt));
+            out.push(v(Claim::BoltzmannLaw, Quantity::KsToExactDensity, 0.0, ks_exact, ks_exact <= kt));
+            out.push(v(
+                Claim::BoltzmannLaw,
+                Quantity::KsToBoltzmann,
+                d.distances_to_boltzmann().ks,
+                ks_boltz,
+                ks_boltz <= kt,
+            ));
         }
         out
     }
@@ -556,11 +495,10 @@ fn sde_verdicts(
     let n = records.iter().filter(|r| r.step == last_step).count() as f64;
     let mean = member_mean(records, |r| r.probe.mode_strength[k]).last().map_or(f64::NAN, |x| x.1);
     let (sde_mean, sde_var) = (sde.mean[1], sde.variance[1]);
-    let v = |quantity: &str, predicted: f64, measured: f64, holds: bool| {
-        verdict(run, "SDE vs SGD", k, quantity, predicted, measured, holds)
-    };
+    let v =
+        |quantity, predicted, measured, holds| verdict(run, Claim::SdeVsSgd, k, quantity, predicted, measured, holds);
     Ok(vec![
-        v("final_mean", sde_mean, mean, (mean - sde_mean).abs() <= 0.05 * mode.s()),
-        v("final_variance", sde_var, var, (var - sde_var).abs() <= variance_tolerance(n) * sde_var.max(1e-300)),
+        v(Quantity::FinalMean, sde_mean, mean, (mean - sde_mean).abs() <= 0.05 * mode.s()),
+        v(Quantity::FinalVariance, sde_var, var, (var - sde_var).abs() <= variance_tolerance(n) * sde_var.max(1e-300)),
     ])
 }
