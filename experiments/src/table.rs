@@ -902,6 +902,55 @@ mod tests {
         assert!(from_frame::<Verdict>(&retyped).is_err(), "a column of another type is refused");
     }
 
+    /// The columns `data/README.md` documents for `table`, as `(name, type, nullable)` in order:
+    /// from the Markdown table under the heading `` ### `<table>.parquet` ``, whose first cell
+    /// names one or more columns in backticks and whose second gives their type (one for all) or
+    /// as many types separated by commas, each noted `(null …)` where it may be null.
+    fn documented(readme: &str, table: Table) -> Vec<(String, String, bool)> {
+        let heading = format!("### `{}`", table.file_name());
+        let start = readme.find(&heading).unwrap_or_else(|| panic!("data/README.md has no section {heading}"));
+        let rows = readme[start..]
+            .lines()
+            .skip(1)
+            .skip_while(|l| !l.starts_with('|'))
+            .take_while(|l| l.starts_with('|'))
+            .skip(2); // the header and the separator
+        let mut out = Vec::new();
+        for line in rows {
+            let cells: Vec<&str> = line.trim_matches('|').split('|').map(str::trim).collect();
+            let names: Vec<&str> = cells[0].split('`').skip(1).step_by(2).collect();
+            let mut types: Vec<&str> = cells[1].split(',').map(str::trim).collect();
+            if types.len() == 1 {
+                types = vec![types[0]; names.len()];
+            }
+            assert_eq!(names.len(), types.len(), "one type, or as many types as columns: {line}");
+            for (name, ty) in names.into_iter().zip(types) {
+                let (ty, note) = ty.split_once(' ').unwrap_or((ty, ""));
+                out.push((name.to_string(), ty.to_string(), note.contains("null")));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn the_readme_documents_exactly_each_tables_columns() {
+        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../data/README.md")).unwrap();
+        for &table in Table::ALL {
+            let mut documented = documented(&readme, table);
+            if table == Table::Runs {
+                let pattern = format!("{}<path>", RunRow::TRAIN_PREFIX);
+                assert_eq!(
+                    documented.pop(),
+                    Some((pattern, "str".into(), true)),
+                    "the runs table ends with its dynamic train.* columns"
+                );
+            }
+            let declared: Vec<(String, String, bool)> =
+                columns_of(table).into_iter().map(|(n, t, null)| (n.into(), t.into(), null)).collect();
+            assert_eq!(documented, declared, "data/README.md on the {table} table");
+        }
+    }
+
     #[test]
     fn run_rows_carry_the_divergence_record_and_every_train_field() {
         let spec = ExperimentSpec::from_toml(
