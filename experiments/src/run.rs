@@ -1,5 +1,5 @@
-//! Running an experiment: training every run, theory overlays, verdicts, and the four tables
-//! (`runs`, `trajectories`, `theory`, `summary`).
+//! Running an experiment: training every run, then its theory overlays (the rows of the
+//! `theory` table) and verdicts (the rows of `summary`).
 
 use std::time::Instant;
 

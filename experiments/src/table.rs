@@ -168,8 +168,8 @@ named! {
 pub enum Access<R> {
     /// Text.
     Str(fn(&R) -> &str, fn(&mut R, &str)),
-    /// Text naming a variant of a [`named!`] enum; the setter fails (returns `None`) on an
-    /// unknown name.
+    /// Text naming a variant of an enum with a name table ([`Claim`], [`Overlay`], …); the
+    /// setter fails (returns `None`) on an unknown name.
     Named(fn(&R) -> &'static str, fn(&mut R, &str) -> Option<()>),
     /// Unsigned 32-bit integer.
     U32(fn(&R) -> u32, fn(&mut R, u32)),
@@ -227,8 +227,12 @@ impl<R> ColumnDef<R> {
 
     /// Sets this column's value in each of `rows` from `frame` (one row per frame row); an
     /// error names the column when it is missing, of another type, null where it may not be,
-    /// or (for a named enum) holds an unknown name.
+    /// or (for a named enum) holds an unknown name. A nullable column missing from the frame
+    /// (a file written before the column was added) reads as null throughout.
     fn read(&self, frame: &DataFrame, rows: &mut [R]) -> PolarsResult<()> {
+        if self.nullable() && frame.column(self.name).is_err() {
+            return Ok(());
+        }
         let column = frame.column(self.name)?;
         let null = || polars_err!(ComputeError: "column `{}` holds a null", self.name);
         match self.access {
@@ -897,6 +901,11 @@ mod tests {
         let missing = frame.drop("holds").unwrap();
         let err = from_frame::<Verdict>(&missing).unwrap_err().to_string();
         assert!(err.contains("holds"), "{err}");
+        // A nullable column added later (last_finite_step) reads as null from an older file.
+        let row = RunRow { diverged_at: Some(9), last_finite_step: Some(8), ..RunRow::default() };
+        let older = to_frame(std::slice::from_ref(&row)).unwrap().drop("last_finite_step").unwrap();
+        let back = from_frame::<RunRow>(&older).unwrap();
+        assert_eq!(back, [RunRow { last_finite_step: None, ..row }]);
         let mut retyped = frame;
         retyped.with_column(Column::new("k".into(), [1.0f64])).unwrap();
         assert!(from_frame::<Verdict>(&retyped).is_err(), "a column of another type is refused");
