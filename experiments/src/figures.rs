@@ -843,7 +843,7 @@ mod tests {
         let path = dir.path().join("figure.svg");
         let figure = Figure::Histogram(histogram());
         write_svg(&figure, &path).unwrap();
-        assert!(!path.with_extension("svg.tmp").exists());
+        assert!(!path.with_file_name(format!(".figure.svg.tmp-{}", std::process::id())).exists());
         let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(names, ["figure.svg"], "no temporary file is left");
         let back = std::fs::read_to_string(&path).unwrap();
@@ -862,7 +862,7 @@ mod tests {
         }
         assert!(err.to_string().contains("missing-dir"), "{err}");
         assert!(!path.exists());
-        assert!(!path.with_extension("svg.tmp").exists());
+        assert!(!path.with_file_name(format!(".figure.svg.tmp-{}", std::process::id())).exists());
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "nothing is left beside it");
     }
 
