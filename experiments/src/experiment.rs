@@ -3,14 +3,16 @@
 
 use std::path::{Path, PathBuf};
 
-use modewise_dln::{DlnError, StopFlag};
+use modewise_dln::{Divergence, DlnError, StopFlag};
 
 use crate::ExperimentError;
 use crate::error::DestinationProblem;
+use crate::io::create_destination;
 use crate::output::write_tables;
 use crate::report::draw_figures;
-use crate::run::{DivergedMember, Progress, Timings, Verdict, train_and_analyse};
+use crate::run::{Progress, Timings, train_and_analyse};
 use crate::spec::{CheckedExperiment, ExperimentSpec};
+use crate::table::Verdict;
 
 /// Options of a run that are not part of the spec (a backend for every run is set on the spec,
 /// with [`ExperimentSpec::with_backend`], before it is checked).
@@ -31,8 +33,8 @@ pub struct ExperimentOutcome {
     pub dir: PathBuf,
     /// The verdicts.
     pub verdicts: Vec<Verdict>,
-    /// The diverged members of all runs.
-    pub divergences: Vec<DivergedMember>,
+    /// The diverged members of all runs: the run id beside the trainer's record.
+    pub divergences: Vec<(String, Divergence)>,
     /// Number of members over all runs.
     pub members: usize,
     /// The figures written.
@@ -46,29 +48,20 @@ pub fn default_dir(spec: &ExperimentSpec) -> PathBuf {
     Path::new("data").join(&spec.name)
 }
 
-/// Checks that `dir` may receive results: refuses an existing, non-empty directory unless
-/// `force`, and an output path that is a file.
+/// Checks that `dir` may receive an experiment's results ([`crate::io::check_destination`]):
+/// an existing, non-empty directory is refused unless `force`.
 pub fn check_destination(dir: &Path, force: bool) -> Result<(), ExperimentError> {
-    let refuse = |problem| Err(ExperimentError::Destination { dir: dir.to_path_buf(), problem });
-    if dir.is_file() {
-        return refuse(DestinationProblem::IsFile);
-    }
-    let non_empty = dir.read_dir().map(|mut it| it.next().is_some()).unwrap_or(false);
-    if non_empty && !force {
-        return refuse(DestinationProblem::Taken);
-    }
-    Ok(())
+    crate::io::check_destination(dir, |dir| {
+        let non_empty = dir.read_dir().map(|mut it| it.next().is_some()).unwrap_or(false);
+        (non_empty && !force).then_some(DestinationProblem::Taken)
+    })
 }
 
 /// Creates the staging directory of `dir` beside it (removing stale ones left by killed runs),
 /// which also proves that the destination is writable before any training.
 fn create_staging(dir: &Path) -> Result<PathBuf, ExperimentError> {
-    let unwritable = |source: std::io::Error, path: &Path| ExperimentError::Destination {
-        dir: dir.to_path_buf(),
-        problem: DestinationProblem::Unwritable { path: path.to_path_buf(), source },
-    };
     let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    std::fs::create_dir_all(parent).map_err(|e| unwritable(e, parent))?;
+    create_destination(dir, parent)?;
     let name = dir.file_name().map_or("results".into(), |n| n.to_string_lossy().into_owned());
     let prefix = format!(".{name}.staging-");
     // A staging directory whose process is gone was left by a kill: nothing in it is complete.
@@ -88,7 +81,7 @@ fn create_staging(dir: &Path) -> Result<PathBuf, ExperimentError> {
     }
     let staging = parent.join(format!("{prefix}{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&staging);
-    std::fs::create_dir(&staging).map_err(|e| unwritable(e, &staging))?;
+    create_destination(dir, &staging)?;
     Ok(staging)
 }
 
@@ -125,9 +118,9 @@ pub fn execute(
         let a = train_and_analyse(experiment, |i| (plans[i].run_id.clone(), i, total), &options.stop, progress)?;
         let (results, theory, verdicts, mut timings) = (a.results, a.theory, a.verdicts, a.timings);
         let started = std::time::Instant::now();
-        write_tables(|table| staging.join(format!("{table}.parquet")), spec, &results, &theory, &verdicts)?;
+        write_tables(|table| table.path_in(&staging), spec, &results, &theory, &verdicts)?;
         timings.parquet = started.elapsed().as_secs_f64();
-        let divergences: Vec<DivergedMember> = results.iter().flat_map(|r| r.diverged_members()).collect();
+        let divergences = results.iter().flat_map(|r| r.divergences_by_run()).collect();
         let members = results.iter().map(|r| r.plan.train.params().seeds.len()).sum();
         let started = std::time::Instant::now();
         let figures = draw_figures(&staging)?;

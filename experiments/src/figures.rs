@@ -6,7 +6,6 @@
 //! font metrics are used for layout.
 
 use std::fmt::Display;
-use std::fs::File;
 use std::io::Write;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -18,6 +17,7 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use crate::ExperimentError;
+use crate::io::write_atomic;
 
 /// Width of one panel, in pixels.
 const PANEL_WIDTH: u32 = 640;
@@ -137,22 +137,12 @@ pub fn render_svg(figure: &Figure) -> Result<String, ExperimentError> {
     render(figure).map_err(|reason| ExperimentError::Figure { path: PathBuf::from("<memory>"), reason })
 }
 
-/// Writes the figure to `path` as SVG atomically: to a temporary file beside it (path with
-/// extension "svg.tmp"), renamed into place when complete; the temporary is removed on error.
+/// Writes the figure to `path` as SVG atomically, through [`crate::io::write_atomic`].
 pub fn write_svg(figure: &Figure, path: &Path) -> Result<(), ExperimentError> {
     let svg = render(figure).map_err(|reason| ExperimentError::Figure { path: path.to_path_buf(), reason })?;
-    let tmp = path.with_extension("svg.tmp");
-    let io = |source| ExperimentError::Io { path: path.to_path_buf(), source };
-    let written = File::create(&tmp).and_then(|mut file| file.write_all(svg.as_bytes()));
-    if let Err(source) = written {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(io(source));
-    }
-    if let Err(source) = std::fs::rename(&tmp, path) {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(io(source));
-    }
-    Ok(())
+    write_atomic(path, |file| {
+        file.write_all(svg.as_bytes()).map_err(|source| ExperimentError::Io { path: path.to_path_buf(), source })
+    })
 }
 
 /// The drawing area every panel is drawn on.
@@ -853,7 +843,9 @@ mod tests {
         let path = dir.path().join("figure.svg");
         let figure = Figure::Histogram(histogram());
         write_svg(&figure, &path).unwrap();
-        assert!(!path.with_extension("svg.tmp").exists());
+        assert!(!path.with_file_name(format!(".figure.svg.tmp-{}", std::process::id())).exists());
+        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names, ["figure.svg"], "no temporary file is left");
         let back = std::fs::read_to_string(&path).unwrap();
         assert_eq!(back, render_svg(&figure).unwrap());
         assert!(back.starts_with("<svg") && back.contains("Stationary law"));
@@ -870,7 +862,8 @@ mod tests {
         }
         assert!(err.to_string().contains("missing-dir"), "{err}");
         assert!(!path.exists());
-        assert!(!path.with_extension("svg.tmp").exists());
+        assert!(!path.with_file_name(format!(".figure.svg.tmp-{}", std::process::id())).exists());
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "nothing is left beside it");
     }
 
     #[test]

@@ -1,332 +1,343 @@
 //! Figures and the verdict table drawn from the Parquet tables of a results directory (used after
-//! a run, and by `modewise report DIR` to redraw them).
+//! a run, and by `modewise report DIR` to redraw them): a typed loader ([`Results::load`]), then
+//! one function per figure.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use modewise_theory::{Coordinate, ModeParams};
-use polars::prelude::*;
 
 use crate::ExperimentError;
 use crate::figures::{Figure, HistogramPlot, LinePlot, Marker, Series, SeriesStyle, write_svg};
-use crate::io::read_parquet;
-use crate::output::table_paths;
-use crate::run::Verdict;
+use crate::io::read_rows;
+use crate::stats::PerStep;
+use crate::table::{Overlay, Quantity, Row, RunRow, TheoryRow, TrajectoryRow, Verdict};
 
-fn pol(path: &Path) -> impl Fn(PolarsError) -> ExperimentError + '_ {
-    move |source| ExperimentError::Polars { path: path.to_path_buf(), source }
+/// A run and a mode index (0-based): the key of the per-mode data.
+pub type RunMode = (String, usize);
+
+/// The tables of a results directory, grouped as the figures use them.
+#[derive(Debug, Clone, Default)]
+pub struct Results {
+    /// Per run: the `runs` row of its first member (the run's parameters).
+    pub runs: BTreeMap<String, RunRow>,
+    /// Per run and mode: the measurements.
+    pub measured: BTreeMap<RunMode, Measured>,
+    /// Per run and mode: the theory overlays.
+    pub overlays: BTreeMap<RunMode, Overlays>,
+    /// The verdicts, in table order.
+    pub verdicts: Vec<Verdict>,
 }
 
-fn f64s(df: &DataFrame, name: &str, path: &Path) -> Result<Vec<f64>, ExperimentError> {
-    let c = df.column(name).map_err(pol(path))?.cast(&DataType::Float64).map_err(pol(path))?;
-    Ok(c.f64().map_err(pol(path))?.iter().map(|v| v.unwrap_or(f64::NAN)).collect())
+/// One mode of one run as measured, across members per probe step (finite values only).
+#[derive(Debug, Clone, Default)]
+pub struct Measured {
+    /// The mode's singular value `s_k`.
+    pub s: f64,
+    /// Mode strength `m_k`.
+    pub strength: PerStep,
+    /// Mode diffusion `D_k`.
+    pub diffusion: PerStep,
+    /// Alignment error (a per-member value, the same for every mode).
+    pub alignment: PerStep,
+    /// Relative balance (a per-member value, the same for every mode).
+    pub balance: PerStep,
+    /// `m_k` of every member over the second half of the run, pooled.
+    pub late: Vec<f64>,
 }
 
-fn strs(df: &DataFrame, name: &str, path: &Path) -> Result<Vec<String>, ExperimentError> {
-    let c = df.column(name).map_err(pol(path))?;
-    Ok(c.str().map_err(pol(path))?.iter().map(|v| v.unwrap_or("").to_string()).collect())
+/// The theory overlays of one mode of one run.
+#[derive(Debug, Clone, Default)]
+pub struct Overlays {
+    /// The initial strength the overlays start from, and how it was chosen.
+    pub w0: Option<(f64, String)>,
+    /// Per overlay: its `(t, value)` points (trajectories, ensemble means) or `(w, density)`.
+    pub curves: BTreeMap<Overlay, Vec<(f64, f64)>>,
+    /// Per ensemble overlay: its `(t, variance)` points.
+    pub variances: BTreeMap<Overlay, Vec<(f64, f64)>>,
 }
 
-fn bools(df: &DataFrame, name: &str, path: &Path) -> Result<Vec<bool>, ExperimentError> {
-    let c = df.column(name).map_err(pol(path))?;
-    Ok(c.bool().map_err(pol(path))?.iter().map(|v| v.unwrap_or(false)).collect())
-}
+impl Results {
+    /// Reads the four tables of the results directory `dir`.
+    pub fn load(dir: &Path) -> Result<Self, ExperimentError> {
+        let mut out = Results::default();
+        for row in read_rows::<RunRow>(&RunRow::TABLE.path_in(dir))? {
+            out.runs.entry(row.run_id.clone()).or_insert(row);
+        }
+        for row in read_rows::<TrajectoryRow>(&TrajectoryRow::TABLE.path_in(dir))? {
+            out.add_trajectory(row);
+        }
+        for row in read_rows::<TheoryRow>(&TheoryRow::TABLE.path_in(dir))? {
+            out.add_overlay(row);
+        }
+        out.verdicts = read_rows(&Verdict::TABLE.path_in(dir))?;
+        Ok(out)
+    }
 
-/// Reads the verdicts back from `summary.parquet`.
-pub fn read_verdicts(dir: &Path) -> Result<Vec<Verdict>, ExperimentError> {
-    let path = dir.join("summary.parquet");
-    let df = read_parquet(&path)?;
-    let (run, claim, k, q) = (
-        strs(&df, "run_id", &path)?,
-        strs(&df, "claim", &path)?,
-        f64s(&df, "k", &path)?,
-        strs(&df, "quantity", &path)?,
-    );
-    let (p, m, h) = (f64s(&df, "predicted", &path)?, f64s(&df, "measured", &path)?, bools(&df, "holds", &path)?);
-    Ok((0..run.len())
-        .map(|i| Verdict {
-            run_id: run[i].clone(),
-            claim: claim[i].clone(),
-            k: k[i] as usize,
-            quantity: q[i].clone(),
-            predicted: p[i],
-            measured: m[i],
-            holds: h[i],
-        })
-        .collect())
-}
+    fn add_trajectory(&mut self, row: TrajectoryRow) {
+        let half = self.runs.get(&row.run_id).map(|r| r.steps as f64 / 2.0);
+        let e = self.measured.entry((row.run_id, row.k as usize)).or_default();
+        e.s = row.s_k;
+        for (per_step, v) in [
+            (&mut e.strength, row.m_k),
+            (&mut e.diffusion, row.diffusion),
+            (&mut e.alignment, row.alignment_error),
+            (&mut e.balance, row.balance_relative),
+        ] {
+            if v.is_finite() {
+                per_step.push(row.step, row.t, v);
+            }
+        }
+        if half.is_some_and(|half| row.step as f64 >= half) {
+            e.late.push(row.m_k);
+        }
+    }
 
-/// Per run and mode: measured means over members per time, and pooled late samples.
-#[derive(Default)]
-struct ModeData {
-    s: f64,
-    m: BTreeMap<u64, (f64, f64, usize)>,
-    d: BTreeMap<u64, (f64, f64, usize)>,
-    align: BTreeMap<u64, (f64, f64, usize)>,
-    balance: BTreeMap<u64, (f64, f64, usize)>,
-    /// Per step: the members' values of `m_k`, for the across-seed variance.
-    values: BTreeMap<u64, (f64, Vec<f64>)>,
-    late: Vec<f64>,
-}
+    fn add_overlay(&mut self, row: TheoryRow) {
+        let x = row.t.filter(|t| t.is_finite()).or(row.w).unwrap_or(f64::NAN);
+        let e = self.overlays.entry((row.run_id, row.k as usize)).or_default();
+        e.curves.entry(row.overlay).or_default().push((x, row.value));
+        if let Some(var) = row.variance.filter(|v| v.is_finite()) {
+            e.variances.entry(row.overlay).or_default().push((x, var));
+        }
+        e.w0.get_or_insert((row.w0, row.w0_rule));
+    }
 
-/// Unbiased variance across members per step: `(t, variance)`.
-fn variances(map: &BTreeMap<u64, (f64, Vec<f64>)>) -> Vec<(f64, f64)> {
-    map.values()
-        .filter(|(_, v)| v.len() >= 2)
-        .map(|(t, v)| {
-            let m = v.iter().sum::<f64>() / v.len() as f64;
-            (*t, v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (v.len() as f64 - 1.0))
-        })
-        .collect()
-}
+    /// The points of an overlay of a run and mode, if it was computed.
+    fn curve(&self, key: &RunMode, overlay: Overlay) -> Option<&Vec<(f64, f64)>> {
+        self.overlays.get(key).and_then(|o| o.curves.get(&overlay))
+    }
 
-fn add(map: &mut BTreeMap<u64, (f64, f64, usize)>, step: u64, t: f64, v: f64) {
-    if v.is_finite() {
-        let e = map.entry(step).or_insert((t, 0.0, 0));
-        e.1 += v;
-        e.2 += 1;
+    /// The ensemble variance of an overlay of a run and mode, if it was computed.
+    fn variance(&self, key: &RunMode, overlay: Overlay) -> Option<&Vec<(f64, f64)>> {
+        self.overlays.get(key).and_then(|o| o.variances.get(&overlay))
+    }
+
+    /// `(predicted, measured)` of the verdict on `quantity` for a run and mode.
+    fn verdict(&self, (run, k): &RunMode, quantity: Quantity) -> Option<(f64, f64)> {
+        self.verdicts
+            .iter()
+            .find(|v| &v.run_id == run && v.k == *k && v.quantity == quantity)
+            .map(|v| (v.predicted, v.measured))
+    }
+
+    /// Draws every figure that has a panel into `dir`; returns the paths written.
+    pub fn draw(&self, dir: &Path) -> Result<Vec<PathBuf>, ExperimentError> {
+        let mut written = Vec::new();
+        for (name, figure) in FIGURES {
+            if let Some(figure) = figure(self) {
+                let path = dir.join(name);
+                write_svg(&figure, &path)?;
+                written.push(path);
+            }
+        }
+        Ok(written)
     }
 }
 
-fn means(map: &BTreeMap<u64, (f64, f64, usize)>) -> Vec<(f64, f64)> {
-    map.values().map(|&(t, s, n)| (t, s / n as f64)).collect()
+/// A figure drawn from the results: `None` when it would have no panel.
+pub type DrawFigure = fn(&Results) -> Option<Figure>;
+
+/// The figures, by file name, in the order they are drawn.
+pub const FIGURES: [(&str, DrawFigure); 5] = [
+    ("modes.svg", modes),
+    ("diffusion.svg", diffusion),
+    ("stationary.svg", stationary),
+    ("variance.svg", variance),
+    ("alignment.svg", alignment),
+];
+
+/// Reads the verdicts back from the `summary` table of `dir`.
+pub fn read_verdicts(dir: &Path) -> Result<Vec<Verdict>, ExperimentError> {
+    read_rows(&Verdict::TABLE.path_in(dir))
 }
 
 /// Redraws every figure of a results directory; returns the paths written.
 pub fn draw_figures(dir: &Path) -> Result<Vec<PathBuf>, ExperimentError> {
-    let [runs_p, traj_p, theory_p, _] = table_paths(dir);
-    let runs = read_parquet(&runs_p)?;
-    let traj = read_parquet(&traj_p)?;
-    let theory = read_parquet(&theory_p)?;
-    let verdicts = read_verdicts(dir)?;
+    Results::load(dir)?.draw(dir)
+}
 
-    // Run parameters (first member row of each run).
-    let mut params: BTreeMap<String, (u32, f64, u32, f64, f64)> = BTreeMap::new();
-    {
-        let (ids, depth, lr, batch, sigma, steps) = (
-            strs(&runs, "run_id", &runs_p)?,
-            f64s(&runs, "depth", &runs_p)?,
-            f64s(&runs, "lr", &runs_p)?,
-            f64s(&runs, "batch", &runs_p)?,
-            f64s(&runs, "sigma", &runs_p)?,
-            f64s(&runs, "steps", &runs_p)?,
-        );
-        for i in 0..ids.len() {
-            params.entry(ids[i].clone()).or_insert((depth[i] as u32, lr[i], batch[i] as u32, sigma[i], steps[i]));
-        }
-    }
-    let mut data: BTreeMap<(String, usize), ModeData> = BTreeMap::new();
-    {
-        let ids = strs(&traj, "run_id", &traj_p)?;
-        let col = |n| f64s(&traj, n, &traj_p);
-        let (step, t, k, s, m, d, al, bal) = (
-            col("step")?,
-            col("t")?,
-            col("k")?,
-            col("s_k")?,
-            col("m_k")?,
-            col("diffusion")?,
-            col("alignment_error")?,
-            col("balance_relative")?,
-        );
-        for i in 0..ids.len() {
-            let e = data.entry((ids[i].clone(), k[i] as usize)).or_default();
-            e.s = s[i];
-            let st = step[i] as u64;
-            add(&mut e.m, st, t[i], m[i]);
-            if m[i].is_finite() {
-                e.values.entry(st).or_insert((t[i], Vec::new())).1.push(m[i]);
-            }
-            add(&mut e.d, st, t[i], d[i]);
-            add(&mut e.align, st, t[i], al[i]);
-            add(&mut e.balance, st, t[i], bal[i]);
-            if params.get(&ids[i]).is_some_and(|p| step[i] >= p.4 / 2.0) {
-                e.late.push(m[i]);
-            }
-        }
-    }
-    let mut overlays: BTreeMap<(String, usize, String), Vec<(f64, f64)>> = BTreeMap::new();
-    let mut w0_rules: BTreeMap<(String, usize), (f64, String)> = BTreeMap::new();
-    {
-        let (ids, kind) = (strs(&theory, "run_id", &theory_p)?, strs(&theory, "overlay", &theory_p)?);
-        let (k, t, w, v) = (
-            f64s(&theory, "k", &theory_p)?,
-            f64s(&theory, "t", &theory_p)?,
-            f64s(&theory, "w", &theory_p)?,
-            f64s(&theory, "value", &theory_p)?,
-        );
-        let (w0, rule) = (f64s(&theory, "w0", &theory_p)?, strs(&theory, "w0_rule", &theory_p)?);
-        let var = f64s(&theory, "variance", &theory_p)?;
-        for i in 0..ids.len() {
-            let x = if t[i].is_finite() { t[i] } else { w[i] };
-            overlays.entry((ids[i].clone(), k[i] as usize, kind[i].clone())).or_default().push((x, v[i]));
-            if var[i].is_finite() {
-                overlays
-                    .entry((ids[i].clone(), k[i] as usize, format!("{}_variance", kind[i])))
-                    .or_default()
-                    .push((x, var[i]));
-            }
-            w0_rules.entry((ids[i].clone(), k[i] as usize)).or_insert((w0[i], rule[i].clone()));
-        }
-    }
+/// A grid of panels in three columns, or nothing without panels.
+fn grid(title: &str, panels: Vec<Figure>) -> Option<Figure> {
+    (!panels.is_empty()).then(|| Figure::Grid { title: title.into(), columns: 3, panels })
+}
 
-    let marker = |run: &str, k: usize, q: &str| {
-        verdicts.iter().find(|v| v.run_id == run && v.k == k && v.quantity == q).map(|v| (v.predicted, v.measured))
-    };
-    let mut mode_panels = Vec::new();
-    let mut diffusion_panels = Vec::new();
-    let mut hist_panels = Vec::new();
-    let mut variance_panels = Vec::new();
-    for ((run, k), md) in &data {
-        let w0 = w0_rules.get(&(run.clone(), *k));
-        let title = format!("{run}, mode {} (s = {:.3})", k + 1, md.s);
+/// A panel's title: the run, the mode (1-based) and its singular value.
+fn mode_title((run, k): &RunMode, m: &Measured) -> String {
+    format!("{run}, mode {} (s = {:.3})", k + 1, m.s)
+}
+
+/// The theory's and the measured peak and learned times of a run and mode, as markers.
+fn time_markers(results: &Results, key: &RunMode) -> Vec<Marker> {
+    let mut markers = Vec::new();
+    if let Some((pred, meas)) = results.verdict(key, Quantity::TPeak) {
+        markers.push(Marker { x: pred, label: "t_peak (theory)".into(), color: 4 });
+        markers.push(Marker { x: meas, label: "t_peak (measured)".into(), color: 5 });
+    }
+    if let Some((pred, meas)) = results.verdict(key, Quantity::TLearned) {
+        markers.push(Marker { x: pred, label: "t_learned (theory)".into(), color: 6 });
+        markers.push(Marker { x: meas, label: "t_learned (measured)".into(), color: 7 });
+    }
+    markers
+}
+
+/// Mode strengths against gradient flow and the SDE and chain means, with the peak and learned
+/// times: one panel per run and mode.
+pub fn modes(results: &Results) -> Option<Figure> {
+    let mut panels = Vec::new();
+    for (key, m) in &results.measured {
         let mut series = vec![Series {
             label: "DLN SGD, mean over seeds".into(),
-            points: means(&md.m),
+            points: m.strength.means(),
             style: SeriesStyle::Points,
             color: 0,
         }];
+        let w0 = results.overlays.get(key).and_then(|o| o.w0.as_ref());
         let gf_label =
             w0.map_or("gradient flow".to_string(), |(w0, rule)| format!("gradient flow, w0 = {w0:.2e} ({rule})"));
-        for (kind, label, style, color) in [
-            ("gradient_flow", gf_label.as_str(), SeriesStyle::Line, 1),
-            ("sde", "SDE ensemble mean", SeriesStyle::Dashed, 2),
-            ("chain", "exact chain mean", SeriesStyle::Dashed, 3),
+        for (overlay, label, style, color) in [
+            (Overlay::GradientFlow, gf_label.as_str(), SeriesStyle::Line, 1),
+            (Overlay::Sde, "SDE ensemble mean", SeriesStyle::Dashed, 2),
+            (Overlay::Chain, "exact chain mean", SeriesStyle::Dashed, 3),
         ] {
-            if let Some(points) = overlays.get(&(run.clone(), *k, kind.to_string())) {
+            if let Some(points) = results.curve(key, overlay) {
                 series.push(Series { label: label.into(), points: points.clone(), style, color });
             }
         }
-        let mut markers = Vec::new();
-        if let Some((pred, meas)) = marker(run, *k, "t_peak") {
-            markers.push(Marker { x: pred, label: "t_peak (theory)".into(), color: 4 });
-            markers.push(Marker { x: meas, label: "t_peak (measured)".into(), color: 5 });
-        }
-        if let Some((pred, meas)) = marker(run, *k, "t_learned") {
-            markers.push(Marker { x: pred, label: "t_learned (theory)".into(), color: 6 });
-            markers.push(Marker { x: meas, label: "t_learned (measured)".into(), color: 7 });
-        }
-        mode_panels.push(Figure::Lines(LinePlot {
-            title: title.clone(),
+        panels.push(Figure::Lines(LinePlot {
+            title: mode_title(key, m),
             x_label: "t = η·step".into(),
             y_label: "m_k".into(),
             log_x: true,
             log_y: false,
             series,
-            markers: markers.clone(),
+            markers: time_markers(results, key),
         }));
-        let sde_var = overlays.get(&(run.clone(), *k, "sde_variance".to_string()));
-        let chain_var = overlays.get(&(run.clone(), *k, "chain_variance".to_string()));
-        let seed_var = variances(&md.values);
-        if !seed_var.is_empty() {
-            let mut series = vec![Series {
-                label: "DLN SGD, variance across seeds".into(),
-                points: seed_var,
-                style: SeriesStyle::Points,
-                color: 0,
-            }];
-            for (points, label, color) in
-                [(sde_var, "SDE ensemble variance", 2), (chain_var, "exact chain variance", 3)]
-            {
-                if let Some(points) = points {
-                    series.push(Series {
-                        label: label.into(),
-                        points: points.clone(),
-                        style: SeriesStyle::Dashed,
-                        color,
-                    });
-                }
-            }
-            variance_panels.push(Figure::Lines(LinePlot {
-                title: format!("{run}, mode {}: spread across seeds", k + 1),
-                x_label: "t = η·step".into(),
-                y_label: "Var m_k".into(),
-                log_x: true,
-                log_y: true,
-                series,
-                markers: vec![],
-            }));
+    }
+    grid("Mode strengths against the theory", panels)
+}
+
+/// Measured mode diffusion against `D(w)` along gradient flow, with the peak and learned times:
+/// one panel per run and mode that has measured diffusion.
+pub fn diffusion(results: &Results) -> Option<Figure> {
+    let mut panels = Vec::new();
+    for (key, m) in &results.measured {
+        let points = m.diffusion.means();
+        if points.is_empty() {
+            continue;
         }
-        let d_points = means(&md.d);
-        if !d_points.is_empty() {
-            let mut series = vec![Series {
-                label: "measured D_k, mean over seeds".into(),
-                points: d_points,
-                style: SeriesStyle::Points,
-                color: 0,
-            }];
-            if let (Some(&(depth, lr, batch, sigma, _)), Some(gf)) =
-                (params.get(run), overlays.get(&(run.clone(), *k, "gradient_flow".to_string())))
-                && let Ok(mode) = (ModeParams { depth, s: md.s, sigma, lr, batch }).check()
-            {
-                let points = gf.iter().map(|&(t, w)| (t, mode.diffusion(Coordinate::EndToEnd, w.max(0.0)))).collect();
-                series.push(Series {
-                    label: "D(w) along gradient flow".into(),
-                    points,
+        let mut series = vec![Series {
+            label: "measured D_k, mean over seeds".into(),
+            points,
+            style: SeriesStyle::Points,
+            color: 0,
+        }];
+        if let (Some(run), Some(gf)) = (results.runs.get(&key.0), results.curve(key, Overlay::GradientFlow))
+            && let Ok(mode) =
+                (ModeParams { depth: run.depth, s: m.s, sigma: run.sigma, lr: run.lr, batch: run.batch }).check()
+        {
+            let points = gf.iter().map(|&(t, w)| (t, mode.diffusion(Coordinate::EndToEnd, w.max(0.0)))).collect();
+            series.push(Series {
+                label: "D(w) along gradient flow".into(),
+                points,
+                style: SeriesStyle::Line,
+                color: 1,
+            });
+        }
+        panels.push(Figure::Lines(LinePlot {
+            title: mode_title(key, m),
+            x_label: "t = η·step".into(),
+            y_label: "D_k".into(),
+            log_x: true,
+            log_y: false,
+            series,
+            markers: time_markers(results, key),
+        }));
+    }
+    grid("Mode diffusion against the theory", panels)
+}
+
+/// Histograms of the second half of each run against the exact stationary density and the
+/// Boltzmann law: one panel per run and mode with both densities and at least ten samples.
+pub fn stationary(results: &Results) -> Option<Figure> {
+    let mut panels = Vec::new();
+    for (key, m) in &results.measured {
+        let (Some(density), Some(boltz)) =
+            (results.curve(key, Overlay::StationaryDensity), results.curve(key, Overlay::Boltzmann))
+        else {
+            continue;
+        };
+        if m.late.len() < 10 {
+            continue;
+        }
+        panels.push(Figure::Histogram(HistogramPlot {
+            title: format!("{}, mode {}: second half of the run", key.0, key.1 + 1),
+            x_label: "m_k".into(),
+            y_label: "density".into(),
+            bins: histogram(&m.late, 30),
+            curves: vec![
+                Series {
+                    label: "exact stationary density".into(),
+                    points: clip(density, &m.late),
                     style: SeriesStyle::Line,
                     color: 1,
-                });
-            }
-            diffusion_panels.push(Figure::Lines(LinePlot {
-                title,
-                x_label: "t = η·step".into(),
-                y_label: "D_k".into(),
-                log_x: true,
-                log_y: false,
-                series,
-                markers,
-            }));
-        }
-        if let (Some(density), Some(boltz)) = (
-            overlays.get(&(run.clone(), *k, "stationary_density".to_string())),
-            overlays.get(&(run.clone(), *k, "boltzmann".to_string())),
-        ) && md.late.len() >= 10
-        {
-            hist_panels.push(Figure::Histogram(HistogramPlot {
-                title: format!("{run}, mode {}: second half of the run", k + 1),
-                x_label: "m_k".into(),
-                y_label: "density".into(),
-                bins: histogram(&md.late, 30),
-                curves: vec![
-                    Series {
-                        label: "exact stationary density".into(),
-                        points: clip(density, &md.late),
-                        style: SeriesStyle::Line,
-                        color: 1,
-                    },
-                    Series {
-                        label: "Boltzmann law".into(),
-                        points: clip(boltz, &md.late),
-                        style: SeriesStyle::Dashed,
-                        color: 2,
-                    },
-                ],
-            }));
-        }
+                },
+                Series {
+                    label: "Boltzmann law".into(),
+                    points: clip(boltz, &m.late),
+                    style: SeriesStyle::Dashed,
+                    color: 2,
+                },
+            ],
+        }));
     }
-    let mut written = Vec::new();
-    let mut save = |name: &str, title: &str, panels: Vec<Figure>| -> Result<(), ExperimentError> {
-        if panels.is_empty() {
-            return Ok(());
+    grid("Stationary laws", panels)
+}
+
+/// The variance of `m_k` across seeds over time against the SDE and exact-chain ensembles'
+/// variances: one panel per run and mode with at least two members at some probe.
+pub fn variance(results: &Results) -> Option<Figure> {
+    let mut panels = Vec::new();
+    for (key, m) in &results.measured {
+        let seed_var = m.strength.variances();
+        if seed_var.is_empty() {
+            continue;
         }
-        let path = dir.join(name);
-        write_svg(&Figure::Grid { title: title.into(), columns: 3, panels }, &path)?;
-        written.push(path);
-        Ok(())
-    };
-    save("modes.svg", "Mode strengths against the theory", mode_panels)?;
-    save("diffusion.svg", "Mode diffusion against the theory", diffusion_panels)?;
-    save("stationary.svg", "Stationary laws", hist_panels)?;
-    save(
-        "variance.svg",
-        "Spread of the modes across seeds (and of the SDE and exact-chain ensembles)",
-        variance_panels,
-    )?;
-    // Alignment and balance per run (mode 0 rows hold the per-member values).
-    let mut align_panels = Vec::new();
-    for ((run, k), md) in &data {
-        if *k == 0 {
-            align_panels.push(Figure::Lines(LinePlot {
+        let mut series = vec![Series {
+            label: "DLN SGD, variance across seeds".into(),
+            points: seed_var,
+            style: SeriesStyle::Points,
+            color: 0,
+        }];
+        for (overlay, label, color) in
+            [(Overlay::Sde, "SDE ensemble variance", 2), (Overlay::Chain, "exact chain variance", 3)]
+        {
+            if let Some(points) = results.variance(key, overlay) {
+                series.push(Series { label: label.into(), points: points.clone(), style: SeriesStyle::Dashed, color });
+            }
+        }
+        panels.push(Figure::Lines(LinePlot {
+            title: format!("{}, mode {}: spread across seeds", key.0, key.1 + 1),
+            x_label: "t = η·step".into(),
+            y_label: "Var m_k".into(),
+            log_x: true,
+            log_y: true,
+            series,
+            markers: vec![],
+        }));
+    }
+    grid("Spread of the modes across seeds (and of the SDE and exact-chain ensembles)", panels)
+}
+
+/// Alignment error and relative balance over time: one panel per run (the mode-0 rows hold the
+/// per-member values).
+pub fn alignment(results: &Results) -> Option<Figure> {
+    let panels = results
+        .measured
+        .iter()
+        .filter(|((_, k), _)| *k == 0)
+        .map(|((run, _), m)| {
+            Figure::Lines(LinePlot {
                 title: run.clone(),
                 x_label: "t = η·step".into(),
                 y_label: "relative error".into(),
@@ -335,23 +346,22 @@ pub fn draw_figures(dir: &Path) -> Result<Vec<PathBuf>, ExperimentError> {
                 series: vec![
                     Series {
                         label: "alignment error".into(),
-                        points: means(&md.align),
+                        points: m.alignment.means(),
                         style: SeriesStyle::Line,
                         color: 0,
                     },
                     Series {
                         label: "balance (relative)".into(),
-                        points: means(&md.balance),
+                        points: m.balance.means(),
                         style: SeriesStyle::Dashed,
                         color: 1,
                     },
                 ],
                 markers: vec![],
-            }));
-        }
-    }
-    save("alignment.svg", "Alignment and balancedness", align_panels)?;
-    Ok(written)
+            })
+        })
+        .collect();
+    grid("Alignment and balancedness", panels)
 }
 
 /// Density-normalised histogram `(lo, hi, density)` of `samples` in `bins` equal bins.
@@ -377,4 +387,117 @@ fn clip(curve: &[(f64, f64)], samples: &[f64]) -> Vec<(f64, f64)> {
     let hi = samples.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     let pad = 0.5 * (hi - lo);
     curve.iter().copied().filter(|&(w, _)| w >= lo - pad && w <= hi + pad).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::io::write_parquet_atomic;
+    use crate::table::{Claim, Row, to_frame};
+
+    fn write<R: Row>(dir: &Path, rows: &[R]) {
+        write_parquet_atomic(&mut to_frame(rows).unwrap(), &R::TABLE.path_in(dir)).unwrap();
+    }
+
+    /// A results directory of one run ("r", 20 steps) with two members probed at steps 0, 10 and
+    /// 20 on one mode, a gradient-flow and an SDE overlay, and a `t_peak` verdict.
+    fn results_dir() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        let run =
+            RunRow { run_id: "r".into(), depth: 2, lr: 0.1, batch: 1, steps: 20, sigma: 0.0, ..RunRow::default() };
+        write(dir.path(), &[RunRow { member: 0, ..run.clone() }, RunRow { member: 1, ..run }]);
+        let mut traj = Vec::new();
+        for (step, m) in [(0, [0.1, 0.3]), (10, [0.5, f64::NAN]), (20, [0.9, 1.1])] {
+            for (member, m_k) in m.into_iter().enumerate() {
+                traj.push(TrajectoryRow {
+                    run_id: "r".into(),
+                    member: member as u32,
+                    step,
+                    t: 0.1 * step as f64,
+                    s_k: 1.0,
+                    m_k,
+                    diffusion: if step == 0 { f64::NAN } else { 1e-3 },
+                    alignment_error: 0.01,
+                    balance_relative: 0.02,
+                    ..TrajectoryRow::default()
+                });
+            }
+        }
+        write(dir.path(), &traj);
+        let start = TheoryRow { run_id: "r".into(), w0: 0.01, w0_rule: "exact a0^L".into(), ..TheoryRow::default() };
+        let theory: Vec<TheoryRow> = [1.0, 2.0]
+            .into_iter()
+            .flat_map(|t| {
+                [
+                    TheoryRow { overlay: Overlay::GradientFlow, t: Some(t), value: 0.5 * t, ..start.clone() },
+                    TheoryRow {
+                        overlay: Overlay::Sde,
+                        t: Some(t),
+                        value: 0.4 * t,
+                        variance: Some(1e-3),
+                        ..start.clone()
+                    },
+                ]
+            })
+            .collect();
+        write(dir.path(), &theory);
+        let peak = Verdict {
+            run_id: "r".into(),
+            claim: Claim::PeakBeforeLearned,
+            k: 0,
+            quantity: Quantity::TPeak,
+            predicted: 0.8,
+            measured: 0.9,
+            holds: true,
+        };
+        write(dir.path(), &[peak]);
+        dir
+    }
+
+    #[test]
+    fn the_loader_groups_the_tables_by_run_and_mode() {
+        let dir = results_dir();
+        let results = Results::load(dir.path()).unwrap();
+        assert_eq!(results.runs.keys().collect::<Vec<_>>(), ["r"], "one entry per run");
+        let key = ("r".to_string(), 0);
+        let m = &results.measured[&key];
+        // The NaN of member 1 at step 10 is left out of the mean.
+        assert_eq!(m.strength.means(), [(0.0, 0.2), (1.0, 0.5), (2.0, 1.0)]);
+        // Steps 0 and 20 have two members: (0.1 − 0.2)² + (0.3 − 0.2)² = 0.02 over 1.
+        let var = m.strength.variances();
+        assert_eq!(var.len(), 2);
+        assert!((var[0].1 - 0.02).abs() < 1e-15 && (var[1].1 - 0.02).abs() < 1e-15, "{var:?}");
+        assert_eq!(m.diffusion.means(), [(1.0, 1e-3), (2.0, 1e-3)]);
+        // The second half of the run (step ≥ 10), NaN included as the table holds it.
+        assert_eq!(m.late.len(), 4);
+        let o = &results.overlays[&key];
+        assert_eq!(o.w0, Some((0.01, "exact a0^L".to_string())));
+        assert_eq!(o.curves[&Overlay::GradientFlow], [(1.0, 0.5), (2.0, 1.0)]);
+        assert_eq!(o.variances[&Overlay::Sde], [(1.0, 1e-3), (2.0, 1e-3)]);
+        assert!(!o.variances.contains_key(&Overlay::GradientFlow), "a flow has no variance");
+        assert_eq!(results.verdict(&key, Quantity::TPeak), Some((0.8, 0.9)));
+        assert_eq!(results.verdict(&key, Quantity::TLearned), None);
+    }
+
+    #[test]
+    fn each_figure_has_its_panels_and_draw_writes_those_with_some() {
+        let dir = results_dir();
+        let results = Results::load(dir.path()).unwrap();
+        let Some(Figure::Grid { panels, .. }) = modes(&results) else { panic!("modes has a panel") };
+        let [Figure::Lines(plot)] = panels.as_slice() else { panic!("one line panel: {panels:?}") };
+        let labels: Vec<&str> = plot.series.iter().map(|s| s.label.as_str()).collect();
+        assert_eq!(
+            labels,
+            ["DLN SGD, mean over seeds", "gradient flow, w0 = 1.00e-2 (exact a0^L)", "SDE ensemble mean"]
+        );
+        assert_eq!(plot.markers.iter().map(|m| m.x).collect::<Vec<_>>(), [0.8, 0.9], "t_peak, theory and measured");
+        assert!(stationary(&results).is_none(), "no stationary density, no histogram");
+        let Some(Figure::Grid { panels, .. }) = variance(&results) else { panic!("variance has a panel") };
+        let [Figure::Lines(plot)] = panels.as_slice() else { panic!("one line panel") };
+        assert_eq!(plot.series.len(), 2, "seeds and the SDE ensemble (no chain overlay)");
+        let written = results.draw(dir.path()).unwrap();
+        let names: Vec<_> = written.iter().map(|p| p.file_name().unwrap().to_str().unwrap()).collect();
+        assert_eq!(names, ["modes.svg", "diffusion.svg", "variance.svg", "alignment.svg"]);
+        assert!(std::fs::read_to_string(dir.path().join("modes.svg")).unwrap().contains("r, mode 1 (s = 1.000)"));
+    }
 }

@@ -1,17 +1,18 @@
-//! Running an experiment: training every run, theory overlays, verdicts, and the four tables
-//! (`runs`, `trajectories`, `theory`, `summary`).
+//! Running an experiment: training every run, then its theory overlays (the rows of the
+//! `theory` table) and verdicts (the rows of `summary`).
 
 use std::time::Instant;
 
-use modewise_dln::{InitScheme, ProbeRecord, StopFlag, TrainSpec, Trainer};
+use modewise_dln::{Divergence, InitScheme, ProbeRecord, StopFlag, TrainSpec, Trainer};
 use modewise_theory::rng::Ensemble;
 use modewise_theory::{
     Coordinate, DEFAULT_RHO, Dynamics, EnsembleParams, EnsembleStats, Mode, StationaryOptions, TimeGrid,
 };
-use polars::prelude::*;
 
 use crate::ExperimentError;
 use crate::spec::{Analysis, CheckedExperiment, ExperimentSpec, RunPlan};
+use crate::stats::{self, PerStep};
+use crate::table::{Claim, Overlay, Quantity, TheoryRow, Verdict};
 
 /// Relative margin by which a measured diffusion peak must exceed the diffusion at the learned
 /// time to count as a peak (guards against sampling noise).
@@ -62,12 +63,19 @@ pub struct RunResult {
     pub plan: RunPlan,
     /// Every probe record.
     pub records: Vec<ProbeRecord>,
-    /// `(member, step)` of each diverged member.
-    pub diverged: Vec<(usize, u64)>,
+    /// The trainer's record of each diverged member, in the order detected.
+    pub divergences: Vec<Divergence>,
     /// Wall-clock seconds of training (all members together, probes included).
     pub wall_seconds: f64,
     /// Of which probing.
     pub probe_seconds: f64,
+}
+
+impl RunResult {
+    /// Each diverged member's record, beside the run id (for the final report).
+    pub fn divergences_by_run(&self) -> impl Iterator<Item = (String, Divergence)> + '_ {
+        self.divergences.iter().map(|d| (self.plan.run_id.clone(), d.clone()))
+    }
 }
 
 /// Where an experiment's wall-clock time went, in seconds.
@@ -117,54 +125,6 @@ impl Timings {
     }
 }
 
-/// One verdict row.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Verdict {
-    /// The run.
-    pub run_id: String,
-    /// The claim (`1 peak before learned`, `2 Dirac law`, `3 Boltzmann law`, `SDE vs SGD`).
-    pub claim: String,
-    /// Mode index (0-based).
-    pub k: usize,
-    /// What is compared.
-    pub quantity: String,
-    /// The theory's value.
-    pub predicted: f64,
-    /// The measured value.
-    pub measured: f64,
-    /// Whether the claim holds on this run and mode.
-    pub holds: bool,
-}
-
-/// A member that diverged, for the final report.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DivergedMember {
-    /// The run.
-    pub run_id: String,
-    /// The member's index in the run's seed list.
-    pub member: usize,
-    /// Its seed.
-    pub seed: u64,
-    /// The step at which its weights were found not finite.
-    pub step: u64,
-}
-
-impl RunResult {
-    /// The members of this run that diverged.
-    pub fn diverged_members(&self) -> Vec<DivergedMember> {
-        let seeds = &self.plan.train.params().seeds;
-        self.diverged
-            .iter()
-            .map(|&(member, step)| DivergedMember {
-                run_id: self.plan.run_id.clone(),
-                member,
-                seed: seeds[member],
-                step,
-            })
-            .collect()
-    }
-}
-
 /// Trains one run, reporting progress; a requested `stop` ends it with
 /// [`modewise_dln::DlnError::Interrupted`].
 pub fn train_run(
@@ -185,11 +145,10 @@ pub fn train_run(
         records.push(r.clone());
         Ok(())
     })?;
-    let diverged = report.divergences.iter().map(|d| (d.member, d.step)).collect();
     Ok(RunResult {
         plan: plan.clone(),
         records,
-        diverged,
+        divergences: report.divergences,
         wall_seconds: started.elapsed().as_secs_f64(),
         probe_seconds: report.probe_seconds,
     })
@@ -201,7 +160,7 @@ pub struct Analysed {
     /// One result per plan.
     pub results: Vec<RunResult>,
     /// The overlays.
-    pub theory: TheoryRows,
+    pub theory: Vec<TheoryRow>,
     /// The verdicts.
     pub verdicts: Vec<Verdict>,
     /// Time spent training, probing and analysing.
@@ -232,42 +191,16 @@ pub fn train_and_analyse(
     Ok(out)
 }
 
-/// Mean over the members of a per-mode quantity, per probe step: `(t, mean)` in step order.
+/// Mean over the members of a quantity, per probe step: `(t, mean)` in step order, over the
+/// members whose value is finite.
 pub fn member_mean(records: &[ProbeRecord], f: impl Fn(&ProbeRecord) -> f64) -> Vec<(f64, f64)> {
-    let mut out: Vec<(u64, f64, f64, usize)> = Vec::new();
-    for r in records {
-        let v = f(r);
-        if !v.is_finite() {
-            continue;
-        }
-        match out.last_mut() {
-            Some(last) if last.0 == r.step => {
-                last.2 += v;
-                last.3 += 1;
-            }
-            _ => out.push((r.step, r.t, v, 1)),
-        }
-    }
-    out.into_iter().map(|(_, t, s, n)| (t, s / n as f64)).collect()
+    records.iter().map(|r| (r.step, r.t, f(r))).filter(|s| s.2.is_finite()).collect::<PerStep>().means()
 }
 
-/// Variance across members of a quantity, per probe step: `(t, variance)`.
+/// Unbiased variance across members of a quantity, per probe step with at least two members:
+/// `(t, variance)` in step order.
 pub fn member_variance(records: &[ProbeRecord], f: impl Fn(&ProbeRecord) -> f64) -> Vec<(f64, f64)> {
-    let mut groups: Vec<(u64, f64, Vec<f64>)> = Vec::new();
-    for r in records {
-        match groups.last_mut() {
-            Some(last) if last.0 == r.step => last.2.push(f(r)),
-            _ => groups.push((r.step, r.t, vec![f(r)])),
-        }
-    }
-    groups
-        .into_iter()
-        .filter(|g| g.2.len() >= 2)
-        .map(|(_, t, v)| {
-            let m = v.iter().sum::<f64>() / v.len() as f64;
-            (t, v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (v.len() as f64 - 1.0))
-        })
-        .collect()
+    records.iter().map(|r| (r.step, r.t, f(r))).collect::<PerStep>().variances()
 }
 
 /// The initial end-to-end mode strength the overlays start from, and how it was chosen.
@@ -319,65 +252,34 @@ fn fit_w0(mode: &Mode, t: f64, w1: f64) -> f64 {
     (0.5 * (lo + hi)).exp()
 }
 
-/// Rows of the `theory` table for one run: `(run_id, k, overlay, t, w, value, variance, w0)`.
-#[derive(Debug, Default, Clone)]
-pub struct TheoryRows {
-    run_id: Vec<String>,
-    k: Vec<u32>,
-    overlay: Vec<String>,
-    t: Vec<Option<f64>>,
-    w: Vec<Option<f64>>,
-    value: Vec<f64>,
-    variance: Vec<Option<f64>>,
-    w0: Vec<f64>,
-    w0_rule: Vec<String>,
+/// The start every overlay of a mode shares: the run, the mode, and `w0` with its rule.
+struct OverlayStart<'a> {
+    run_id: &'a str,
+    k: usize,
+    w0: f64,
+    rule: &'a str,
 }
 
-impl TheoryRows {
-    #[allow(clippy::too_many_arguments)]
-    fn push(
-        &mut self,
-        run: &str,
-        k: usize,
-        overlay: &str,
-        t: Option<f64>,
-        w: Option<f64>,
-        value: f64,
-        var: Option<f64>,
-        w0: f64,
-        rule: &str,
-    ) {
-        self.run_id.push(run.into());
-        self.k.push(k as u32);
-        self.overlay.push(overlay.into());
-        self.t.push(t);
-        self.w.push(w);
-        self.value.push(value);
-        self.variance.push(var);
-        self.w0.push(w0);
-        self.w0_rule.push(rule.into());
-    }
-
-    /// Pushes an ensemble's mean and variance per recorded time.
-    fn push_ensemble(&mut self, run: &str, k: usize, overlay: &str, stats: &EnsembleStats, w0: f64, rule: &str) {
-        for i in 0..stats.times.len() {
-            self.push(run, k, overlay, Some(stats.times[i]), None, stats.mean[i], Some(stats.variance[i]), w0, rule);
+impl OverlayStart<'_> {
+    /// A row of the `theory` table from this start.
+    fn row(&self, overlay: Overlay, t: Option<f64>, w: Option<f64>, value: f64, variance: Option<f64>) -> TheoryRow {
+        TheoryRow {
+            run_id: self.run_id.into(),
+            k: self.k as u32,
+            overlay,
+            t,
+            w,
+            value,
+            variance,
+            w0: self.w0,
+            w0_rule: self.rule.into(),
         }
     }
 
-    /// The table.
-    pub fn frame(&self) -> PolarsResult<DataFrame> {
-        df!(
-            "run_id" => &self.run_id,
-            "k" => &self.k,
-            "overlay" => &self.overlay,
-            "t" => &self.t,
-            "w" => &self.w,
-            "value" => &self.value,
-            "variance" => &self.variance,
-            "w0" => &self.w0,
-            "w0_rule" => &self.w0_rule,
-        )
+    /// An ensemble's mean and variance per recorded time.
+    fn ensemble(&self, overlay: Overlay, stats: &EnsembleStats) -> impl Iterator<Item = TheoryRow> {
+        (0..stats.times.len())
+            .map(move |i| self.row(overlay, Some(stats.times[i]), None, stats.mean[i], Some(stats.variance[i])))
     }
 }
 
@@ -385,7 +287,7 @@ impl TheoryRows {
 pub fn analyse(
     spec: &ExperimentSpec,
     result: &RunResult,
-    theory: &mut TheoryRows,
+    theory: &mut Vec<TheoryRow>,
 ) -> Result<Vec<Verdict>, ExperimentError> {
     let train = &result.plan.train;
     let p = train.params();
@@ -394,17 +296,18 @@ pub fn analyse(
     // Verdicts and fitted starts use only the members that did not diverge (the trajectories
     // table keeps the others' records up to their divergence).
     let records: Vec<ProbeRecord> =
-        result.records.iter().filter(|r| !result.diverged.iter().any(|&(m, _)| m == r.member)).cloned().collect();
+        result.records.iter().filter(|r| !result.divergences.iter().any(|d| d.member == r.member)).cloned().collect();
     let mut verdicts = Vec::new();
     for k in 0..train.teacher().rank() {
         let mode = train.mode_params(k).check()?;
         let mean = member_mean(&records, |r| r.probe.mode_strength[k]);
         let (w0, rule) = initial_strength(train, k, &mode, &mean);
+        let start = OverlayStart { run_id, k, w0, rule: &rule };
         let o = &spec.overlays;
         if o.gradient_flow {
             for &t in &times {
                 let w = mode.gf_trajectory(w0, t)?;
-                theory.push(run_id, k, "gradient_flow", Some(t), None, w, None, w0, &rule);
+                theory.push(start.row(Overlay::GradientFlow, Some(t), None, w, None));
             }
         }
         let grid = TimeGrid::from_times(times.clone())?;
@@ -415,11 +318,11 @@ pub fn analyse(
             let dynamics =
                 Dynamics::Sde { scheme: o.sde_scheme, coordinate: Coordinate::EndToEnd, dt: p.lr * o.sde_dt_over_lr };
             let stats = mode.ensemble(w0, dynamics, &paths(o.sde_paths, Ensemble::OverlaySde))?;
-            theory.push_ensemble(run_id, k, "sde", &stats, w0, &rule);
+            theory.extend(start.ensemble(Overlay::Sde, &stats));
         }
         if o.chain_paths > 0 {
             let stats = mode.ensemble(w0, Dynamics::Chain, &paths(o.chain_paths, Ensemble::OverlayChain))?;
-            theory.push_ensemble(run_id, k, "chain", &stats, w0, &rule);
+            theory.extend(start.ensemble(Overlay::Chain, &stats));
         }
         let density = if mode.sigma() > 0.0
             && (o.stationary || matches!(spec.analysis, Analysis::Stationary | Analysis::Relax))
@@ -431,8 +334,8 @@ pub fn analyse(
         if let (Some(d), true) = (&density, o.stationary) {
             let b = d.boltzmann();
             for (i, &w) in d.w().iter().enumerate().step_by((d.w().len() / 400).max(1)) {
-                theory.push(run_id, k, "stationary_density", None, Some(w), d.density()[i], None, w0, &rule);
-                theory.push(run_id, k, "boltzmann", None, Some(w), b.pdf(w), None, w0, &rule);
+                theory.push(start.row(Overlay::StationaryDensity, None, Some(w), d.density()[i], None));
+                theory.push(start.row(Overlay::Boltzmann, None, Some(w), b.pdf(w), None));
             }
         }
         match spec.analysis {
@@ -471,16 +374,15 @@ fn saddle_verdicts(
         mean_d.iter().fold((f64::NAN, f64::NEG_INFINITY), |acc, &(t, d)| if d > acc.1 { (t, d) } else { acc });
     let d_at_learned = mean_d.iter().find(|&&(t, _)| t >= t_learned).map_or(f64::NAN, |&(_, d)| d);
     let measured_before = t_peak < t_learned && d_peak > (1.0 + PEAK_MARGIN) * d_at_learned;
-    let claim = "1 peak before learned";
-    let v = |quantity: &str, predicted: f64, measured: f64, holds: bool| {
-        verdict(run, claim, k, quantity, predicted, measured, holds)
+    let v = |quantity, predicted, measured, holds| {
+        verdict(run, Claim::PeakBeforeLearned, k, quantity, predicted, measured, holds)
     };
     let rel = |a: f64, b: f64| (a - b).abs() <= 0.5 * b.abs();
     Ok(vec![
-        v("t_learned", t_learned_pred, t_learned, rel(t_learned, t_learned_pred)),
-        v("t_peak", t_peak_pred, t_peak, !predicted_before || rel(t_peak, t_peak_pred)),
+        v(Quantity::TLearned, t_learned_pred, t_learned, rel(t_learned, t_learned_pred)),
+        v(Quantity::TPeak, t_peak_pred, t_peak, !predicted_before || rel(t_peak, t_peak_pred)),
         v(
-            "peak_before_learned",
+            Quantity::PeakBeforeLearned,
             f64::from(u8::from(predicted_before)),
             f64::from(u8::from(measured_before)),
             predicted_before == measured_before,
@@ -489,8 +391,16 @@ fn saddle_verdicts(
 }
 
 /// One verdict row.
-fn verdict(run: &str, claim: &str, k: usize, quantity: &str, predicted: f64, measured: f64, holds: bool) -> Verdict {
-    Verdict { run_id: run.into(), claim: claim.into(), k, quantity: quantity.into(), predicted, measured, holds }
+fn verdict(
+    run: &str,
+    claim: Claim,
+    k: usize,
+    quantity: Quantity,
+    predicted: f64,
+    measured: f64,
+    holds: bool,
+) -> Verdict {
+    Verdict { run_id: run.into(), claim, k, quantity, predicted, measured, holds }
 }
 
 /// Claims 2 and 3 on one mode, from the second half of the run.
@@ -504,9 +414,7 @@ fn stationary_verdicts(
 ) -> Vec<Verdict> {
     let s = mode.s();
     let half = train.params().steps / 2;
-    let v = |claim: &str, quantity: &str, predicted: f64, measured: f64, holds: bool| {
-        verdict(run, claim, k, quantity, predicted, measured, holds)
-    };
+    let v = |claim, quantity, predicted, measured, holds| verdict(run, claim, k, quantity, predicted, measured, holds);
     if mode.sigma() == 0.0 {
         let var = member_variance(records, |r| r.probe.mode_strength[k]);
         let late: Vec<&(f64, f64)> = var.iter().filter(|(t, _)| *t >= half as f64 * train.params().lr).collect();
@@ -517,13 +425,13 @@ fn stationary_verdicts(
         let mean_last = member_mean(records, |r| r.probe.mode_strength[k]).last().map_or(f64::NAN, |x| x.1);
         vec![
             v(
-                "2 Dirac law",
-                "variance_ratio_last_to_mid",
+                Claim::DiracLaw,
+                Quantity::VarianceRatioLastToMid,
                 0.0,
                 last / first.max(f64::MIN_POSITIVE),
                 last <= first || last < 1e-12 * s * s,
             ),
-            v("2 Dirac law", "mean_over_s", 1.0, mean_last / s, (mean_last / s - 1.0).abs() < 1e-2),
+            v(Claim::DiracLaw, Quantity::MeanOverS, 1.0, mean_last / s, (mean_last / s - 1.0).abs() < 1e-2),
         ]
     } else {
         let late: Vec<&ProbeRecord> = records.iter().filter(|r| r.step >= half).collect();
@@ -531,8 +439,7 @@ fn stationary_verdicts(
         if samples.len() < 2 {
             return vec![];
         }
-        let m = samples.iter().sum::<f64>() / samples.len() as f64;
-        let var = samples.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (samples.len() as f64 - 1.0);
+        let var = stats::variance(&samples);
         let t = mode.temperature();
         // Effective number of independent samples: per member, the late span times the
         // relaxation rate L s^{2−2/L} of the flow at s, halved, at most the number of probes.
@@ -543,8 +450,8 @@ fn stationary_verdicts(
         let n_eff = members * (0.5 * span * rate).clamp(1.0, samples.len() as f64 / members);
         let (vt, kt) = (variance_tolerance(n_eff), ks_tolerance(n_eff));
         let mut out = vec![v(
-            "3 Boltzmann law",
-            "variance_over_T",
+            Claim::BoltzmannLaw,
+            Quantity::VarianceOverT,
             density.map_or(1.0, |d| d.variance() / t),
             var / t,
             density.is_some_and(|d| (var - d.variance()).abs() <= vt * d.variance()),
@@ -552,8 +459,14 @@ fn stationary_verdicts(
         if let Some(d) = density {
             let ks_exact = d.ks_to_samples(&samples);
             let ks_boltz = modewise_theory::stationary::ks_statistic(&samples, |w| d.boltzmann().cdf(w));
-            out.push(v("3 Boltzmann law", "ks_to_exact_density", 0.0, ks_exact, ks_exact <= kt));
-            out.push(v("3 Boltzmann law", "ks_to_boltzmann", d.distances_to_boltzmann().ks, ks_boltz, ks_boltz <= kt));
+            out.push(v(Claim::BoltzmannLaw, Quantity::KsToExactDensity, 0.0, ks_exact, ks_exact <= kt));
+            out.push(v(
+                Claim::BoltzmannLaw,
+                Quantity::KsToBoltzmann,
+                d.distances_to_boltzmann().ks,
+                ks_boltz,
+                ks_boltz <= kt,
+            ));
         }
         out
     }
@@ -583,11 +496,10 @@ fn sde_verdicts(
     let n = records.iter().filter(|r| r.step == last_step).count() as f64;
     let mean = member_mean(records, |r| r.probe.mode_strength[k]).last().map_or(f64::NAN, |x| x.1);
     let (sde_mean, sde_var) = (sde.mean[1], sde.variance[1]);
-    let v = |quantity: &str, predicted: f64, measured: f64, holds: bool| {
-        verdict(run, "SDE vs SGD", k, quantity, predicted, measured, holds)
-    };
+    let v =
+        |quantity, predicted, measured, holds| verdict(run, Claim::SdeVsSgd, k, quantity, predicted, measured, holds);
     Ok(vec![
-        v("final_mean", sde_mean, mean, (mean - sde_mean).abs() <= 0.05 * mode.s()),
-        v("final_variance", sde_var, var, (var - sde_var).abs() <= variance_tolerance(n) * sde_var.max(1e-300)),
+        v(Quantity::FinalMean, sde_mean, mean, (mean - sde_mean).abs() <= 0.05 * mode.s()),
+        v(Quantity::FinalVariance, sde_var, var, (var - sde_var).abs() <= variance_tolerance(n) * sde_var.max(1e-300)),
     ])
 }

@@ -511,7 +511,10 @@ set = { "init.kind" = "gaussian", "init.gamma" = 2.0, backend = "flex" }
         assert_eq!(base.train.params(), spec.train.check().unwrap().params(), "no overrides: the base");
         assert_eq!((slow.train.params().lr, slow.train.params().steps), (0.01, 500));
         assert_eq!((slow.train.params().dims.clone(), slow.train.params().data.sigma), (vec![4, 6, 4], 0.1));
-        assert_eq!(gauss.train.params().init, modewise_dln::InitScheme::Gaussian { std: modewise_dln::init::GaussianStd::Gamma(2.0) });
+        assert_eq!(
+            gauss.train.params().init,
+            modewise_dln::InitScheme::Gaussian { std: modewise_dln::init::GaussianStd::Gamma(2.0) }
+        );
         assert_eq!(gauss.train.params().backend, BackendKind::Flex);
         assert_eq!(base.train.params().backend, BackendKind::Ndarray);
         // Without variants, one run of the base named after the experiment.
@@ -541,7 +544,10 @@ set = { "init.kind" = "gaussian", "init.gamma" = 2.0, backend = "flex" }
         // The same overrides of the file's text give the same spec.
         assert_eq!(changed, ExperimentSpec::from_toml(VARIANTS, &overrides).unwrap());
         // The kind is set first (clearing the old kind's fields), whatever the order given.
-        assert_eq!(changed.train.init, modewise_dln::InitScheme::Gaussian { std: modewise_dln::init::GaussianStd::Gamma(3.0) });
+        assert_eq!(
+            changed.train.init,
+            modewise_dln::InitScheme::Gaussian { std: modewise_dln::init::GaussianStd::Gamma(3.0) }
+        );
         assert_eq!(changed.overlays.sde_paths, 7);
         assert_eq!(changed.train.seeds, [5, 6]);
         assert_eq!(changed.variants[0].label, "plain");

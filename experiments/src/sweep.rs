@@ -1,27 +1,27 @@
 //! Sweeps: a spec plus lists of values for any fields, expanded to their product with
 //! deterministic run ids, run in shards into a Hive-partitioned directory, resumable.
 //!
-//! Layout: `DIR/<table>/run_index=<i>/part.parquet` for the tables `runs`, `trajectories`,
-//! `theory` and `summary`, where `i` is the run's position in the expansion. Polars
-//! (`scan_parquet("DIR/trajectories/**/*.parquet", hive_partitioning=True)`), pyarrow
-//! (`pyarrow.dataset.dataset("DIR/trajectories", partitioning="hive")`) and DuckDB
+//! Layout: `DIR/<table>/run_index=<i>/part.parquet` ([`Table::part_path`]) for the tables
+//! `runs`, `trajectories`, `theory` and `summary`, where `i` is the run's position in the
+//! expansion. Polars (`scan_parquet("DIR/trajectories/**/*.parquet", hive_partitioning=True)`),
+//! pyarrow (`pyarrow.dataset.dataset("DIR/trajectories", partitioning="hive")`) and DuckDB
 //! (`read_parquet('DIR/trajectories/*/*.parquet', hive_partitioning = true)`) read each table as
 //! one dataset. A run is complete when its `summary` part exists: it is written last, each part
 //! atomically, so `resume` skips exactly the complete runs and redoes any other (after removing
 //! its partial parts).
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use modewise_dln::{DlnError, StopFlag};
+use modewise_dln::{Divergence, DlnError, StopFlag};
 
 use crate::ExperimentError;
 use crate::error::{DestinationProblem, SweepProgress};
+use crate::io::{check_destination, create_destination};
 use crate::output::write_tables;
-use crate::run::{DivergedMember, Progress, Timings, Verdict, train_and_analyse};
+use crate::run::{Progress, Timings, train_and_analyse};
 use crate::spec::{CheckedExperiment, ExperimentSpec, Override, apply_one, assign};
-
-pub use crate::output::TABLES;
+use crate::table::{Table, Verdict};
 
 /// One shard of `N`: runs with index `i mod N = I`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -173,11 +173,6 @@ fn flatten_axes(
     Ok(())
 }
 
-/// The path of run `index`'s part of `table` in the sweep directory.
-pub fn part_path(dir: &Path, table: &str, index: usize) -> PathBuf {
-    dir.join(table).join(format!("run_index={index}")).join("part.parquet")
-}
-
 /// What a shard did.
 #[derive(Debug, Clone, Default)]
 pub struct SweepOutcome {
@@ -187,8 +182,8 @@ pub struct SweepOutcome {
     pub skipped: Vec<usize>,
     /// Verdicts of the runs trained now.
     pub verdicts: Vec<Verdict>,
-    /// The diverged members of the runs trained now.
-    pub divergences: Vec<DivergedMember>,
+    /// The diverged members of the runs trained now: the run id beside the trainer's record.
+    pub divergences: Vec<(String, Divergence)>,
     /// Members of the runs trained now.
     pub members: usize,
     /// Where the time of the runs trained now went.
@@ -209,8 +204,8 @@ pub struct SweepOptions {
 
 /// Removes every part of run `index` (complete or not, and temporary files left by a kill).
 fn remove_run(dir: &Path, index: usize) -> Result<(), ExperimentError> {
-    for table in TABLES {
-        let run_dir = dir.join(table).join(format!("run_index={index}"));
+    for &table in Table::ALL {
+        let run_dir = table.partition(dir, index);
         if run_dir.exists() {
             std::fs::remove_dir_all(&run_dir).map_err(|source| ExperimentError::Io { path: run_dir, source })?;
         }
@@ -229,20 +224,14 @@ pub fn run_shard(
     progress: &mut dyn FnMut(Progress<'_>),
 ) -> Result<SweepOutcome, ExperimentError> {
     let mine: Vec<&SweepPoint> = points.iter().filter(|p| p.index % shard.count == shard.index).collect();
-    let refuse = |problem| Err(ExperimentError::Destination { dir: dir.to_path_buf(), problem });
-    let started = |p: &SweepPoint| TABLES.iter().any(|t| dir.join(t).join(format!("run_index={}", p.index)).exists());
-    if !options.resume
-        && !options.force
-        && let Some(p) = mine.iter().find(|p| started(p))
-    {
-        return refuse(DestinationProblem::SweepTaken { run: p.index });
-    }
-    if dir.is_file() {
-        return refuse(DestinationProblem::IsFile);
-    }
-    if let Err(source) = std::fs::create_dir_all(dir) {
-        return refuse(DestinationProblem::Unwritable { path: dir.to_path_buf(), source });
-    }
+    check_destination(dir, |dir| {
+        if options.resume || options.force {
+            return None;
+        }
+        let first = mine.iter().find(|p| Table::ALL.iter().any(|t| t.partition(dir, p.index).exists()))?;
+        Some(DestinationProblem::SweepTaken { run: first.index })
+    })?;
+    create_destination(dir, dir)?;
     if options.force {
         // All at once, so that a forced sweep interrupted and then resumed holds no old run.
         for p in &mine {
@@ -251,7 +240,7 @@ pub fn run_shard(
     }
     let mut outcome = SweepOutcome::default();
     for (n, point) in mine.iter().enumerate() {
-        if options.resume && !options.force && part_path(dir, "summary", point.index).exists() {
+        if options.resume && !options.force && Table::Summary.part_path(dir, point.index).exists() {
             outcome.skipped.push(point.index);
             continue;
         }
@@ -269,15 +258,9 @@ pub fn run_shard(
         let (results, theory, verdicts) = (a.results, a.theory, a.verdicts);
         outcome.timings.add(&a.timings);
         let started = std::time::Instant::now();
-        write_tables(
-            |table| part_path(dir, table, point.index),
-            point.experiment.spec(),
-            &results,
-            &theory,
-            &verdicts,
-        )?;
+        write_tables(|table| table.part_path(dir, point.index), point.experiment.spec(), &results, &theory, &verdicts)?;
         outcome.timings.parquet += started.elapsed().as_secs_f64();
-        outcome.divergences.extend(results.iter().flat_map(|r| r.diverged_members()));
+        outcome.divergences.extend(results.iter().flat_map(|r| r.divergences_by_run()));
         outcome.members += results.iter().map(|r| r.plan.train.params().seeds.len()).sum::<usize>();
         outcome.ran.push(point.index);
         outcome.verdicts.extend(verdicts);

@@ -5,10 +5,10 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use modewise_dln::{BackendKind, StopFlag};
+use modewise_dln::{BackendKind, Divergence, StopFlag};
 use modewise_experiments::output::verdict_table;
-use modewise_experiments::report::{draw_figures, read_verdicts};
-use modewise_experiments::run::{DivergedMember, Progress, Timings};
+use modewise_experiments::report::Results;
+use modewise_experiments::run::{Progress, Timings};
 use modewise_experiments::sweep::Shard;
 use modewise_experiments::{
     CheckedExperiment, ExperimentError, ExperimentSpec, Override, PRESETS, RunOptions, execute, preset, preset_toml,
@@ -117,13 +117,13 @@ fn peak_memory_mib() -> Option<f64> {
 
 /// Prints the diverged members, the closing line and where the time went; returns the exit
 /// status.
-fn finish(divergences: &[DivergedMember], members: usize, summary: &str, timings: &Timings) -> u8 {
+fn finish(divergences: &[(String, Divergence)], members: usize, summary: &str, timings: &Timings) -> u8 {
     eprintln!("time: {}", timings.describe());
     if !divergences.is_empty() {
         println!("diverged members (status `diverged` in the runs table):");
-        println!("{:<32} {:>6} {:>20} {:>12}", "run", "member", "seed", "step");
-        for d in divergences {
-            println!("{:<32} {:>6} {:>20} {:>12}", d.run_id, d.member, d.seed, d.step);
+        println!("{:<32} {:>6} {:>20} {:>12} {:>12}", "run", "member", "seed", "step", "last finite");
+        for (run_id, d) in divergences {
+            println!("{:<32} {:>6} {:>20} {:>12} {:>12}", run_id, d.member, d.seed, d.step, d.last_finite_step);
         }
     }
     println!("{summary}; {} of {members} members diverged", divergences.len());
@@ -255,9 +255,9 @@ pub fn presets(args: PresetsArgs) -> anyhow::Result<()> {
 
 /// `modewise report DIR`.
 pub fn report(args: ReportArgs) -> anyhow::Result<()> {
-    let figures = draw_figures(&args.dir)?;
-    let verdicts = read_verdicts(&args.dir)?;
-    print!("{}", verdict_table(&verdicts));
+    let results = Results::load(&args.dir)?;
+    let figures = results.draw(&args.dir)?;
+    print!("{}", verdict_table(&results.verdicts));
     for f in figures {
         eprintln!("figure {}", f.display());
     }

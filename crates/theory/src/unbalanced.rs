@@ -62,8 +62,8 @@ use rand_distr::{ChiSquared, Distribution, StandardNormal};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::ensemble::{BLOCK, BlockOut, Run, path_rng};
 use crate::check;
+use crate::ensemble::{BLOCK, BlockOut, Run, path_rng};
 use crate::stationary::{Boltzmann, StationaryDensity, StationaryOptions};
 use crate::zero_flux::ZeroFlux;
 use crate::{EnsembleParams, EnsembleStats, Mode, Result, TheoryError, roots};
