@@ -1,6 +1,6 @@
 //! Deep linear networks on burn: the model on run-time-selected backends, the teacher and its
 //! data, initialisation schemes, the SGD trainer (burn autodiff or closed-form backpropagation,
-//! batched ensembles) and the f64 probes of the theory note §6.
+//! batched ensembles) and the f64 probes of the `docs/theory.md` §6.
 //!
 //! Backends are picked at run time through burn 0.22's dispatch [`burn::tensor::Device`], so one
 //! code path serves every backend and an experiment switches hardware without being recompiled.

@@ -1,5 +1,5 @@
 //! Probes (f64, on the host): mode strengths and matrix, alignment, balance, population loss,
-//! mode drift and mode diffusion (theory note §6).
+//! mode drift and mode diffusion (`docs/theory.md` §6).
 
 use nalgebra::DMatrix;
 use serde::{Deserialize, Serialize};
@@ -35,7 +35,7 @@ pub struct Probe {
     pub alignment_error: f64,
     /// `‖W_{l+1}ᵀ W_{l+1} − W_l W_lᵀ‖_F` for each adjacent pair `l = 1, …, L − 1`.
     pub balance: Vec<f64>,
-    /// The sum of [`balance`](Self::balance) (theory note §6).
+    /// The sum of [`balance`](Self::balance) (`docs/theory.md` §6.2).
     pub balance_total: f64,
     /// [`balance_total`](Self::balance_total) divided by `Σ_l ‖W_l W_lᵀ‖_F` (0 for `L = 1`).
     pub balance_relative: f64,
@@ -56,7 +56,7 @@ pub struct Probe {
 /// `ε ~ N(0, σ² I)` independent, `Var = 2‖(A + Aᵀ)/2‖²_F + σ² ‖C‖²_F
 /// = ‖A‖²_F + tr(A²) + σ² ‖C‖²_F`, evaluated through the `L × L` Gram matrices of the
 /// vectors `a_l`, `b_l` and `c_l = Δᵀ a_l`. Under alignment and balance it is `D(w_k)` of the
-/// theory note's §3 exactly.
+/// `docs/theory.md` §3.5 exactly.
 pub fn probe(layers: &[DMatrix<f64>], teacher: &Teacher, ctx: &ProbeContext, rng: &mut PathRng) -> Probe {
     let depth = layers.len();
     let w = chain_product(layers);

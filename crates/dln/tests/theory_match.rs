@@ -1,4 +1,4 @@
-//! The network reproduces the theory of the aligned, balanced regime (theory note §3, §6).
+//! The network reproduces the theory of the aligned, balanced regime (`docs/theory.md` §3, §6).
 
 mod common;
 
@@ -36,7 +36,7 @@ fn population_descent_stays_aligned_and_balanced() {
         assert!(r.probe.alignment_error <= 1e-4, "step {}: alignment {}", r.step, r.probe.alignment_error);
         assert!(r.probe.balance_relative <= 1e-4, "step {}: balance {}", r.step, r.probe.balance_relative);
     }
-    // The exact per-mode reduction (theory note §3): each mode follows the scalar map
+    // The exact per-mode reduction (`docs/theory.md` §3.3): each mode follows the scalar map
     // a ← a − η a^{L−1} (a^L − s); after t = 100 every mode is learned.
     for k in 0..3 {
         let s_k = spec.teacher().s()[k];

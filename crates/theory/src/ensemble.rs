@@ -41,7 +41,7 @@ pub enum Scheme {
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", tag = "kind")]
 pub enum Dynamics {
-    /// The exact per-mode SGD chain (note §3): per step `a ← a − η a^{L−1} ḡ` with
+    /// The exact per-mode SGD chain (`docs/theory.md` §3.3): per step `a ← a − η a^{L−1} ḡ` with
     /// `ḡ = (1/B) Σ_b [(a^L − s) z_b² − ε_b z_b]`, one step per `η` of time. It is sampled
     /// exactly in distribution as `ḡ = ((a^L − s) Q − σ sqrt(Q) ξ) / B` with `Q ~ χ²_B` and
     /// `ξ ~ N(0, 1)` independent (given the `z_b`, `Σ ε_b z_b ~ N(0, σ² Q)`).
@@ -144,7 +144,7 @@ impl Mode {
     }
 }
 
-/// Runs one ensemble per mode of a spectrum (modes are independent under alignment, note §3),
+/// Runs one ensemble per mode of a spectrum (modes are independent under alignment, `docs/theory.md` §3.2),
 /// mode `k` on streams offset by `k ·` [`MODE_STREAM_STRIDE`].
 pub fn spectrum_ensemble(
     spectrum: &Spectrum,

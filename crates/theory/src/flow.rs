@@ -1,4 +1,4 @@
-//! Gradient flow of one mode (theory note §3–4, `η → 0`): `ẇ = L w^{2−2/L} (s − w)`.
+//! Gradient flow of one mode (`docs/theory.md` §3–4, `η → 0`): `ẇ = L w^{2−2/L} (s − w)`.
 //!
 //! Closed forms at `L = 1` and `L = 2`; for `L ≥ 3` the time between two values is a
 //! closed-form part plus the quadrature of a smooth rational function (the singularity at
@@ -13,7 +13,7 @@ pub const DEFAULT_RHO: f64 = 0.9;
 
 impl Mode {
     /// Gradient-flow time to go from `w0` to `w1`, `t = ∫_{w0}^{w1} dw / (L w^{2−2/L} (s − w))`
-    /// (note §4); `None` when the flow never reaches `w1` from `w0` (`w1` beyond `s`, behind
+    /// (`docs/theory.md` §4.5); `None` when the flow never reaches `w1` from `w0` (`w1` beyond `s`, behind
     /// `w0`, or `w0` at a fixed point). Values must be positive when `L ≥ 2`.
     ///
     /// `L = 1`: `t = ln((s − w0) / (s − w1))`; `L = 2`: `t = (1/2s) ln(w1 (s − w0) / (w0 (s − w1)))`.
@@ -78,7 +78,7 @@ impl Mode {
         (power - a_s.powi(2 - n) / l * log_part + smooth) / s
     }
 
-    /// Gradient-flow trajectory `w(t)` from `w0` (note §3).
+    /// Gradient-flow trajectory `w(t)` from `w0` (`docs/theory.md` §3.6).
     ///
     /// `L = 1`: `w = s + (w0 − s) e^{−t}`; `L = 2`: `w = s / (1 + (s/w0 − 1) e^{−2st})`;
     /// `L ≥ 3`: the root of `gf_time(w0, w) = t`. `t` must be finite and `≥ 0`; `w0` must
@@ -132,7 +132,7 @@ impl Mode {
         w
     }
 
-    /// Learning time `t_learned(ρ)`: gradient-flow time from `w0` until `w = ρ s` (note §4);
+    /// Learning time `t_learned(ρ)`: gradient-flow time from `w0` until `w = ρ s` (`docs/theory.md` §4.6);
     /// 0 when `w0 ≥ ρ s` already. `ρ` must lie in `(0, 1)` (default [`DEFAULT_RHO`]).
     pub fn t_learned(&self, w0: f64, rho: f64) -> Result<f64> {
         self.check_initial(w0)?;
@@ -145,7 +145,7 @@ impl Mode {
             .ok_or(TheoryError::Numerical { what: "t_learned", reason: "the flow does not reach ρ s".into() })
     }
 
-    /// Small-initialisation plateau (saddle) length (note §4): `(1/2s) ln(s/w0)` at `L = 2`,
+    /// Small-initialisation plateau (saddle) length (`docs/theory.md` §4.7): `(1/2s) ln(s/w0)` at `L = 2`,
     /// `a0^{2−L} / ((L − 2) s)` with `a0 = w0^{1/L}` for `L > 2`; `None` at `L = 1`, which has
     /// no saddle (the flow leaves any start exponentially fast), and when `w0 ≥ s` (no saddle
     /// lies ahead).

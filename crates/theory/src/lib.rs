@@ -1,8 +1,10 @@
 //! Pure f64 theory of SGD noise in deep linear networks, one singular mode at a time.
 //!
-//! Every formula of the project's theory note (`shared/theory.md`) has one function here:
+//! Every formula of the project's theory note, `docs/theory.md` in the repository (included in
+//! this documentation as [`theory_note`]), has one function here; `§n` citations throughout refer
+//! to its sections:
 //!
-//! | note | what | where |
+//! | § | what | where |
 //! |---|---|---|
 //! | §1 | validated parameters (`L`, `s`, `σ`, `η`, `B`), spectra | [`params`] |
 //! | §3 | per-mode drift, diffusion and noise coefficients in `w` and `a` | [`sde`] |
@@ -32,6 +34,12 @@
 //! ```
 
 #![warn(missing_docs)]
+
+/// The project's theory note, `docs/theory.md`, included verbatim: the model and its
+/// conventions, and every formula of this crate derived step by step. The `§n` citations in this
+/// documentation refer to its sections.
+#[doc = include_str!("../../../docs/theory.md")]
+pub mod theory_note {}
 
 pub mod check;
 pub mod ensemble;

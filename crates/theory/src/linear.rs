@@ -5,7 +5,7 @@
 //! # The exact chain, depth `L`
 //!
 //! One step is `a ← a − η a^{L−1} ḡ` with `ḡ = ((w − s) Q − σ sqrt(Q) ξ)/B`, `Q ~ χ²_B`,
-//! `ξ ~ N(0, 1)` (note §3), so `w ← w (1 − η a^{L−2} ḡ)^L`. Without label noise `ḡ = x Q/B` is
+//! `ξ ~ N(0, 1)` (`docs/theory.md` §3.3), so `w ← w (1 − η a^{L−2} ḡ)^L`. Without label noise `ḡ = x Q/B` is
 //! of order `x`, and expanding the power to first order in `x` (not in `η`):
 //!
 //! ```text

@@ -1,5 +1,5 @@
 //! The largest diffusion along gradient flow on the way to learning: the interior peak of
-//! theory note §4 is a local maximum of `D`, and near the discriminant bound `D` at the end of
+//! `docs/theory.md` §4 is a local maximum of `D`, and near the discriminant bound `D` at the end of
 //! learning exceeds it, so the global maximum on `[w0, ρ s]` can sit at the end.
 //!
 //! With label noise, `D ∝ w^c q(w)` (balanced, `c = 4 − 4/L` in `w`, `2 − 2/L` in `a`) rises to

@@ -13,11 +13,11 @@ use crate::{InvalidParameter, Result, TheoryError};
 /// The coordinate a per-mode quantity is written in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 pub enum Coordinate {
-    /// The end-to-end mode strength `w = a^L` (theory note §3, "end-to-end SDE").
+    /// The end-to-end mode strength `w = a^L` (`docs/theory.md` §3.5, "end-to-end SDE").
     #[default]
     #[serde(rename = "w")]
     EndToEnd,
-    /// The per-layer mode strength `a` (theory note §3, "per-layer SDE").
+    /// The per-layer mode strength `a` (`docs/theory.md` §3.4, "per-layer SDE").
     #[serde(rename = "a")]
     PerLayer,
 }
@@ -126,7 +126,7 @@ impl Mode {
         ModeParams { depth: self.depth, s: self.s, sigma: self.sigma, lr: self.lr, batch: self.batch }
     }
 
-    /// Boltzmann temperature `T = L η σ² s^{2−2/L} / (2B)` (theory note §5).
+    /// Boltzmann temperature `T = L η σ² s^{2−2/L} / (2B)` (`docs/theory.md` §5.4).
     pub fn temperature(&self) -> f64 {
         let l = self.l();
         l * self.lr * self.sigma * self.sigma * self.s.powf(2.0 - 2.0 / l) / (2.0 * f64::from(self.batch))

@@ -1,4 +1,4 @@
-//! The per-mode SDE (theory note §3): the projected gradient, drift, diffusion and noise
+//! The per-mode SDE (`docs/theory.md` §3): the projected gradient, drift, diffusion and noise
 //! coefficients in the end-to-end (`w`) and per-layer (`a`) coordinates.
 //!
 //! Domain: for `L ≥ 2` the functions take `w ≥ 0` and `a ≥ 0` (the mode strength of a
@@ -14,7 +14,7 @@ pub(crate) fn pow(x: f64, p: f64) -> f64 {
 }
 
 impl Mode {
-    /// Variance of the projected gradient, `q(w) = 2 (s − w)² + σ²` (note §3).
+    /// Variance of the projected gradient, `q(w) = 2 (s − w)² + σ²` (`docs/theory.md` §3.2).
     #[inline]
     pub fn q(&self, w: f64) -> f64 {
         let d = self.s - w;
@@ -22,26 +22,26 @@ impl Mode {
     }
 
     /// Mean and variance of the projected per-sample gradient `g_k = (w − s) z² − ε z`:
-    /// `(w − s, q(w))` (note §3).
+    /// `(w − s, q(w))` (`docs/theory.md` §3.2).
     pub fn projected_gradient_moments(&self, w: f64) -> (f64, f64) {
         (w - self.s, self.q(w))
     }
 
     /// One projected per-sample gradient `g = (w − s) z² − ε z` from a standard normal `z`
-    /// (the input's component along the mode) and the label noise `ε ~ N(0, σ²)` (note §3).
+    /// (the input's component along the mode) and the label noise `ε ~ N(0, σ²)` (`docs/theory.md` §3.2).
     #[inline]
     pub fn projected_gradient(&self, w: f64, z: f64, eps: f64) -> f64 {
         (w - self.s) * z * z - eps * z
     }
 
-    /// Gradient-flow velocity `ẇ = L w^{2−2/L} (s − w)` (note §3, `η → 0`).
+    /// Gradient-flow velocity `ẇ = L w^{2−2/L} (s − w)` (`docs/theory.md` §3.6, `η → 0`).
     #[inline]
     pub fn gf_velocity(&self, w: f64) -> f64 {
         let l = self.l();
         l * pow(w, 2.0 - 2.0 / l) * (self.s - w)
     }
 
-    /// Itô drift of the per-mode SDE (note §3):
+    /// Itô drift of the per-mode SDE (`docs/theory.md` §3.5):
     /// - `w`: `L w^{2−2/L} (s − w) + (η/2B) L (L−1) w^{3−4/L} q(w)`;
     /// - `a`: `a^{L−1} (s − a^L)`.
     pub fn drift(&self, coordinate: Coordinate, x: f64) -> f64 {
@@ -59,7 +59,7 @@ impl Mode {
         }
     }
 
-    /// Diffusion coefficient (variance per unit time) of the per-mode SDE (note §3):
+    /// Diffusion coefficient (variance per unit time) of the per-mode SDE (`docs/theory.md` §3.5):
     /// - `w`: `D(w) = (η/B) L² w^{4−4/L} q(w)`;
     /// - `a`: `D_a(a) = (η/B) a^{2L−2} q(a^L)`.
     pub fn diffusion(&self, coordinate: Coordinate, x: f64) -> f64 {
@@ -70,7 +70,7 @@ impl Mode {
         }
     }
 
-    /// Noise coefficient `g = sqrt(D)`, the factor of `dB_t` (note §3):
+    /// Noise coefficient `g = sqrt(D)`, the factor of `dB_t` (`docs/theory.md` §3.5):
     /// - `w`: `sqrt(η/B) L w^{2−2/L} sqrt(q(w))`;
     /// - `a`: `sqrt(η/B) a^{L−1} sqrt(q(a^L))`.
     pub fn noise(&self, coordinate: Coordinate, x: f64) -> f64 {

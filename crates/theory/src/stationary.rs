@@ -1,4 +1,4 @@
-//! Stationary laws of one mode (theory note §5): the Dirac mass at `s` without label noise,
+//! Stationary laws of one mode (`docs/theory.md` §5): the Dirac mass at `s` without label noise,
 //! the exact zero-flux density with label noise, its Boltzmann approximation, and distances.
 //!
 //! The exact density `p(w) ∝ w^{−3+3/L} q(w)^{−1} exp(κ ∫_s^w (s − u)/(u^{2−2/L} q(u)) du)`,
@@ -30,7 +30,7 @@ impl Default for StationaryOptions {
 }
 
 /// The Boltzmann approximation of the stationary law: the normal law `N(s, T)`,
-/// `p ∝ exp(−½ (s − w)² / T)`, `T = L η σ² s^{2−2/L} / (2B)` (note §5).
+/// `p ∝ exp(−½ (s − w)² / T)`, `T = L η σ² s^{2−2/L} / (2B)` (`docs/theory.md` §5.4).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Boltzmann {
     /// Centre `s`.
@@ -111,12 +111,12 @@ pub struct StationaryDensity {
 }
 
 impl Mode {
-    /// The Boltzmann approximation `N(s, T)` of the stationary law (note §5).
+    /// The Boltzmann approximation `N(s, T)` of the stationary law (`docs/theory.md` §5.4).
     pub fn boltzmann(&self) -> Boltzmann {
         Boltzmann { center: self.s, temperature: self.temperature() }
     }
 
-    /// The stationary law (note §5): the Dirac mass at `s` when `σ = 0`, else the exact
+    /// The stationary law (`docs/theory.md` §5): the Dirac mass at `s` when `σ = 0`, else the exact
     /// zero-flux density with default options.
     pub fn stationary_law(&self) -> Result<StationaryLaw> {
         if self.sigma == 0.0 {
@@ -138,7 +138,7 @@ impl Mode {
         (self.s - u) / (pow(u, 2.0 - 2.0 / self.l()) * self.q(u))
     }
 
-    /// The exact zero-flux stationary density of the end-to-end SDE (note §5), normalised on
+    /// The exact zero-flux stationary density of the end-to-end SDE (`docs/theory.md` §5), normalised on
     /// its grid. Needs `σ > 0`. Fails when the density cannot be normalised on `w > 0`
     /// (for `L = 2` that happens when `B s / (η q(0)) ≤ ½`: the noise drives the mode into the
     /// saddle at 0) or when its tails reach beyond `10^{±30} s`.

@@ -6,7 +6,7 @@
 //!
 //! A mode of an aligned two-layer network has layer scalars `a_1`, `a_2` (not necessarily
 //! equal), end-to-end strength `w = a_1 a_2` and imbalance `δ = a_2² − a_1²`. Both layers
-//! see the projected per-sample gradient `g = (w − s) z² − ε z` of the theory note (§3), so
+//! see the projected per-sample gradient `g = (w − s) z² − ε z` of `docs/theory.md` §3.2, so
 //! one SGD step with batch mean `ḡ` (mean `w − s`, variance `q(w)/B`,
 //! `q(w) = 2 (s − w)² + σ²`) is exactly
 //!

@@ -1,4 +1,4 @@
-//! Monte Carlo ground truth for the per-mode reduction (theory note §3): the projected
+//! Monte Carlo ground truth for the per-mode reduction (`docs/theory.md` §3): the projected
 //! gradient of a full matrix model, and the one-step increments of the exact chain.
 
 use modewise_theory::{Coordinate, Dynamics, EnsembleParams, ModeParams, TimeGrid};
