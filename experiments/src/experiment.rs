@@ -48,7 +48,7 @@ pub fn default_dir(spec: &ExperimentSpec) -> PathBuf {
     Path::new("data").join(&spec.name)
 }
 
-/// Checks that `dir` may receive an experiment's results ([`crate::io::check_destination`]):
+/// Checks that `dir` may receive an experiment's results (the one destination check of the crate):
 /// an existing, non-empty directory is refused unless `force`.
 pub fn check_destination(dir: &Path, force: bool) -> Result<(), ExperimentError> {
     crate::io::check_destination(dir, |dir| {

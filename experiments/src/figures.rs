@@ -8,7 +8,7 @@
 use std::fmt::Display;
 use std::io::Write;
 use std::ops::Range;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use plotters::coord::Shift;
 use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
@@ -132,9 +132,10 @@ pub enum Figure {
     },
 }
 
-/// Renders the figure to an SVG string.
+/// Renders the figure to an SVG string (the tests' view of what [`write_svg`] writes).
+#[cfg(test)]
 pub fn render_svg(figure: &Figure) -> Result<String, ExperimentError> {
-    render(figure).map_err(|reason| ExperimentError::Figure { path: PathBuf::from("<memory>"), reason })
+    render(figure).map_err(|reason| ExperimentError::Figure { path: std::path::PathBuf::from("<memory>"), reason })
 }
 
 /// Writes the figure to `path` as SVG atomically, through [`crate::io::write_atomic`].

@@ -4,7 +4,6 @@
 use std::fs::File;
 use std::path::Path;
 
-use modewise_theory::EnsembleStats;
 use polars::prelude::*;
 
 use crate::ExperimentError;
@@ -12,7 +11,8 @@ use crate::error::DestinationProblem;
 use crate::table::{Row, from_frame};
 
 /// One row per recorded time: `t`, `step`, `mean_w`, `var_w`, `finite` (paths still finite).
-pub fn ensemble_frame(stats: &EnsembleStats) -> PolarsResult<DataFrame> {
+#[cfg(test)]
+pub fn ensemble_frame(stats: &modewise_theory::EnsembleStats) -> PolarsResult<DataFrame> {
     df!(
         "t" => &stats.times,
         "step" => &stats.steps,
@@ -23,6 +23,7 @@ pub fn ensemble_frame(stats: &EnsembleStats) -> PolarsResult<DataFrame> {
 }
 
 /// Writes `frame` to `path` as zstd-compressed Parquet, atomically: see [`write_parquet_with`].
+#[cfg(test)]
 pub fn write_parquet_atomic(frame: &mut DataFrame, path: &Path) -> Result<(), ExperimentError> {
     write_parquet_with(frame, path, &[])
 }
@@ -97,7 +98,7 @@ pub fn create_destination(dir: &Path, path: &Path) -> Result<(), ExperimentError
     })
 }
 
-/// Reads the rows of a table written by [`crate::output::write_tables`].
+/// Reads the rows of a table of a results directory (or one part of a sweep), typed.
 pub fn read_rows<R: Row>(path: &Path) -> Result<Vec<R>, ExperimentError> {
     from_frame(&read_parquet(path)?).map_err(|source| ExperimentError::Polars { path: path.to_path_buf(), source })
 }

@@ -147,11 +147,6 @@ pub const FIGURES: [(&str, DrawFigure); 5] = [
     ("alignment.svg", alignment),
 ];
 
-/// Reads the verdicts back from the `summary` table of `dir`.
-pub fn read_verdicts(dir: &Path) -> Result<Vec<Verdict>, ExperimentError> {
-    read_rows(&Verdict::TABLE.path_in(dir))
-}
-
 /// Redraws every figure of a results directory; returns the paths written.
 pub fn draw_figures(dir: &Path) -> Result<Vec<PathBuf>, ExperimentError> {
     Results::load(dir)?.draw(dir)

@@ -6,12 +6,10 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use modewise_dln::{BackendKind, Divergence, StopFlag};
-use modewise_experiments::output::verdict_table;
-use modewise_experiments::report::Results;
-use modewise_experiments::run::{Progress, Timings};
 use modewise_experiments::sweep::Shard;
 use modewise_experiments::{
-    CheckedExperiment, ExperimentError, ExperimentSpec, Override, PRESETS, RunOptions, execute, preset, preset_toml,
+    CheckedExperiment, ExperimentError, ExperimentSpec, Override, PRESETS, Progress, Results, RunOptions, Timings,
+    execute, preset, preset_toml, verdict_table,
 };
 
 use super::{EXIT_DIVERGED, typed};
@@ -151,7 +149,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
         })
         .collect();
     for out in &outs {
-        modewise_experiments::experiment::check_destination(out, args.force)?;
+        modewise_experiments::check_destination(out, args.force)?;
     }
     let stop = stop_on_ctrl_c()?;
     let mut all = Vec::new();
