@@ -12,7 +12,8 @@
 
 use serde::Serialize;
 
-use crate::{Mode, Result, TheoryError, quad, sde::pow};
+use crate::zero_flux::ZeroFlux;
+use crate::{Mode, Result, TheoryError, sde::pow};
 
 /// Options of the exact stationary density's grid.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -150,17 +151,11 @@ impl Mode {
                 self.sigma,
             ));
         }
-        if !(options.spacing > 0.0 && options.spacing <= 0.5) {
-            return Err(TheoryError::invalid("spacing", "must lie in (0, 0.5]", options.spacing));
-        }
-        if !(options.cutoff.is_finite() && options.cutoff >= 10.0) {
-            return Err(TheoryError::invalid("cutoff", "must be finite and at least 10", options.cutoff));
-        }
         let s = self.s;
         let h = self.temperature().sqrt();
-        let kappa = 2.0 * f64::from(self.batch) / (self.lr * self.l());
         let deep = self.depth >= 2;
-        // The map ξ ↦ w and its derivative.
+        // The grid variable ξ: w = s·exp((√T/s) sinh ξ) for L ≥ 2 (resolves the bulk near s and
+        // decades of tail towards 0 and ∞), w = s + √T sinh ξ for L = 1.
         let ratio = h / s;
         let map = |xi: f64| -> (f64, f64) {
             if deep {
@@ -170,92 +165,16 @@ impl Mode {
                 (s + h * xi.sinh(), h * xi.cosh())
             }
         };
-        // Largest |ξ|: w within 10^{±30} s (L ≥ 2) or s ± 10^{30} max(s, √T) (L = 1).
-        let xi_limit = if deep { (69.0 / ratio).asinh() } else { (1e30 * s.max(h) / h).asinh() };
-        let dxi = options.spacing;
-        // Sweep outward from ξ = 0 on each side, accumulating the exponent cell by cell.
-        let sweep = |direction: f64| -> Result<Vec<(f64, f64)>> {
-            let mut out = Vec::new();
-            let mut exponent = 0.0;
-            let mut best = f64::NEG_INFINITY;
-            let mut k = 0usize;
-            loop {
-                let xi = direction * dxi * k as f64;
-                let (w, jac) = map(xi);
-                if k > 0 {
-                    let lo = direction * dxi * (k - 1) as f64;
-                    exponent += kappa
-                        * quad::integrate(
-                            |x| {
-                                let (u, du) = map(x);
-                                self.exponent_integrand(u) * du
-                            },
-                            lo,
-                            xi,
-                            1e-12,
-                        );
-                }
-                // Log of the density in ξ: ln p(w) + ln(dw/dξ).
-                let ln_q = self.ln_prefactor(w) + exponent + jac.ln();
-                if !ln_q.is_finite() && k == 0 {
-                    return Err(TheoryError::Numerical {
-                        what: "stationary density",
-                        reason: format!("log-density not finite at w = {w}"),
-                    });
-                }
-                best = best.max(ln_q);
-                out.push((xi, ln_q));
-                if ln_q < best - options.cutoff || ln_q == f64::NEG_INFINITY {
-                    return Ok(out);
-                }
-                k += 1;
-                if dxi * k as f64 > xi_limit {
-                    let side = if direction < 0.0 { "below" } else { "above" };
-                    return Err(TheoryError::Numerical {
-                        what: "stationary density",
-                        reason: format!(
-                            "not normalisable: its tail {side} s does not decay within the grid (w = {w:e}); \
-                             the noise η/B is too strong for this mode"
-                        ),
-                    });
-                }
-            }
-        };
-        let lower = sweep(-1.0)?;
-        let upper = sweep(1.0)?;
-        let mut points: Vec<(f64, f64)> = lower.into_iter().rev().collect();
-        points.extend(upper.into_iter().skip(1));
-        let top = points.iter().map(|p| p.1).fold(f64::NEG_INFINITY, f64::max);
-        let n = points.len();
-        let mut w = Vec::with_capacity(n);
-        let mut weights = Vec::with_capacity(n);
-        let mut unnormalised = Vec::with_capacity(n);
-        let mut in_xi = Vec::with_capacity(n);
-        for (i, &(xi, ln_q)) in points.iter().enumerate() {
-            let (wi, jacobian) = map(xi);
-            let end = if i == 0 || i + 1 == n { 0.5 } else { 1.0 };
-            w.push(wi);
-            weights.push(end * dxi * jacobian);
-            // The density in ξ (up to normalisation), and p(w) = that / (dw/dξ).
-            in_xi.push((ln_q - top).exp());
-            unnormalised.push(in_xi[i] / jacobian);
+        ZeroFlux {
+            map,
+            ln_prefactor: |w| self.ln_prefactor(w),
+            integrand: |w| self.exponent_integrand(w),
+            kappa: 2.0 * f64::from(self.batch) / (self.lr * self.l()),
+            // Largest |ξ|: w within 10^{±30} s (L ≥ 2) or s ± 10^{30} max(s, √T) (L = 1).
+            xi_limit: if deep { (69.0 / ratio).asinh() } else { (1e30 * s.max(h) / h).asinh() },
+            boltzmann: self.boltzmann(),
         }
-        let z: f64 = weights.iter().zip(&unnormalised).map(|(a, p)| a * p).sum();
-        let density: Vec<f64> = unnormalised.iter().map(|p| p / z).collect();
-        // CDF: cumulative trapezoid in ξ.
-        let mut cdf = Vec::with_capacity(n);
-        let mut acc = 0.0;
-        cdf.push(0.0);
-        for i in 1..n {
-            acc += 0.5 * (in_xi[i - 1] + in_xi[i]) * dxi / z;
-            cdf.push(acc.min(1.0));
-        }
-        let mut d =
-            StationaryDensity { w, density, cdf, weights, mean: 0.0, variance: 0.0, boltzmann: self.boltzmann() };
-        d.mean = d.expectation(|w| w);
-        let mean = d.mean;
-        d.variance = d.expectation(|w| (w - mean) * (w - mean));
-        Ok(d)
+        .tabulate(options)
     }
 }
 

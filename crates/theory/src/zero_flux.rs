@@ -1,7 +1,7 @@
 //! The zero-flux stationary density of any one-dimensional Itô SDE, tabulated on a grid that
-//! resolves both its bulk and its tails: the algorithm of [`crate::Mode::stationary_density`]
-//! written once for a given prefactor, exponent integrand and grid map (used by the unbalanced
-//! modes of [`crate::unbalanced`]).
+//! resolves both its bulk and its tails, for a given prefactor, exponent integrand and grid map
+//! (used by [`crate::Mode::stationary_density`] and the unbalanced modes of
+//! [`crate::unbalanced`]).
 //!
 //! A zero-flux density of `dX = b dt + sqrt(D) dB` is `p(x) ∝ D(x)^{−1} exp(∫^x 2b/D)`; callers
 //! split it as `p(x) ∝ exp(ln_prefactor(x) + κ ∫_{x(0)}^x integrand)`, putting every part they
@@ -35,7 +35,7 @@ pub(crate) fn check_options(options: &StationaryOptions) -> Result<()> {
         return Err(TheoryError::invalid("spacing", "must lie in (0, 0.5]", options.spacing));
     }
     if !(options.cutoff.is_finite() && options.cutoff >= 10.0) {
-        return Err(TheoryError::invalid("cutoff", "must be finite and ≥ 10", options.cutoff));
+        return Err(TheoryError::invalid("cutoff", "must be finite and at least 10", options.cutoff));
     }
     Ok(())
 }
