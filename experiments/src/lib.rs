@@ -52,15 +52,18 @@ mod report;
 mod run;
 mod spec;
 mod stats;
+mod verdicts;
 pub mod sweep;
 mod table;
 
 pub use error::{DestinationProblem, ExperimentError, SweepProgress};
 pub use experiment::{ExperimentOutcome, RunOptions, check_destination, default_dir, execute};
 pub use io::{read_metadata, read_parquet, read_rows};
-pub use output::verdict_table;
+pub use output::{claim_lines, verdict_table};
 pub use presets::{PRESETS, preset, preset_toml};
 pub use report::{Results, draw_figures};
 pub use run::{Progress, RunResult, Timings};
-pub use spec::{Analysis, CheckedExperiment, ExperimentSpec, Overlays, Override, RunPlan, Variant};
-pub use table::{Claim, Overlay, Quantity, RunRow, Status, Table, TheoryRow, TrajectoryRow, Verdict, columns_of};
+pub use spec::{Analysis, CheckedExperiment, Control, ExperimentSpec, Overlays, Override, RunPlan, Variant};
+pub use table::{
+    Claim, Expected, Overlay, Quantity, RunRow, Status, Table, TheoryRow, TrajectoryRow, Verdict, columns_of,
+};

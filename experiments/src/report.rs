@@ -444,6 +444,7 @@ mod tests {
             predicted: 0.8,
             measured: 0.9,
             holds: true,
+            ..Verdict::default()
         };
         write(dir.path(), &[peak]);
         dir

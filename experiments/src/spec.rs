@@ -59,7 +59,8 @@ impl Default for Overlays {
 }
 
 /// One variant of an experiment: a label and overrides of the base training parameters
-/// (dotted keys below `train`, e.g. `"init.kind" = "gaussian"`).
+/// (dotted keys below `train`, e.g. `"init.kind" = "gaussian"`), optionally marked as a negative
+/// control.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Variant {
@@ -68,6 +69,52 @@ pub struct Variant {
     /// Overrides of `train` fields.
     #[serde(default)]
     pub set: BTreeMap<String, toml::Value>,
+    /// Marks the variant as a negative control (`docs/theory.md` §9.1): a setting that violates
+    /// a premise of the claims, where some verdicts must fail.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub control: Option<Control>,
+}
+
+/// A negative control: why the variant violates a premise, and which verdicts the theory cannot
+/// judge it by so must fail. Verdicts whose premise the code checks itself (realisability, the
+/// discriminant bound, the band near it, a start above the peak) are expected to fail without
+/// being listed; `fails` names the others.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Control {
+    /// The violated premise, in words (shown in the `premise` column of the failing verdicts).
+    pub reason: String,
+    /// Verdicts expected to fail besides those the code detects: `QUANTITY` (every mode) or
+    /// `QUANTITY@K` (mode `K`, 0-based), quantities as in the `summary` table.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fails: Vec<String>,
+}
+
+impl Control {
+    /// Whether the control lists the verdict on `quantity` of mode `k` as expected to fail.
+    pub fn lists(&self, quantity: crate::table::Quantity, k: usize) -> bool {
+        self.fails.iter().any(|f| match f.split_once('@') {
+            Some((q, mode)) => q == quantity.name() && mode.parse() == Ok(k),
+            None => f == quantity.name(),
+        })
+    }
+
+    /// Checks the reason and the listed verdicts (fields named below `field`).
+    fn check(&self, field: &str) -> Result<(), ExperimentError> {
+        if self.reason.trim().is_empty() {
+            return Err(invalid(format!("{field}.reason"), "must say which premise the control violates"));
+        }
+        for (j, f) in self.fails.iter().enumerate() {
+            let (q, mode) = f.split_once('@').map_or((f.as_str(), None), |(q, m)| (q, Some(m)));
+            if crate::table::Quantity::from_name(q).is_none() || mode.is_some_and(|m| m.parse::<usize>().is_err()) {
+                return Err(invalid(
+                    format!("{field}.fails[{j}]"),
+                    format!("must be a summary quantity, optionally @ a mode index, e.g. variance_over_T@1 (got `{f}`)"),
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// An experiment: a name, base training parameters, variants, overlays and an analysis.
@@ -90,6 +137,11 @@ pub struct ExperimentSpec {
     /// Variants; none means a single run of the base parameters.
     #[serde(default)]
     pub variants: Vec<Variant>,
+    /// Whether every variant draws the same random numbers (the base's `train.streams`), for
+    /// paired comparisons. By default (`false`) variant `i` (0-based) runs in the namespaces of
+    /// the base's `train.streams` plus `i`, so the variants are independent samples.
+    #[serde(default)]
+    pub common_random_numbers: bool,
 }
 
 /// A concrete run of an experiment.
@@ -101,6 +153,8 @@ pub struct RunPlan {
     pub label: String,
     /// The checked training parameters.
     pub train: TrainSpec,
+    /// The variant's negative control, if it is one.
+    pub control: Option<Control>,
 }
 
 /// A checked experiment: the spec with its runs, each with checked training parameters. Built
@@ -377,7 +431,7 @@ impl ExperimentSpec {
         };
         let base_spec = check(&self.train, "train")?;
         if self.variants.is_empty() {
-            return Ok(vec![RunPlan { run_id: self.name.clone(), label: "base".into(), train: base_spec }]);
+            return Ok(vec![RunPlan { run_id: self.name.clone(), label: "base".into(), train: base_spec, control: None }]);
         }
         let base = toml::Table::try_from(&self.train).expect("train parameters serialise");
         let mut seen = std::collections::BTreeSet::new();
@@ -397,7 +451,11 @@ impl ExperimentSpec {
                         format!("must be unique (`{}` repeats)", v.label),
                     ));
                 }
+                if let Some(c) = &v.control {
+                    c.check(&format!("variants[{i}].control"))?;
+                }
                 let mut table = base.clone();
+                // NAMESPACES (after merging i12-dln)
                 for (k, val) in kinds_first(&v.set) {
                     assign(&mut table, k, val.clone())?;
                 }
@@ -405,7 +463,12 @@ impl ExperimentSpec {
                     invalid(format!("variants[{i}].set.{}", e.path()), e.into_inner().message().replace('\n', " "))
                 })?;
                 let train = check(&params, &format!("variants[{i}] ({}): train", v.label))?;
-                Ok(RunPlan { run_id: format!("{}/{}", self.name, v.label), label: v.label.clone(), train })
+                Ok(RunPlan {
+                    run_id: format!("{}/{}", self.name, v.label),
+                    label: v.label.clone(),
+                    train,
+                    control: v.control.clone(),
+                })
             })
             .collect()
     }
@@ -577,7 +640,7 @@ set = { "init.kind" = "gaussian", "init.gamma" = 2.0, backend = "flex" }
             ("overlays.sde_paths=many", "overlays.sde_paths: invalid type: string \"many\", expected usize"),
             ("train.lr.x=1", "train.lr: is not a table, so `train.lr.x` cannot be set"),
             ("variants[3].set.lr=0.1", "variants[3]: does not exist (the spec has 3 variants)"),
-            ("variants[0].colour=red", "variants[0].colour: unknown field `colour`, expected `label` or `set`"),
+            ("variants[0].colour=red", "variants[0].colour: unknown field `colour`, expected one of `label`, `set`, `control`"),
             ("variants[0].set=3", "variants[0].set: invalid type: integer `3`, expected a map"),
         ];
         for (arg, expected) in cases {

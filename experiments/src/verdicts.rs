@@ -1,0 +1,739 @@
+//! The verdicts (`docs/theory.md` §9): per-seed measurements of each claim, their confidence
+//! intervals over seeds, the model tolerances, the premises whose violation makes a verdict a
+//! negative control, and the rule that decides whether a verdict holds.
+//!
+//! Every prediction comes from the theory and the initial state (the closed forms, the
+//! population-GD reference from the same initial weights, the theory ensembles), never from the
+//! trajectory being judged. Every measurement is a statistic over seeds with a confidence
+//! interval: Student's t for a mean of per-seed values, a seeded expanded-percentile bootstrap
+//! for the others ([`crate::stats`]).
+
+use std::collections::BTreeMap;
+
+use modewise_dln::ProbeRecord;
+use modewise_theory::rng::PathRng;
+use modewise_theory::{Coordinate, DEFAULT_RHO, EnsembleStats, Mode, StationaryDensity};
+
+use crate::spec::Control;
+use crate::stats::{Interval, bootstrap, first_crossing, mean, parabola_vertex, slope, t_interval, variance};
+use crate::table::{Claim, Expected, Quantity, Verdict};
+
+/// Relative margin by which a diffusion maximum before learning must exceed the diffusion at the
+/// learned time to count as a local peak: the detection's resolution against the fluctuations of
+/// the trajectory. The theory's expectation uses the same margin (`D(w_peak) > (1 + margin)
+/// D(ρ s)`), so a peak too shallow to be detected is not expected.
+pub const PEAK_MARGIN: f64 = 0.05;
+
+/// The decay window of claim 2 starts where the root-mean-square distance to `s` is below this
+/// fraction of `s` (the linear regime of `docs/theory.md` §5, theory crate `linear`).
+pub const LINEAR_REGIME: f64 = 0.01;
+
+/// Where a converged mode comes to rest in the training precision, in units of its machine
+/// epsilon times `s`: the tolerance of `mean_over_s` (the f32 runs rest within about 1.5 ulps of
+/// `s`, `docs/theory.md` §9.3).
+pub const FLOOR_ULPS: f64 = 2.0;
+
+/// The decay window of claim 2 ends where `E(m_k − s)²` falls below this many resolution floors
+/// ([`resolution_floor`]): the mean step `ηλ|m − s|` is then still `√FLOOR_HEADROOM = 10` times
+/// the precision's resolution of `m` near `s`.
+pub const FLOOR_HEADROOM: f64 = 100.0;
+
+/// The resolution floor of `E(m_k − s)²` in a training precision of machine epsilon `eps`:
+/// `(ε s/(ηλ))²`, where the mean change of `m` per step, `ηλ|m − s|` (`λ = L s^{2−2/L}`), falls to
+/// the precision's resolution of `m` near `s`, `ε s` (`docs/theory.md` §9.3). Below it rounding
+/// changes each step by a sizeable fraction and the decay slows; f64 pushes it down by `10¹⁸`.
+pub fn resolution_floor(mode: &Mode, eps: f64) -> f64 {
+    (eps * mode.s() / mode.linear_regime().step()).powi(2)
+}
+
+/// The 0.1% critical value of Kolmogorov's law: a KS distance from `n` independent samples
+/// exceeds `KS_CRITICAL/√n` with probability 0.1% (`docs/theory.md` §5.7).
+pub const KS_CRITICAL: f64 = 1.95;
+
+/// Paths of the chain and SDE ensembles of the SDE-vs-SGD verdicts.
+pub const ENSEMBLE_PATHS: usize = 4000;
+
+/// Standard errors of an ensemble's estimate allowed as its tolerance (SDE vs SGD).
+pub const ENSEMBLE_SIGMAS: f64 = 3.0;
+
+/// One member's probes of one mode, in step order: times, strengths and diffusions.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Series {
+    /// Index of the member in `seeds`.
+    pub member: usize,
+    /// Probe times `t = η · step`.
+    pub t: Vec<f64>,
+    /// Mode strength `m_k`.
+    pub m: Vec<f64>,
+    /// Exact mode diffusion `D_k` (NaN where not measured).
+    pub d: Vec<f64>,
+}
+
+/// Each member's series of mode `k` from probe records (members in index order).
+pub fn series(records: &[ProbeRecord], k: usize) -> Vec<Series> {
+    let mut by_member: BTreeMap<usize, Vec<&ProbeRecord>> = BTreeMap::new();
+    for r in records {
+        by_member.entry(r.member).or_default().push(r);
+    }
+    by_member
+        .into_iter()
+        .map(|(member, mut rs)| {
+            rs.sort_by_key(|r| r.step);
+            Series {
+                member,
+                t: rs.iter().map(|r| r.t).collect(),
+                m: rs.iter().map(|r| r.probe.mode_strength[k]).collect(),
+                d: rs.iter().map(|r| r.probe.mode_diffusion.get(k).copied().unwrap_or(f64::NAN)).collect(),
+            }
+        })
+        .collect()
+}
+
+/// Whether `predicted` lies within `[ci.low − tol |predicted|, ci.high + tol |predicted|]`
+/// (false when any of them is NaN): the rule of every interval verdict.
+pub fn within(predicted: f64, ci: Interval, tolerance: f64) -> bool {
+    let slack = tolerance * predicted.abs();
+    predicted >= ci.low - slack && predicted <= ci.high + slack
+}
+
+/// How a verdict decides.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Rule {
+    /// `predicted` within the interval widened by the tolerance ([`within`]).
+    Interval,
+    /// `measured` at most the tolerance (a distance against its critical value).
+    AtMost,
+}
+
+/// What a verdict needs besides its numbers: where it comes from and how it decides.
+struct Judged {
+    quantity: Quantity,
+    predicted: f64,
+    measured: f64,
+    ci: Interval,
+    n: usize,
+    tolerance: f64,
+    rule: Rule,
+    criterion: &'static str,
+    premise: Option<String>,
+}
+
+/// The verdicts of one mode of one run: the run, the mode, its control and the seed of its
+/// bootstrap streams.
+pub struct Judge<'a> {
+    /// The run.
+    pub run_id: &'a str,
+    /// The mode (0-based).
+    pub k: usize,
+    /// The run's negative control, if it is one.
+    pub control: Option<&'a Control>,
+    /// The seed of the bootstrap streams (the run's first seed).
+    pub seed: u64,
+}
+
+impl Judge<'_> {
+    /// The bootstrap generator of this mode's verdict on `quantity` (its own stream, so that the
+    /// intervals do not depend on which other verdicts ran).
+    fn rng(&self, quantity: Quantity) -> PathRng {
+        let index = Quantity::ALL.iter().position(|&q| q == quantity).expect("a listed quantity");
+        // BOOTSTRAP STREAM (moves into the theory crate's table after merging i12-dln)
+        modewise_theory::rng::path_rng(self.seed, 6 * (1 << 56) + self.k as u64 * (1 << 40) + index as u64)
+    }
+
+    fn verdict(&self, claim: Claim, j: Judged) -> Verdict {
+        let holds = match j.rule {
+            Rule::Interval => within(j.predicted, j.ci, j.tolerance),
+            Rule::AtMost => j.measured <= j.tolerance,
+        };
+        let listed = self.control.filter(|c| c.lists(j.quantity, self.k)).map(|c| format!("control: {}", c.reason));
+        let premise = j.premise.or(listed);
+        Verdict {
+            run_id: self.run_id.into(),
+            claim,
+            k: self.k,
+            quantity: j.quantity,
+            predicted: j.predicted,
+            measured: j.measured,
+            ci_low: j.ci.low,
+            ci_high: j.ci.high,
+            n: j.n as u32,
+            tolerance: j.tolerance,
+            criterion: j.criterion.into(),
+            holds,
+            control: self.control.is_some(),
+            expected: if premise.is_some() { Expected::Fail } else { Expected::Hold },
+            premise: premise.unwrap_or_default(),
+        }
+    }
+}
+
+/// The premise every claim shares: mode `k` is realisable, i.e. every hidden width is at least
+/// `k + 1` (the rank of the end-to-end map is at most the narrowest width). `None` when it holds.
+pub fn realisable(dims: &[usize], k: usize) -> Option<String> {
+    let narrowest = dims[1..dims.len() - 1].iter().copied().min()?;
+    (k >= narrowest).then(|| {
+        format!("mode {k} is not realisable: the narrowest hidden width {narrowest} caps the rank of W at {narrowest}")
+    })
+}
+
+// ------------------------------------------------------------------------------------------
+// Claim 1
+// ------------------------------------------------------------------------------------------
+
+/// One member's diffusion peak as the claim-1 verdicts read it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Scan {
+    /// First crossing of `ρ s`.
+    t_learned: Option<f64>,
+    /// The largest diffusion before learning: time, strength and value, refined by a parabola
+    /// through the sampled maximum and its neighbours where it opens downwards.
+    peak: Option<(f64, f64, f64)>,
+    /// The three probes around the sampled maximum, when it has two neighbours.
+    bracket: Option<[usize; 3]>,
+    /// Whether that maximum is a local peak: strictly inside the window before learning and
+    /// above the diffusion at its end by [`PEAK_MARGIN`].
+    local: bool,
+    /// Whether the largest diffusion over the whole run is that local peak.
+    global: bool,
+}
+
+/// Reads one member's peak (see [`Scan`]); the window before learning is the probes at or
+/// before the first crossing of `level` (all probes if it never crosses).
+fn scan(s: &Series, level: f64) -> Scan {
+    let n = s.t.len();
+    let t_learned = first_crossing(&s.t, &s.m, level);
+    let end = match t_learned {
+        Some(tl) => s.t.iter().rposition(|&t| t <= tl).unwrap_or(0),
+        None => n.saturating_sub(1),
+    };
+    let argmax = |range: std::ops::Range<usize>| {
+        range.filter(|&j| s.d[j].is_finite()).max_by(|&a, &b| s.d[a].total_cmp(&s.d[b]))
+    };
+    let Some(j) = argmax(0..(end + 1).min(n)) else {
+        return Scan { t_learned, peak: None, bracket: None, local: false, global: false };
+    };
+    let local = j > 0 && j < end && s.d[j] > (1.0 + PEAK_MARGIN) * s.d[end];
+    let bracket = (j > 0 && j + 1 < n && s.d[j - 1].is_finite() && s.d[j + 1].is_finite()).then(|| [j - 1, j, j + 1]);
+    let peak = match bracket {
+        Some([a, b, c]) => {
+            let in_m = parabola_vertex((s.m[a], s.d[a]), (s.m[b], s.d[b]), (s.m[c], s.d[c]));
+            let in_t = parabola_vertex((s.t[a], s.d[a]), (s.t[b], s.d[b]), (s.t[c], s.d[c]));
+            let (w, d) = in_m.unwrap_or((s.m[j], s.d[j]));
+            (in_t.map_or(s.t[j], |v| v.0), w, d)
+        }
+        None => (s.t[j], s.m[j], s.d[j]),
+    };
+    let global = local && argmax(0..n) == Some(j);
+    Scan { t_learned, peak: Some(peak), bracket, local, global }
+}
+
+/// The largest relative change `(η/2B) w^{1−2/L} q(w)/(s − w)` that the SDE's Itô and noise
+/// terms make to the log-growth rate of `w` along the way from `w_lo` to `w_hi` (`docs/theory.md`
+/// §9.2): the model tolerance of a time measured on SGD against population gradient descent.
+pub fn log_drift_bound(mode: &Mode, w_lo: f64, w_hi: f64) -> f64 {
+    let (s, l) = (mode.s(), mode.l());
+    let scale = mode.lr() / (2.0 * f64::from(mode.batch()));
+    let q = |w: f64| 2.0 * (s - w) * (s - w) + mode.sigma() * mode.sigma();
+    let eps = |w: f64| scale * w.powf(1.0 - 2.0 / l) * q(w) / (s - w);
+    let (lo, hi) = (w_lo.max(1e-12 * s).min(w_hi), w_hi);
+    (0..=200).map(|i| eps(lo * (hi / lo).powf(i as f64 / 200.0))).fold(0.0, f64::max)
+}
+
+/// The paired interval of a mean measured against per-seed predictions: the t interval of the
+/// mean difference, shifted by the mean prediction.
+fn paired(pairs: &[(f64, f64)]) -> (f64, f64, Interval) {
+    let measured = mean(&pairs.iter().map(|p| p.0).collect::<Vec<_>>());
+    let predicted = mean(&pairs.iter().map(|p| p.1).collect::<Vec<_>>());
+    let ci = t_interval(&pairs.iter().map(|p| p.0 - p.1).collect::<Vec<_>>());
+    (measured, predicted, ci.shifted(predicted))
+}
+
+/// The mean of per-seed values with its t interval.
+fn mean_ci(values: &[f64]) -> (f64, Interval) {
+    (mean(values), t_interval(values))
+}
+
+/// Claim 1 of one mode: `sgd` and `reference` are the members' series of the run and of
+/// population gradient descent from the same initial weights; `per_decade` the probe density.
+pub fn claim1(
+    j: &Judge<'_>,
+    mode: &Mode,
+    dims: &[usize],
+    sgd: &[Series],
+    reference: &[Series],
+    per_decade: f64,
+) -> Vec<Verdict> {
+    let s = mode.s();
+    let level = DEFAULT_RHO * s;
+    let scans: Vec<(Scan, Scan)> = sgd
+        .iter()
+        .filter_map(|a| reference.iter().find(|b| b.member == a.member).map(|b| (scan(a, level), scan(b, level))))
+        .collect();
+    let base = realisable(dims, j.k);
+    let mut out = Vec::new();
+    let claim = Claim::PeakBeforeLearned;
+
+    // Where the path starts (the reference's mean start, or a tiny fraction of s).
+    let starts: Vec<f64> = reference.iter().filter_map(|r| r.m.first().copied()).collect();
+    let w_lo = if starts.is_empty() { 1e-6 * s } else { mean(&starts).max(1e-6 * s) };
+
+    // t_learned: per seed, against the reference's crossing.
+    let pairs: Vec<(f64, f64)> =
+        scans.iter().filter_map(|(a, b)| Some((a.t_learned?, b.t_learned?))).collect();
+    let (measured, predicted, ci) = paired(&pairs);
+    out.push(j.verdict(
+        claim,
+        Judged {
+            quantity: Quantity::TLearned,
+            predicted,
+            measured,
+            ci,
+            n: pairs.len(),
+            tolerance: log_drift_bound(mode, w_lo, level),
+            rule: Rule::Interval,
+            criterion: CRITERION_PAIRED_TIME,
+            premise: base.clone(),
+        },
+    ));
+
+    let peak_exists = mode.peak_exists(Coordinate::EndToEnd);
+    let d = |w: f64| mode.diffusion(Coordinate::EndToEnd, w);
+    let reference_peaks = scans.iter().filter(|(_, b)| b.local).count();
+    let small_start = (reference_peaks < scans.len()).then(|| {
+        format!(
+            "the population-GD reference from the same start has no diffusion peak before learning in {} of {} members \
+             (a start past the peak)",
+            scans.len() - reference_peaks,
+            scans.len()
+        )
+    });
+    let shallow = mode.diffusion_peak(Coordinate::EndToEnd).filter(|&w| d(w) <= (1.0 + PEAK_MARGIN) * d(level)).map(
+        |w| {
+            format!(
+                "the peak D(w_peak) = {:.3e} is within the detection margin of D(ρ s) = {:.3e}",
+                d(w),
+                d(level)
+            )
+        },
+    );
+    let bound = mode.peak_sigma2_max(Coordinate::EndToEnd);
+    let above_bound = (!peak_exists).then(|| match bound {
+        Some(b) => format!("σ² = {:.4} is above the discriminant bound {:.4}: no peak before learning", mode.sigma().powi(2), b),
+        None => "depth 1: the diffusion has no peak".to_string(),
+    });
+
+    if let Some(w_peak) = mode.diffusion_peak(Coordinate::EndToEnd) {
+        // t_peak: per seed, against the reference's peak read the same way.
+        let h = 10f64.powf(1.0 / per_decade) - 1.0;
+        let pairs: Vec<(f64, f64)> =
+            scans.iter().filter_map(|(a, b)| Some((a.peak?.0, b.peak?.0))).collect();
+        let (measured, predicted, ci) = paired(&pairs);
+        out.push(j.verdict(
+            claim,
+            Judged {
+                quantity: Quantity::TPeak,
+                predicted,
+                measured,
+                ci,
+                n: pairs.len(),
+                tolerance: log_drift_bound(mode, w_lo, w_peak) + 0.5 * h,
+                rule: Rule::Interval,
+                criterion: CRITERION_PAIRED_PEAK_TIME,
+                premise: base.clone(),
+            },
+        ));
+        // w_at_peak and d_max: per seed, against w_peak(σ) and D(w_peak); the tolerance is the
+        // same estimator's error on the theory's D(w) sampled at the member's own strengths.
+        let (mut grid_w, mut grid_d) = (0.0f64, 0.0f64);
+        for x in sgd {
+            let on_theory = Series { d: x.m.iter().map(|&m| d(m.max(0.0))).collect(), ..x.clone() };
+            if let Some((_, w, dv)) = scan(&on_theory, level).peak {
+                grid_w = grid_w.max(((w - w_peak) / w_peak).abs());
+                grid_d = grid_d.max(((dv - d(w_peak)) / d(w_peak)).abs());
+            }
+        }
+        let peaks: Vec<Scan> = scans.iter().map(|p| p.0).collect();
+        let premise = base.clone().or_else(|| small_start.clone()).or_else(|| shallow.clone());
+        let ws: Vec<f64> = peaks.iter().filter_map(|sc| Some(sc.peak?.1)).collect();
+        let (measured, ci) = mean_ci(&ws);
+        out.push(j.verdict(
+            claim,
+            Judged {
+                quantity: Quantity::WAtPeak,
+                predicted: w_peak,
+                measured,
+                ci,
+                n: ws.len(),
+                tolerance: grid_w,
+                rule: Rule::Interval,
+                criterion: CRITERION_PEAK_VALUE,
+                premise: premise.clone(),
+            },
+        ));
+        let ds: Vec<f64> = peaks.iter().filter_map(|sc| Some(sc.peak?.2)).collect();
+        let (measured, ci) = mean_ci(&ds);
+        out.push(j.verdict(
+            claim,
+            Judged {
+                quantity: Quantity::DMax,
+                predicted: d(w_peak),
+                measured,
+                ci,
+                n: ds.len(),
+                tolerance: grid_d,
+                rule: Rule::Interval,
+                criterion: CRITERION_PEAK_VALUE,
+                premise,
+            },
+        ));
+    }
+
+    // The statements: a local peak before learning, and the global maximum being it.
+    let fraction = |flags: Vec<f64>| {
+        let (measured, ci) = mean_ci(&flags);
+        (measured, ci, flags.len())
+    };
+    let (measured, ci, n) = fraction(scans.iter().map(|(a, _)| f64::from(u8::from(a.local))).collect());
+    let premise = base.clone().or_else(|| above_bound.clone()).or_else(|| shallow.clone()).or_else(|| small_start.clone());
+    out.push(j.verdict(
+        claim,
+        Judged {
+            quantity: Quantity::PeakBeforeLearned,
+            predicted: 1.0,
+            measured,
+            ci,
+            n,
+            tolerance: 0.0,
+            rule: Rule::Interval,
+            criterion: CRITERION_FRACTION,
+            premise,
+        },
+    ));
+    let dominated = match (mode.peak_dominance_sigma2(Coordinate::EndToEnd), peak_exists) {
+        (Some(threshold), true) if mode.sigma().powi(2) >= threshold => Some(format!(
+            "σ² = {:.4} lies between the dominance threshold {:.4} and the bound: D(w_peak) < D(s), the global maximum \
+             comes after learning",
+            mode.sigma().powi(2),
+            threshold
+        )),
+        _ => None,
+    };
+    let (measured, ci, n) =
+        fraction(scans.iter().map(|(a, _)| f64::from(u8::from(a.global))).collect());
+    let premise = base
+        .or(above_bound)
+        .or(dominated)
+        .or(shallow)
+        .or(small_start);
+    out.push(j.verdict(
+        claim,
+        Judged {
+            quantity: Quantity::GlobalMaxBeforeLearned,
+            predicted: 1.0,
+            measured,
+            ci,
+            n,
+            tolerance: 0.0,
+            rule: Rule::Interval,
+            criterion: CRITERION_FRACTION,
+            premise,
+        },
+    ));
+    out
+}
+
+// ------------------------------------------------------------------------------------------
+// Claims 2 and 3
+// ------------------------------------------------------------------------------------------
+
+/// The window of the claim-2 decay fit: probe indices `[start, end]` and the fitted values.
+#[derive(Debug, Clone, PartialEq)]
+struct DecayWindow {
+    start: usize,
+    end: usize,
+}
+
+/// `E(m − s)²` over `members` at probe `j`.
+fn msd(members: &[&Series], s: f64, j: usize) -> f64 {
+    mean(&members.iter().map(|x| (x.m[j] - s).powi(2)).collect::<Vec<_>>())
+}
+
+/// The decay rate `−d ln E(m − s)²/dt` of `members` over `window` (least squares).
+fn decay_rate(members: &[&Series], s: f64, w: &DecayWindow) -> f64 {
+    let t = &members[0].t[w.start..=w.end];
+    let y: Vec<f64> = (w.start..=w.end).map(|j| msd(members, s, j).ln()).collect();
+    -slope(t, &y)
+}
+
+/// The first probe time at which `E(m − s)²` over `members` is in the linear regime,
+/// `≤ (LINEAR_REGIME · s)²`; `None` if it never is.
+pub fn linear_from(members: &[Series], s: f64) -> Option<f64> {
+    let probes = members.first()?.t.len();
+    let same: Vec<&Series> = members.iter().filter(|x| x.t.len() == probes).collect();
+    (0..probes).find(|&i| msd(&same, s, i) <= (LINEAR_REGIME * s).powi(2)).map(|i| same[0].t[i])
+}
+
+/// Claim 2 of one mode (no label noise): `eps` is the machine epsilon of the training precision;
+/// `linear_after` the time from which every realisable mode of the run is in its linear regime
+/// ([`linear_from`]; the per-mode decay assumes the other modes are at their fixed points, whose
+/// residuals would otherwise feed this mode through the off-diagonal noise, `docs/theory.md`
+/// §7.4), `None` if some never is.
+pub fn claim2(
+    j: &Judge<'_>,
+    mode: &Mode,
+    dims: &[usize],
+    sgd: &[Series],
+    eps: f64,
+    linear_after: Option<f64>,
+) -> Vec<Verdict> {
+    let s = mode.s();
+    let base = realisable(dims, j.k);
+    let claim = Claim::DiracLaw;
+    let mut out = Vec::new();
+    let finals: Vec<f64> = sgd.iter().filter_map(|x| x.m.last().map(|m| m / s)).collect();
+    let (measured, ci) = mean_ci(&finals);
+    out.push(j.verdict(
+        claim,
+        Judged {
+            quantity: Quantity::MeanOverS,
+            predicted: 1.0,
+            measured,
+            ci,
+            n: finals.len(),
+            tolerance: FLOOR_ULPS * eps,
+            rule: Rule::Interval,
+            criterion: CRITERION_MEAN,
+            premise: base.clone(),
+        },
+    ));
+    // The decay of E(m − s)² over the window between the linear regime and the float floor.
+    let probes = sgd.first().map_or(0, |x| x.t.len());
+    let members: Vec<&Series> = sgd.iter().filter(|x| x.t.len() == probes).collect();
+    let floor = resolution_floor(mode, eps);
+    let window = linear_after.and_then(|after| {
+        let start = (0..probes).find(|&i| members[0].t[i] >= after && msd(&members, s, i) <= (LINEAR_REGIME * s).powi(2))?;
+        let end = (start..probes).take_while(|&i| msd(&members, s, i) >= FLOOR_HEADROOM * floor).last()?;
+        let span = (msd(&members, s, start) / msd(&members, s, end)).ln();
+        (end >= start + 2 && span >= 10f64.ln()).then_some((DecayWindow { start, end }, span))
+    });
+    let regime = mode.linear_regime();
+    let predicted = regime.chain_second_moment_rate();
+    let (measured, ci, tolerance) = match window {
+        Some((w, span)) => {
+            let measured = decay_rate(&members, s, &w);
+            let ci = bootstrap(&members, |ms| decay_rate(ms, s, &w), &mut j.rng(Quantity::MsdDecayRate));
+            let nonlinear = (2.0 - 2.0 / mode.l()) * msd(&members, s, w.start).sqrt() / s;
+            (measured, ci, nonlinear + 1.0 / (FLOOR_HEADROOM * span))
+        }
+        None => (f64::NAN, Interval::NONE, f64::NAN),
+    };
+    out.push(j.verdict(
+        claim,
+        Judged {
+            quantity: Quantity::MsdDecayRate,
+            predicted,
+            measured,
+            ci,
+            n: members.len(),
+            tolerance,
+            rule: Rule::Interval,
+            criterion: CRITERION_DECAY,
+            premise: base,
+        },
+    ));
+    out
+}
+
+/// The factor by which the exact chain's stationary variance exceeds the SDE's at this `η`, to
+/// first order (`docs/theory.md` §7.2): `(1 − ηλ/B)/(1 − ηλ/2 − ηλ/B)`; NaN where the chain is
+/// unstable in mean square.
+pub fn chain_over_sde(mode: &Mode) -> f64 {
+    let r = mode.linear_regime();
+    match (r.chain_stationary_variance(), r.sde_stationary_variance()) {
+        (Some(c), Some(s)) => c / s,
+        _ => f64::NAN,
+    }
+}
+
+/// Claim 3 of one mode (label noise): the late window is the probes at `t ≥ t_half`; `density`
+/// the exact zero-flux density, if it exists.
+pub fn claim3(
+    j: &Judge<'_>,
+    mode: &Mode,
+    dims: &[usize],
+    sgd: &[Series],
+    density: Option<&StationaryDensity>,
+    t_half: f64,
+) -> Vec<Verdict> {
+    let s = mode.s();
+    let base = realisable(dims, j.k);
+    let claim = Claim::BoltzmannLaw;
+    let late: Vec<Vec<f64>> = sgd
+        .iter()
+        .map(|x| x.t.iter().zip(&x.m).filter(|(t, _)| **t >= t_half).map(|(_, m)| *m).collect::<Vec<_>>())
+        .filter(|v: &Vec<f64>| !v.is_empty())
+        .collect();
+    let pooled: Vec<f64> = late.iter().flatten().copied().collect();
+    if pooled.len() < 2 {
+        return vec![];
+    }
+    let t = mode.temperature();
+    let centre = mean(&pooled);
+    // Each seed's own time average of the squared deviation (one number per seed, so the
+    // correlation of its samples in time is inside the interval over seeds).
+    let per_seed: Vec<f64> =
+        late.iter().map(|v| mean(&v.iter().map(|m| (m - centre).powi(2) / t).collect::<Vec<_>>())).collect();
+    let (measured, ci) = mean_ci(&per_seed);
+    let factor = chain_over_sde(mode);
+    let regime = mode.linear_regime();
+    let linear_sde = regime.sde_stationary_variance().unwrap_or(f64::NAN);
+    let predicted = density.map_or(f64::NAN, |d| d.variance() * factor / t);
+    // The product is exact for the linearised chain; its error is the finite-η factor's excess
+    // times the relative size of what the linearisation drops from the density.
+    let nonlinear = density.map_or(f64::NAN, |d| (d.variance() / linear_sde - 1.0).abs()) + t / (s * s);
+    let mut out = vec![j.verdict(
+        claim,
+        Judged {
+            quantity: Quantity::VarianceOverT,
+            predicted,
+            measured,
+            ci,
+            n: per_seed.len(),
+            tolerance: (factor - 1.0).abs() * nonlinear,
+            rule: Rule::Interval,
+            criterion: CRITERION_STATIONARY,
+            premise: base.clone().or_else(|| density.is_none().then(|| "no normalisable stationary density".into())),
+        },
+    )];
+    if let Some(dens) = density {
+        // Effective sample size: per member, half the late span times the relaxation rate
+        // (`docs/theory.md` §9.1), at most its number of late probes.
+        let span = sgd.first().and_then(|x| x.t.last()).map_or(0.0, |&end| end - t_half);
+        let rate = regime.rate;
+        let n_eff: f64 = late.iter().map(|v| (0.5 * span * rate).clamp(1.0, v.len() as f64)).sum();
+        let critical = KS_CRITICAL / n_eff.sqrt();
+        let ks_exact = dens.ks_to_samples(&pooled);
+        let ks_boltz = modewise_theory::stationary::ks_statistic(&pooled, |w| dens.boltzmann().cdf(w));
+        for (quantity, predicted, measured) in [
+            (Quantity::KsToExactDensity, 0.0, ks_exact),
+            (Quantity::KsToBoltzmann, dens.distances_to_boltzmann().ks, ks_boltz),
+        ] {
+            out.push(j.verdict(
+                claim,
+                Judged {
+                    quantity,
+                    predicted,
+                    measured,
+                    ci: Interval::NONE,
+                    n: n_eff.round() as usize,
+                    tolerance: critical,
+                    rule: Rule::AtMost,
+                    criterion: CRITERION_KS,
+                    premise: base.clone(),
+                },
+            ));
+        }
+    }
+    out
+}
+
+// ------------------------------------------------------------------------------------------
+// SGD against the chain and the SDE
+// ------------------------------------------------------------------------------------------
+
+/// SGD against the exact chain and the SDE on one mode: the mean and the variance over seeds of
+/// `m_k` at the last probe against each ensemble's at the same time.
+pub fn sde_vs_sgd(
+    j: &Judge<'_>,
+    dims: &[usize],
+    sgd: &[Series],
+    chain: &EnsembleStats,
+    sde: &EnsembleStats,
+) -> Vec<Verdict> {
+    let base = realisable(dims, j.k);
+    let last_t = sgd.iter().filter_map(|x| x.t.last().copied()).fold(f64::NEG_INFINITY, f64::max);
+    let finals: Vec<f64> =
+        sgd.iter().filter(|x| x.t.last() == Some(&last_t)).filter_map(|x| x.m.last().copied()).collect();
+    let mut out = Vec::new();
+    let (mean_measured, mean_ci) = mean_ci(&finals);
+    let var_measured = variance(&finals);
+    let var_ci = bootstrap(&finals, variance, &mut j.rng(Quantity::FinalVarianceChain));
+    for (stats, mean_q, var_q) in [
+        (chain, Quantity::FinalMeanChain, Quantity::FinalVarianceChain),
+        (sde, Quantity::FinalMeanSde, Quantity::FinalVarianceSde),
+    ] {
+        let i = stats.times.len() - 1;
+        let (m, v, p) = (stats.mean[i], stats.variance[i], stats.finite[i] as f64);
+        out.push(j.verdict(
+            Claim::SdeVsSgd,
+            Judged {
+                quantity: mean_q,
+                predicted: m,
+                measured: mean_measured,
+                ci: mean_ci,
+                n: finals.len(),
+                tolerance: ENSEMBLE_SIGMAS * (v / p).sqrt() / m.abs(),
+                rule: Rule::Interval,
+                criterion: CRITERION_ENSEMBLE,
+                premise: base.clone(),
+            },
+        ));
+        out.push(j.verdict(
+            Claim::SdeVsSgd,
+            Judged {
+                quantity: var_q,
+                predicted: v,
+                measured: var_measured,
+                ci: var_ci,
+                n: finals.len(),
+                tolerance: ENSEMBLE_SIGMAS * (2.0 / (p - 1.0)).sqrt(),
+                rule: Rule::Interval,
+                criterion: CRITERION_ENSEMBLE,
+                premise: base.clone(),
+            },
+        ));
+    }
+    out
+}
+
+/// The rule of the paired times (`t_learned`).
+pub const CRITERION_PAIRED_TIME: &str =
+    "pred in CI +- tol|pred|; CI: t interval of the paired mean over seeds; tol: SDE log-drift bound";
+/// The rule of the paired peak time.
+pub const CRITERION_PAIRED_PEAK_TIME: &str =
+    "pred in CI +- tol|pred|; CI: t interval of the paired mean over seeds; tol: SDE log-drift bound + half a probe step";
+/// The rule of the peak's strength and height.
+pub const CRITERION_PEAK_VALUE: &str =
+    "pred in CI +- tol|pred|; CI: t interval of the mean over seeds; tol: the estimator's error on the theory's D(w)";
+/// The rule of the fractions of seeds.
+pub const CRITERION_FRACTION: &str = "pred in CI; CI: t interval of the fraction of seeds";
+/// The rule of the final mean of claim 2.
+pub const CRITERION_MEAN: &str = "pred in CI +- tol|pred|; CI: t interval of the mean over seeds; tol: the float floor";
+/// The rule of the decay rate of claim 2.
+pub const CRITERION_DECAY: &str = "pred in CI +- tol|pred|; CI: expanded bootstrap over seeds of the fitted rate; \
+                                   tol: linear-regime and floor bounds";
+/// The rule of the stationary variance of claim 3.
+pub const CRITERION_STATIONARY: &str = "pred in CI +- tol|pred|; CI: t interval of the mean over seeds of each seed's \
+                                        time average; tol: finite-eta second order";
+/// The rule of the distances.
+pub const CRITERION_KS: &str = "measured <= 1.95/sqrt(n_eff) (KS 0.1% critical value)";
+/// The rule of SGD against the ensembles.
+pub const CRITERION_ENSEMBLE: &str =
+    "pred in CI +- tol|pred|; CI: t interval (mean) or expanded bootstrap (variance) over seeds; tol: 3 standard \
+     errors of the ensemble";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_interval_rule_widens_by_the_tolerance_and_refuses_nan() {
+        let ci = Interval { low: 0.9, high: 1.1 };
+        assert!(within(1.0, ci, 0.0));
+        assert!(!within(1.2, ci, 0.0));
+        assert!(within(1.2, ci, 0.1), "1.2 − 0.12 ≤ 1.1");
+        assert!(!within(1.3, ci, 0.1));
+        assert!(!within(f64::NAN, ci, 0.1));
+        assert!(!within(1.0, Interval::NONE, 0.1));
+    }
+}
