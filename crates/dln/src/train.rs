@@ -368,7 +368,11 @@ pub struct ProbeRecord {
     pub probe: Probe,
 }
 
-/// A member stopped because its weights stopped being finite.
+/// A member stopped because its weights, or its probes, stopped being finite.
+///
+/// Weights are checked every `check_every` steps and at every probe; at a probe, a member whose
+/// weights are finite but some of whose (f64) probe values are not ([`Probe::is_finite`]) is
+/// diverged too, and its probe record is not handed out.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Divergence {
     /// Index of the member in `seeds`.
@@ -377,7 +381,8 @@ pub struct Divergence {
     pub seed: u64,
     /// The step at which the divergence was detected.
     pub step: u64,
-    /// The last step at which the weights were checked and finite.
+    /// The last step before `step` at which the member was checked and found finite (0 for a
+    /// divergence found at step 0, when nothing was checked before).
     pub last_finite_step: u64,
 }
 
@@ -602,7 +607,8 @@ impl Trainer {
         Ok((records, report))
     }
 
-    /// Probes every active member (dropping the diverged ones first).
+    /// Probes every active member and hands out their records; drops the members whose weights
+    /// or probes are not finite (their records are not handed out).
     fn probe_all<E: From<DlnError>>(
         &mut self,
         observer: &mut impl FnMut(&ProbeRecord) -> std::result::Result<(), E>,
@@ -612,17 +618,22 @@ impl Trainer {
         let finite: Vec<bool> = layers.iter().map(|m| m.iter().all(|w| w.iter().all(|v| v.is_finite()))).collect();
         let p = &self.spec.params;
         let ctx = ProbeContext { sigma: p.data.sigma, lr: p.lr, batch: p.batch, n_probe: p.n_probe };
+        let mut healthy = finite;
         for (slot, &m) in self.active.iter().enumerate() {
-            if !finite[slot] {
+            if !healthy[slot] {
                 continue;
             }
             let seed = p.seeds[m];
             let mut rng = Stream::Probe { namespace: p.streams.data, step: self.step }.rng(seed);
             let probe = probe(&layers[slot], &self.spec.teacher, &ctx, &mut rng);
+            if !probe.is_finite() {
+                healthy[slot] = false;
+                continue;
+            }
             observer(&ProbeRecord { member: m, seed, step: self.step, t: p.lr * self.step as f64, probe })?;
         }
         self.probe_seconds += started.elapsed().as_secs_f64();
-        self.drop_members(&finite);
+        self.drop_members(&healthy);
         Ok(())
     }
 
