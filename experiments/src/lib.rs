@@ -52,9 +52,9 @@ mod report;
 mod run;
 mod spec;
 mod stats;
-mod verdicts;
 pub mod sweep;
 mod table;
+mod verdicts;
 
 pub use error::{DestinationProblem, ExperimentError, SweepProgress};
 pub use experiment::{ExperimentOutcome, RunOptions, check_destination, default_dir, execute};

@@ -128,8 +128,7 @@ mod tests {
             assert!([16, 256].contains(&spec.train.seeds.len()), "{name}");
         }
         let sde = full("sde-vs-sgd").unwrap().check().unwrap();
-        let times: Vec<f64> =
-            sde.plans().iter().map(|p| p.train.params().lr * p.train.params().steps as f64).collect();
+        let times: Vec<f64> = sde.plans().iter().map(|p| p.train.params().lr * p.train.params().steps as f64).collect();
         assert!(times.iter().all(|&t| (t - 10.0).abs() < 1e-9), "the same time lr · steps = 10: {times:?}");
     }
 

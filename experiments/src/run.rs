@@ -230,7 +230,13 @@ pub fn member_mean(records: &[ProbeRecord], f: impl Fn(&ProbeRecord) -> f64) -> 
 ///   folded into the plateau), or `|mean m_k(0)|` of the reference if it never gets there;
 /// - other starts without one (experiments without verdicts): fitted the same way on the SGD
 ///   mean, and labelled so.
-pub fn initial_strength(train: &TrainSpec, k: usize, mode: &Mode, reference: Option<&[(f64, f64)]>, sgd: &[(f64, f64)]) -> (f64, String) {
+pub fn initial_strength(
+    train: &TrainSpec,
+    k: usize,
+    mode: &Mode,
+    reference: Option<&[(f64, f64)]>,
+    sgd: &[(f64, f64)],
+) -> (f64, String) {
     let depth = train.depth() as i32;
     let exact = |a0: &modewise_dln::ModeScale| match a0 {
         modewise_dln::ModeScale::Scalar(a) => a.powi(depth),
@@ -364,10 +370,17 @@ pub fn analyse(
                 theory.push(start.row(Overlay::GradientFlow, Some(t), None, mode.gf_trajectory(w0, t)?, None));
             }
             if !aligned(p.init.clone()) && spec.analysis != Analysis::None {
-                let (w0_fit, rule_fit) = through(&mode, &sgd_mean, "fitted: gradient flow through the SGD mean (reported only)");
+                let (w0_fit, rule_fit) =
+                    through(&mode, &sgd_mean, "fitted: gradient flow through the SGD mean (reported only)");
                 let fitted = OverlayStart { run_id, k, w0: w0_fit, rule: &rule_fit };
                 for &t in &times {
-                    theory.push(fitted.row(Overlay::GradientFlowFitted, Some(t), None, mode.gf_trajectory(w0_fit, t)?, None));
+                    theory.push(fitted.row(
+                        Overlay::GradientFlowFitted,
+                        Some(t),
+                        None,
+                        mode.gf_trajectory(w0_fit, t)?,
+                        None,
+                    ));
                 }
             }
         }
@@ -429,12 +442,18 @@ pub fn analyse(
             Analysis::SdeVsSgd => {
                 let last = TimeGrid::from_times(vec![0.0, p.steps as f64 * p.lr])?;
                 let ensemble = |dynamics, streams| {
-                    mode.ensemble(w0, dynamics, &EnsembleParams::new(ENSEMBLE_PATHS, p.seeds[0], last.clone()).on_streams(streams, k))
+                    mode.ensemble(
+                        w0,
+                        dynamics,
+                        &EnsembleParams::new(ENSEMBLE_PATHS, p.seeds[0], last.clone()).on_streams(streams, k),
+                    )
                 };
-                // VERDICT CHAIN STREAM (own domain after merging i12-dln)
-                let chain = ensemble(Dynamics::Chain, Ensemble::VerdictSde)?;
-                let dynamics =
-                    Dynamics::Sde { scheme: o.sde_scheme, coordinate: Coordinate::EndToEnd, dt: p.lr * o.sde_dt_over_lr };
+                let chain = ensemble(Dynamics::Chain, Ensemble::VerdictChain)?;
+                let dynamics = Dynamics::Sde {
+                    scheme: o.sde_scheme,
+                    coordinate: Coordinate::EndToEnd,
+                    dt: p.lr * o.sde_dt_over_lr,
+                };
                 let sde = ensemble(dynamics, Ensemble::VerdictSde)?;
                 verdicts.extend(verdicts::sde_vs_sgd(&judge, dims, &sgd, &chain, &sde));
             }

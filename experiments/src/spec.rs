@@ -109,7 +109,9 @@ impl Control {
             if crate::table::Quantity::from_name(q).is_none() || mode.is_some_and(|m| m.parse::<usize>().is_err()) {
                 return Err(invalid(
                     format!("{field}.fails[{j}]"),
-                    format!("must be a summary quantity, optionally @ a mode index, e.g. variance_over_T@1 (got `{f}`)"),
+                    format!(
+                        "must be a summary quantity, optionally @ a mode index, e.g. variance_over_T@1 (got `{f}`)"
+                    ),
                 ));
             }
         }
@@ -431,7 +433,12 @@ impl ExperimentSpec {
         };
         let base_spec = check(&self.train, "train")?;
         if self.variants.is_empty() {
-            return Ok(vec![RunPlan { run_id: self.name.clone(), label: "base".into(), train: base_spec, control: None }]);
+            return Ok(vec![RunPlan {
+                run_id: self.name.clone(),
+                label: "base".into(),
+                train: base_spec,
+                control: None,
+            }]);
         }
         let base = toml::Table::try_from(&self.train).expect("train parameters serialise");
         let mut seen = std::collections::BTreeSet::new();
@@ -455,7 +462,16 @@ impl ExperimentSpec {
                     c.check(&format!("variants[{i}].control"))?;
                 }
                 let mut table = base.clone();
-                // NAMESPACES (after merging i12-dln)
+                if !self.common_random_numbers {
+                    // Variant i: the base's namespaces plus i (independent samples); a variant
+                    // that sets its own `streams` keeps them.
+                    let base_streams = self.train.streams;
+                    let shifted = modewise_dln::StreamNamespaces {
+                        init: base_streams.init + i as u64,
+                        data: base_streams.data + i as u64,
+                    };
+                    table.insert("streams".into(), toml::Value::try_from(shifted).expect("namespaces serialise"));
+                }
                 for (k, val) in kinds_first(&v.set) {
                     assign(&mut table, k, val.clone())?;
                 }
@@ -640,7 +656,10 @@ set = { "init.kind" = "gaussian", "init.gamma" = 2.0, backend = "flex" }
             ("overlays.sde_paths=many", "overlays.sde_paths: invalid type: string \"many\", expected usize"),
             ("train.lr.x=1", "train.lr: is not a table, so `train.lr.x` cannot be set"),
             ("variants[3].set.lr=0.1", "variants[3]: does not exist (the spec has 3 variants)"),
-            ("variants[0].colour=red", "variants[0].colour: unknown field `colour`, expected one of `label`, `set`, `control`"),
+            (
+                "variants[0].colour=red",
+                "variants[0].colour: unknown field `colour`, expected one of `label`, `set`, `control`",
+            ),
             ("variants[0].set=3", "variants[0].set: invalid type: integer `3`, expected a map"),
         ];
         for (arg, expected) in cases {
@@ -654,6 +673,63 @@ set = { "init.kind" = "gaussian", "init.gamma" = 2.0, backend = "flex" }
         ];
         for (arg, expected) in cases {
             let err = arg.parse::<Override>().unwrap_err().to_string();
+            assert!(err.starts_with(expected), "{arg}: expected `{expected}`, got `{err}`");
+        }
+    }
+
+    #[test]
+    fn variants_are_independent_samples_unless_common_random_numbers() {
+        let ns = |spec: &ExperimentSpec| -> Vec<(u64, u64)> {
+            spec.check()
+                .unwrap()
+                .plans()
+                .iter()
+                .map(|p| (p.train.params().streams.init, p.train.params().streams.data))
+                .collect()
+        };
+        let spec = ExperimentSpec::from_toml(VARIANTS, &[]).unwrap();
+        assert_eq!(ns(&spec), [(0, 0), (1, 1), (2, 2)], "variant i in namespace i");
+        let crn = ExperimentSpec::from_toml(VARIANTS, &[set("common_random_numbers=true")]).unwrap();
+        assert_eq!(ns(&crn), [(0, 0), (0, 0), (0, 0)], "one namespace for paired comparisons");
+        // The base's namespaces shift; a variant's own wins.
+        let shifted = ExperimentSpec::from_toml(
+            VARIANTS,
+            &[set("train.streams={ init = 0, data = 10 }"), set("variants[2].set.streams=7")],
+        )
+        .unwrap();
+        assert_eq!(ns(&shifted), [(0, 10), (1, 11), (7, 7)]);
+        // Without variants, the base's own.
+        let single = ExperimentSpec::from_toml(SPEC, &[set("variants=[]"), set("train.streams=5")]).unwrap();
+        assert_eq!(ns(&single), [(5, 5)]);
+    }
+
+    #[test]
+    fn a_control_names_its_reason_and_lists_known_quantities() {
+        let spec = ExperimentSpec::from_toml(
+            VARIANTS,
+            &[set(r#"variants[1].control={ reason = "a large start", fails = ["w_at_peak@1", "d_max"] }"#)],
+        )
+        .unwrap();
+        let plans = spec.check().unwrap();
+        let control = plans.plans()[1].control.as_ref().unwrap();
+        assert!(plans.plans()[0].control.is_none());
+        use crate::table::Quantity;
+        assert!(control.lists(Quantity::WAtPeak, 1) && !control.lists(Quantity::WAtPeak, 0));
+        assert!(control.lists(Quantity::DMax, 0) && control.lists(Quantity::DMax, 3));
+        assert!(!control.lists(Quantity::TLearned, 0));
+        let cases = [
+            (r#"variants[0].control={ reason = "" }"#, "variants[0].control.reason: must say which premise"),
+            (
+                r#"variants[0].control={ reason = "x", fails = ["t_learnt"] }"#,
+                "variants[0].control.fails[0]: must be a summary quantity",
+            ),
+            (
+                r#"variants[0].control={ reason = "x", fails = ["t_learned@one"] }"#,
+                "variants[0].control.fails[0]: must be a summary quantity",
+            ),
+        ];
+        for (arg, expected) in cases {
+            let err = parse_and_check(VARIANTS, &[set(arg)]).unwrap_err().to_string();
             assert!(err.starts_with(expected), "{arg}: expected `{expected}`, got `{err}`");
         }
     }

@@ -275,7 +275,8 @@ mod tests {
         use rand::SeedableRng;
         // 400 draws of a standard normal: the mean's 95% interval has half-width ≈ 1.96/20.
         let mut normals = rand_pcg::Pcg64::seed_from_u64(1);
-        let xs: Vec<f64> = (0..400).map(|_| rand_distr::Distribution::sample(&rand_distr::StandardNormal, &mut normals)).collect();
+        let xs: Vec<f64> =
+            (0..400).map(|_| rand_distr::Distribution::sample(&rand_distr::StandardNormal, &mut normals)).collect();
         let mut rng = rand_pcg::Pcg64::seed_from_u64(2);
         let ci = bootstrap(&xs, mean, &mut rng);
         let m = mean(&xs);

@@ -395,6 +395,10 @@ pub struct RunRow {
     pub teacher_s: String,
     /// Teacher seed.
     pub teacher_seed: u64,
+    /// The random-stream namespace of the initial weights (`train.streams`).
+    pub namespace_init: u64,
+    /// The random-stream namespace of the data, probe samples and clone batches.
+    pub namespace_data: u64,
     /// `ok` or `diverged`.
     pub status: Status,
     /// Step at which the divergence was detected.
@@ -437,6 +441,8 @@ impl RunRow {
             data: toml::Value::try_from(p.data.source).map(|v| v.to_string()).unwrap_or_default(),
             teacher_s: plan.train.teacher().s().iter().map(|v| format!("{v}")).collect::<Vec<_>>().join(","),
             teacher_seed: p.teacher.seed,
+            namespace_init: p.streams.init,
+            namespace_data: p.streams.data,
             wall_seconds: result.wall_seconds,
             train,
             ..RunRow::default()
@@ -491,6 +497,8 @@ impl Row for RunRow {
         ColumnDef { name: "data", access: Access::Str(|r| &r.data, |r, v| r.data = v.into()) },
         ColumnDef { name: "teacher_s", access: Access::Str(|r| &r.teacher_s, |r, v| r.teacher_s = v.into()) },
         ColumnDef { name: "teacher_seed", access: Access::U64(|r| r.teacher_seed, |r, v| r.teacher_seed = v) },
+        ColumnDef { name: "namespace_init", access: Access::U64(|r| r.namespace_init, |r, v| r.namespace_init = v) },
+        ColumnDef { name: "namespace_data", access: Access::U64(|r| r.namespace_data, |r, v| r.namespace_data = v) },
         ColumnDef {
             name: "status",
             access: Access::Named(|r| r.status.name(), |r, v| Status::from_name(v).map(|s| r.status = s)),
@@ -807,6 +815,8 @@ mod tests {
             data: "{ kind = \"gaussian\" }".into(),
             teacher_s: "2,1".into(),
             teacher_seed: 7,
+            namespace_init: 2,
+            namespace_data: 3,
             status: if member == 1 { Status::Diverged } else { Status::Ok },
             diverged_at: (member == 1).then_some(120),
             last_finite_step: (member == 1).then_some(100),
