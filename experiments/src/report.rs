@@ -341,7 +341,8 @@ pub fn variance(results: &Results) -> Option<Figure> {
         }
         // Without label noise the spread decays to the training precision's resolution floor.
         if let Some((floor, precision)) = results.runs.get(&key.0).and_then(|run| resolution_floor(run, m.s)) {
-            let (t0, t1) = (series[0].points.first().map_or(0.0, |p| p.0), series[0].points.last().map_or(1.0, |p| p.0));
+            let (t0, t1) =
+                (series[0].points.first().map_or(0.0, |p| p.0), series[0].points.last().map_or(1.0, |p| p.0));
             let t0 = series[0].points.iter().map(|p| p.0).find(|&t| t > 0.0).unwrap_or(t0);
             series.push(Series {
                 label: format!("{precision} resolution floor (ε s/(ηλ))²: numerical below"),
