@@ -10,7 +10,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::DlnError;
 use crate::error::Result;
+use crate::fused::Real;
 use crate::teacher::Teacher;
+use crate::train::TrainSpec;
 use modewise_theory::check::non_negative;
 use modewise_theory::rng::{PathRng, Stream};
 
@@ -66,25 +68,26 @@ impl DataParams {
     }
 }
 
-/// One batch for every active member, as the [`BatchSampler`] hands it out. Host buffers hold
-/// member after member, each row-major: inputs `d_0 × B`, noise or labels `d_L × B`.
+/// One batch for every active member, as the [`BatchSampler`] hands it out, in the training
+/// precision `T`. Host buffers hold member after member, each row-major: inputs `d_0 × B`, noise
+/// or labels `d_L × B`.
 #[derive(Debug, Clone, Copy)]
-pub(crate) enum Batch<'a> {
+pub(crate) enum Batch<'a, T> {
     /// Fresh inputs `x` and label noise `noise`: the targets are `M x + noise` (online data).
     Online {
         /// Inputs.
-        x: &'a [f32],
+        x: &'a [T],
         /// Label noise.
-        noise: &'a [f32],
+        noise: &'a [T],
         /// Batch size `B`.
         size: usize,
     },
     /// Inputs `x` with their labels `y` (a fixed sample).
     Labelled {
         /// Inputs.
-        x: &'a [f32],
+        x: &'a [T],
         /// Labels.
-        y: &'a [f32],
+        y: &'a [T],
         /// Batch size `B`.
         size: usize,
     },
@@ -93,30 +96,37 @@ pub(crate) enum Batch<'a> {
     Population,
 }
 
-impl Batch<'_> {
+impl<T: Real> Batch<'_, T> {
     /// The loss scale: `1/B`, or 1 for population descent.
-    pub(crate) fn scale(&self) -> f32 {
+    pub(crate) fn scale(&self) -> T {
         match *self {
-            Self::Online { size, .. } | Self::Labelled { size, .. } => 1.0 / size as f32,
-            Self::Population => 1.0,
+            Self::Online { size, .. } | Self::Labelled { size, .. } => T::one() / T::of(size as f64),
+            Self::Population => T::one(),
         }
     }
 }
 
-/// The members' data streams and the host buffers their batches are drawn into. Members are
-/// kept in the trainer's order; [`retain`](Self::retain) drops the diverged ones.
+/// The members' data streams and the host buffers their batches are drawn into, in the training
+/// precision `T` (the same normal draws in either precision, rounded to `T`). Members are kept in
+/// the trainer's order; [`retain`](Self::retain) drops the diverged ones.
 #[derive(Debug, Clone)]
-pub(crate) struct BatchSampler {
+pub(crate) struct BatchSampler<T> {
     source: DataSource,
-    members: Vec<MemberData>,
+    members: Vec<MemberData<T>>,
     batch: usize,
     d_in: usize,
     d_out: usize,
-    x: Vec<f32>,
-    z: Vec<f32>,
+    x: Vec<T>,
+    z: Vec<T>,
 }
 
-impl BatchSampler {
+impl<T: Real> BatchSampler<T> {
+    /// The samplers of the members of `spec` (its seeds, data namespace, data and batch size).
+    pub(crate) fn of(spec: &TrainSpec) -> Self {
+        let p = spec.params();
+        Self::new(&p.seeds, p.streams.data, &p.data, spec.teacher(), p.batch)
+    }
+
     /// The samplers of the members with these seeds in the data namespace `namespace`, for
     /// batches of `batch` points.
     pub(crate) fn new(seeds: &[u64], namespace: u64, data: &DataParams, teacher: &Teacher, batch: usize) -> Self {
@@ -133,14 +143,14 @@ impl BatchSampler {
 
     /// Draws the next batch of every member (advancing their data streams; population descent
     /// draws nothing).
-    pub(crate) fn next(&mut self) -> Batch<'_> {
+    pub(crate) fn next(&mut self) -> Batch<'_, T> {
         if self.source == DataSource::Population {
             return Batch::Population;
         }
         let (e, b) = (self.members.len(), self.batch);
         let (nx, nz) = (self.d_in * b, self.d_out * b);
-        self.x.resize(e * nx, 0.0);
-        self.z.resize(e * nz, 0.0);
+        self.x.resize(e * nx, T::zero());
+        self.z.resize(e * nz, T::zero());
         for (slot, m) in self.members.iter_mut().enumerate() {
             m.next_batch(&mut self.x[slot * nx..(slot + 1) * nx], &mut self.z[slot * nz..(slot + 1) * nz], b);
         }
@@ -160,24 +170,24 @@ impl BatchSampler {
 
 /// One member's data sampler.
 #[derive(Debug, Clone)]
-pub(crate) struct MemberData {
+pub(crate) struct MemberData<T> {
     rng: PathRng,
-    sigma: f32,
-    fixed: Option<FixedSample>,
+    sigma: T,
+    fixed: Option<FixedSample<T>>,
 }
 
 #[derive(Debug, Clone)]
-struct FixedSample {
+struct FixedSample<T> {
     n: usize,
     /// Inputs, `n × d_in`, one sample per row.
-    x: Vec<f32>,
+    x: Vec<T>,
     /// Labels, `n × d_out`.
-    y: Vec<f32>,
+    y: Vec<T>,
     perm: Vec<usize>,
     pos: usize,
 }
 
-impl MemberData {
+impl<T: Real> MemberData<T> {
     /// The sampler of the member with this seed in the data namespace `namespace`.
     pub(crate) fn new(seed: u64, namespace: u64, data: &DataParams, teacher: &Teacher) -> Self {
         let mut rng = Stream::Data { namespace }.rng(seed);
@@ -185,23 +195,23 @@ impl MemberData {
             DataSource::Fixed { n, whiten } => Some(FixedSample::draw(n, whiten, data.sigma, teacher, &mut rng)),
             _ => None,
         };
-        Self { rng, sigma: data.sigma as f32, fixed }
+        Self { rng, sigma: T::of(data.sigma), fixed }
     }
 
     /// Fills `x` (`d_in × B`, row-major) and `z` (`d_out × B`, row-major) with the next batch:
     /// for online data `z` is the label noise `ε`, for a fixed sample the labels `y`.
-    pub(crate) fn next_batch(&mut self, x: &mut [f32], z: &mut [f32], batch: usize) {
+    pub(crate) fn next_batch(&mut self, x: &mut [T], z: &mut [T], batch: usize) {
         match &mut self.fixed {
             None => {
                 for v in x.iter_mut() {
                     *v = normal(&mut self.rng);
                 }
-                if self.sigma > 0.0 {
+                if self.sigma > T::zero() {
                     for v in z.iter_mut() {
                         *v = self.sigma * normal(&mut self.rng);
                     }
                 } else {
-                    z.fill(0.0);
+                    z.fill(T::zero());
                 }
             }
             Some(f) => {
@@ -219,37 +229,38 @@ impl MemberData {
             }
         }
     }
+}
 
-    /// A fresh population-like sample of `n` inputs and label noises, in f64, for the probes
-    /// (drawn from `rng`, not from the training stream).
-    pub(crate) fn probe_sample(
-        rng: &mut PathRng,
-        n: usize,
-        d_in: usize,
-        d_out: usize,
-        sigma: f64,
-    ) -> (DMatrix<f64>, DMatrix<f64>) {
-        let mut x = DMatrix::zeros(d_in, n);
-        for v in x.iter_mut() {
-            *v = StandardNormal.sample(rng);
-        }
-        let mut e = DMatrix::zeros(d_out, n);
-        if sigma > 0.0 {
-            for v in e.iter_mut() {
-                let z: f64 = StandardNormal.sample(rng);
-                *v = sigma * z;
-            }
-        }
-        (x, e)
+/// A fresh population-like sample of `n` inputs and label noises, in f64, for the probes (drawn
+/// from `rng`, not from the training stream).
+pub(crate) fn probe_sample(
+    rng: &mut PathRng,
+    n: usize,
+    d_in: usize,
+    d_out: usize,
+    sigma: f64,
+) -> (DMatrix<f64>, DMatrix<f64>) {
+    let mut x = DMatrix::zeros(d_in, n);
+    for v in x.iter_mut() {
+        *v = StandardNormal.sample(rng);
     }
+    let mut e = DMatrix::zeros(d_out, n);
+    if sigma > 0.0 {
+        for v in e.iter_mut() {
+            let z: f64 = StandardNormal.sample(rng);
+            *v = sigma * z;
+        }
+    }
+    (x, e)
 }
 
-fn normal(rng: &mut PathRng) -> f32 {
+/// A standard normal draw rounded to `T`.
+fn normal<T: Real>(rng: &mut PathRng) -> T {
     let z: f64 = StandardNormal.sample(rng);
-    z as f32
+    T::of(z)
 }
 
-impl FixedSample {
+impl<T: Real> FixedSample<T> {
     fn draw(n: usize, whiten: bool, sigma: f64, teacher: &Teacher, rng: &mut PathRng) -> Self {
         let d_in = teacher.d_in();
         // One sample per row, as in the research code.
@@ -273,7 +284,7 @@ impl FixedSample {
                 *v += sigma * z;
             }
         }
-        let row_major = |m: &DMatrix<f64>| -> Vec<f32> { m.transpose().iter().map(|&v| v as f32).collect() };
+        let row_major = |m: &DMatrix<f64>| -> Vec<T> { m.transpose().iter().map(|&v| T::of(v)).collect() };
         Self { n, x: row_major(&x), y: row_major(&y), perm: Vec::new(), pos: 0 }
     }
 
@@ -303,7 +314,7 @@ mod tests {
         let teacher = TeacherParams::default().build(4, 3).unwrap();
         let (n, batch) = (10, 3);
         let mut rng = Stream::Data { namespace: 0 }.rng(1);
-        let mut f = FixedSample::draw(n, true, 0.0, &teacher, &mut rng);
+        let mut f = FixedSample::<f32>::draw(n, true, 0.0, &teacher, &mut rng);
         let x = DMatrix::from_row_slice(n, 4, &f.x.iter().map(|&v| v as f64).collect::<Vec<_>>());
         let cov = x.transpose() * &x / n as f64;
         assert!((cov - DMatrix::<f64>::identity(4, 4)).amax() < 1e-5);

@@ -4,7 +4,7 @@
 use nalgebra::DMatrix;
 use serde::{Deserialize, Serialize};
 
-use crate::data::MemberData;
+use crate::data::probe_sample;
 use crate::linalg::{chain_product, frobenius};
 use crate::teacher::Teacher;
 use modewise_theory::ensemble::PathRng;
@@ -134,7 +134,7 @@ pub fn probe(layers: &[DMatrix<f64>], teacher: &Teacher, ctx: &ProbeContext, rng
             .collect()
     } else {
         let n = ctx.n_probe;
-        let (x, eps) = MemberData::probe_sample(rng, n, teacher.d_in(), d_out, ctx.sigma);
+        let (x, eps) = probe_sample(rng, n, teacher.d_in(), d_out, ctx.sigma);
         let resid = &delta * &x - eps;
         let mut vals = DMatrix::<f64>::zeros(r, n);
         for l in 0..depth {
