@@ -330,10 +330,12 @@ fn survivors(result: &RunResult) -> Vec<ProbeRecord> {
     result.records.iter().filter(|r| !result.divergences.iter().any(|d| d.member == r.member)).cloned().collect()
 }
 
-/// The machine epsilon of a run's training arithmetic (f32 unless the run asks for f64).
-pub fn training_epsilon(_train: &TrainSpec) -> f64 {
-    // PRECISION (after merging i12-dln)
-    f64::from(f32::EPSILON)
+/// The machine epsilon of a run's training arithmetic (`train.precision`).
+pub fn training_epsilon(train: &TrainSpec) -> f64 {
+    match train.params().precision {
+        modewise_dln::Precision::F32 => f64::from(f32::EPSILON),
+        modewise_dln::Precision::F64 => f64::EPSILON,
+    }
 }
 
 /// Computes the overlays of a run and its verdicts (from the members that did not diverge);
@@ -422,7 +424,10 @@ pub fn analyse(
         let t_half = (p.steps / 2) as f64 * p.lr;
         let stationary = |verdicts: &mut Vec<Verdict>| {
             if mode.sigma() == 0.0 {
-                verdicts.extend(verdicts::claim2(&judge, &mode, dims, &sgd, training_epsilon(train), linear_after));
+                let end = p.steps as f64 * p.lr;
+                let residual = mode.gf_trajectory(w0, end).map_or(f64::NAN, |w| (w - mode.s()).abs() / mode.s());
+                let eps = training_epsilon(train);
+                verdicts.extend(verdicts::claim2(&judge, &mode, dims, &sgd, eps, linear_after, residual));
             } else {
                 verdicts.extend(verdicts::claim3(&judge, &mode, dims, &sgd, density.as_ref(), t_half));
             }
