@@ -67,6 +67,8 @@ pub struct Series {
     pub m: Vec<f64>,
     /// Exact mode diffusion `D_k` (NaN where not measured).
     pub d: Vec<f64>,
+    /// The model-free diffusion from cloned one-step increments (empty without clones).
+    pub clones: Vec<f64>,
 }
 
 /// Each member's series of mode `k` from probe records (members in index order).
@@ -84,6 +86,10 @@ pub fn series(records: &[ProbeRecord], k: usize) -> Vec<Series> {
                 t: rs.iter().map(|r| r.t).collect(),
                 m: rs.iter().map(|r| r.probe.mode_strength[k]).collect(),
                 d: rs.iter().map(|r| r.probe.mode_diffusion.get(k).copied().unwrap_or(f64::NAN)).collect(),
+                clones: rs
+                    .iter()
+                    .filter_map(|r| r.probe.diffusion_clones.as_ref().map(|c| c.get(k).copied().unwrap_or(f64::NAN)))
+                    .collect(),
             }
         })
         .collect()
@@ -445,6 +451,84 @@ pub fn claim1(
     out
 }
 
+/// The variance of one exact-chain step of the end-to-end strength at `w`, `Var(Δw)`
+/// (`docs/theory.md` §3.3): `Δw = w [(1 − y)^L − 1]` with `y = η a^{L−2} ḡ`,
+/// `ḡ = ((w − s) Q − σ √Q ξ)/B`, `Q ~ χ²_B`, `ξ ~ N(0, 1)`, from the exact moments
+/// `E Q^n = B (B + 2) ⋯ (B + 2n − 2)` and `E ξ^{2r} = (2r − 1)!!`. Divided by `η`, it is `D(w)`
+/// up to the step's `O(η)` terms, which the clone estimate shares.
+pub fn chain_step_variance(mode: &Mode, w: f64) -> f64 {
+    let (l, b) = (mode.depth() as usize, f64::from(mode.batch()));
+    let (mu, sigma) = (w - mode.s(), mode.sigma());
+    let scale = mode.lr() * mode.a_from_w(w).powi(l as i32 - 2) / b;
+    // E[(μQ − σ√Q ξ)^p]: the odd powers of ξ vanish.
+    let q_moment = |n: usize| (0..n).map(|i| b + 2.0 * i as f64).product::<f64>();
+    let double_factorial = |r: usize| (1..=r).filter(|i| i % 2 == 1).map(|i| i as f64).product::<f64>();
+    let binomial = |n: usize, k: usize| (0..k).fold(1.0, |acc, i| acc * (n - i) as f64 / (i + 1) as f64);
+    let moment = |p: usize| -> f64 {
+        (0..=p / 2)
+            .map(|r| {
+                let k = 2 * r;
+                binomial(p, k) * mu.powi((p - k) as i32) * sigma.powi(k as i32) * q_moment(p - r) * double_factorial(k - 1)
+            })
+            .sum::<f64>()
+            * scale.powi(p as i32)
+    };
+    // Δw / w = Σ_j c_j y^j with c_j = C(L, j) (−1)^j.
+    let c = |j: usize| binomial(l, j) * if j % 2 == 0 { 1.0 } else { -1.0 };
+    let mut var = 0.0;
+    for i in 1..=l {
+        for j in 1..=l {
+            var += c(i) * c(j) * (moment(i + j) - moment(i) * moment(j));
+        }
+    }
+    w * w * var
+}
+
+/// The clone check of claim 1 on one mode: each member's cloned-increment diffusion against the
+/// exact-moments probe, as the ratio of their sums over the member's probes before learning
+/// (`docs/theory.md` §9.2); `None` when the run has no clones.
+pub fn clones_verdict(j: &Judge<'_>, mode: &Mode, dims: &[usize], sgd: &[Series]) -> Option<Verdict> {
+    let level = DEFAULT_RHO * mode.s();
+    let d = |w: f64| mode.diffusion(Coordinate::EndToEnd, w);
+    let mut ratios = Vec::new();
+    let mut tolerance = 0.0f64;
+    for x in sgd.iter().filter(|x| x.clones.len() == x.t.len()) {
+        let end = first_crossing(&x.t, &x.m, level).map_or(x.t.len(), |tl| x.t.iter().filter(|&&t| t <= tl).count());
+        let used: Vec<usize> =
+            (0..end).filter(|&i| x.clones[i].is_finite() && x.d[i].is_finite() && x.d[i] > 0.0).collect();
+        if used.is_empty() {
+            continue;
+        }
+        let (num, den) = used.iter().fold((0.0, 0.0), |(n, dd), &i| (n + x.clones[i], dd + x.d[i]));
+        ratios.push(num / den);
+        // The step's O(η) terms, from the exact chain at the member's strengths (weighted alike).
+        let (cn, cd) = used.iter().filter(|&&i| x.m[i] > 0.0).fold((0.0, 0.0), |(n, dd), &i| {
+            (n + chain_step_variance(mode, x.m[i]) / mode.lr(), dd + d(x.m[i]))
+        });
+        if cd > 0.0 {
+            tolerance = tolerance.max((cn / cd - 1.0).abs());
+        }
+    }
+    if ratios.is_empty() {
+        return None;
+    }
+    let (measured, ci) = mean_ci(&ratios);
+    Some(j.verdict(
+        Claim::PeakBeforeLearned,
+        Judged {
+            quantity: Quantity::ClonesOverExact,
+            predicted: 1.0,
+            measured,
+            ci,
+            n: ratios.len(),
+            tolerance,
+            rule: Rule::Interval,
+            criterion: CRITERION_CLONES,
+            premise: realisable(dims, j.k),
+        },
+    ))
+}
+
 // ------------------------------------------------------------------------------------------
 // Claims 2 and 3
 // ------------------------------------------------------------------------------------------
@@ -705,6 +789,9 @@ pub fn sde_vs_sgd(
     out
 }
 
+/// The rule of the clone check.
+pub const CRITERION_CLONES: &str = "pred in CI +- tol|pred|; CI: t interval over seeds of each seed's ratio of sums; \
+                                    tol: the exact chain step's O(eta) excess at the same strengths";
 /// The rule of the paired times (`t_learned`).
 pub const CRITERION_PAIRED_TIME: &str =
     "pred in CI +- tol|pred|; CI: t interval of the paired mean over seeds; tol: SDE log-drift bound";
@@ -765,7 +852,7 @@ mod tests {
     fn flow(mode: &Mode, member: usize, w0: f64, t: &[f64], stretch: f64) -> Series {
         let m: Vec<f64> = t.iter().map(|&t| mode.gf_trajectory(w0, t * (1.0 + stretch)).unwrap()).collect();
         let d = m.iter().map(|&w| mode.diffusion(Coordinate::EndToEnd, w)).collect();
-        Series { member, t: t.to_vec(), m, d }
+        Series { member, t: t.to_vec(), m, d, clones: vec![] }
     }
 
     fn row(verdicts: &[Verdict], q: Quantity) -> &Verdict {
@@ -863,8 +950,36 @@ mod tests {
                 t: t.to_vec(),
                 m: t.iter().map(|&t| s + c * s * (-0.5 * rate * t).exp()).collect(),
                 d: vec![f64::NAN; t.len()],
+                clones: vec![],
             })
             .collect()
+    }
+
+    #[test]
+    fn the_chain_step_variance_is_the_diffusion_to_first_order_and_matches_a_simulation() {
+        use rand_distr::{ChiSquared, StandardNormal};
+        for (depth, w, sigma) in [(2, 0.7, 0.3), (3, 0.4, 0.0), (4, 1.3, 0.5)] {
+            let m = ModeParams { depth, s: 1.0, sigma, lr: 0.02, batch: 4 }.check().unwrap();
+            let exact = chain_step_variance(&m, w);
+            // Monte Carlo of one chain step from w (docs/theory.md §3.3).
+            let mut rng = rand_pcg::Pcg64::seed_from_u64(depth.into());
+            let chi = ChiSquared::new(4.0).unwrap();
+            let a = m.a_from_w(w);
+            let steps: Vec<f64> = (0..400_000)
+                .map(|_| {
+                    let q: f64 = chi.sample(&mut rng);
+                    let xi: f64 = StandardNormal.sample(&mut rng);
+                    let g = ((w - 1.0) * q - sigma * q.sqrt() * xi) / 4.0;
+                    w * ((1.0 - 0.02 * a.powi(depth as i32 - 2) * g).powi(depth as i32) - 1.0)
+                })
+                .collect();
+            let sampled = variance(&steps);
+            // Relative standard error of a sample variance: about sqrt(2/n) times the kurtosis factor.
+            assert!((sampled / exact - 1.0).abs() < 0.02, "L = {depth}: {sampled} vs {exact}");
+            // To first order in η it is η D(w).
+            let d = m.diffusion(Coordinate::EndToEnd, w) * 0.02;
+            assert!((exact / d - 1.0).abs() < 0.2, "L = {depth}: {exact} vs η D = {d}");
+        }
     }
 
     #[test]
@@ -889,7 +1004,7 @@ mod tests {
         // The unlearnable mode of a network narrower than the teacher's rank stays away from s.
         let mode = mode(2, 1.0, 0.0);
         let stuck: Vec<Series> = (0..4)
-            .map(|member| Series { member, t: t.clone(), m: vec![1e-4 * member as f64; t.len()], d: vec![] })
+            .map(|member| Series { member, t: t.clone(), m: vec![1e-4 * member as f64; t.len()], d: vec![], clones: vec![] })
             .collect();
         let j = Judge { k: 1, ..judge(None) };
         let v = claim2(&j, &mode, &[4, 1, 4], &stuck, eps, Some(0.0), 0.0);
@@ -909,6 +1024,7 @@ mod tests {
                 t: t.to_vec(),
                 m: t.iter().map(|_| normal.sample(&mut rng)).collect(),
                 d: vec![],
+                clones: vec![],
             })
             .collect()
     }
