@@ -109,14 +109,18 @@ impl Created {
         }
         let mut created = Created::default();
         for dir in missing.into_iter().rev() {
-            if let Err(source) = std::fs::create_dir(&dir) {
-                created.undo();
-                return Err(ExperimentError::Destination {
-                    dir: dest.to_path_buf(),
-                    problem: DestinationProblem::Unwritable { path: dir, source },
-                });
+            match std::fs::create_dir(&dir) {
+                Ok(()) => created.0.push(dir),
+                // Another process (a shard of the same sweep) created it meanwhile: not ours.
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && dir.is_dir() => {}
+                Err(source) => {
+                    created.undo();
+                    return Err(ExperimentError::Destination {
+                        dir: dest.to_path_buf(),
+                        problem: DestinationProblem::Unwritable { path: dir, source },
+                    });
+                }
             }
-            created.0.push(dir);
         }
         Ok(created)
     }

@@ -382,12 +382,19 @@ fn remove_run(dir: &Path, index: usize) -> Result<(), ExperimentError> {
     Ok(())
 }
 
+/// The entries of `dir` but the temporary files of a manifest being written (by another shard
+/// of the sweep starting at the same time).
+fn entries_of(dir: &Path) -> Vec<std::fs::DirEntry> {
+    let temporary = format!(".{MANIFEST}.tmp-");
+    dir.read_dir()
+        .map(|it| it.flatten().filter(|e| !e.file_name().to_string_lossy().starts_with(&temporary)).collect())
+        .unwrap_or_default()
+}
+
 /// Whether `dir` holds nothing but a sweep's table directories (a sweep written before
 /// manifests existed).
 fn is_unmarked_sweep(dir: &Path) -> bool {
-    dir.read_dir().is_ok_and(|entries| {
-        entries.flatten().all(|e| Table::ALL.iter().any(|t| e.file_name() == t.name()) && e.path().is_dir())
-    })
+    entries_of(dir).iter().all(|e| Table::ALL.iter().any(|t| e.file_name() == t.name()) && e.path().is_dir())
 }
 
 /// Checks that `dir` is empty, missing or this sweep's directory (a manifest of the same sweep,
@@ -407,7 +414,7 @@ fn check_sweep_dir(dest: &Destination, sweep: &Sweep) -> Result<(), ExperimentEr
                 None => Ok(()),
             }
         }
-        Err(_) if dest.dir.read_dir().is_ok_and(|mut it| it.next().is_some()) && !is_unmarked_sweep(&dest.dir) => {
+        Err(_) if !entries_of(&dest.dir).is_empty() && !is_unmarked_sweep(&dest.dir) => {
             Err(dest.refuse(DestinationProblem::NotSweep))
         }
         Err(_) => Ok(()),
