@@ -563,4 +563,24 @@ mod tests {
         assert_eq!(names, ["modes.svg", "diffusion.svg", "variance.svg", "alignment.svg"]);
         assert!(std::fs::read_to_string(dir.path().join("modes.svg")).unwrap().contains("r, mode 1 (s = 1.000)"));
     }
+
+    /// Drawing off the caller's thread writes the same figures, and a requested stop ends it
+    /// (the figures phase of Ctrl-C and SIGTERM) without writing any.
+    #[test]
+    fn drawing_within_a_stop_flag_writes_the_figures_or_stops() {
+        let dir = results_dir();
+        let results = Results::load(dir.path()).unwrap();
+        let stop = StopFlag::new();
+        let drawn = results.draw_within(dir.path(), &stop).unwrap();
+        let names: Vec<_> = drawn.written.iter().map(|p| p.file_name().unwrap().to_str().unwrap()).collect();
+        assert_eq!(names, ["modes.svg", "diffusion.svg", "variance.svg", "alignment.svg"]);
+        assert!(drawn.warnings.is_empty(), "{:?}", drawn.warnings);
+        let strict = Results::load(dir.path()).unwrap().draw(dir.path()).unwrap();
+        assert_eq!(strict, drawn.written);
+        let other = tempfile::tempdir().unwrap();
+        stop.request();
+        let err = results.draw_within(other.path(), &stop).unwrap_err();
+        assert!(matches!(err, ExperimentError::Stopped { during: "drawing the figures" }), "{err}");
+        assert_eq!(std::fs::read_dir(other.path()).unwrap().count(), 0, "nothing written");
+    }
 }
