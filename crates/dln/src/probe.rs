@@ -47,6 +47,17 @@ pub struct Probe {
     pub mode_diffusion: Vec<f64>,
 }
 
+impl Probe {
+    /// Whether every value is finite. The f64 probes can overflow while the f32 weights are
+    /// still finite (deep networks, large weights); the trainer counts a probe that is not
+    /// finite as the member's divergence and never hands it out.
+    pub fn is_finite(&self) -> bool {
+        let scalars = [self.alignment_error, self.balance_total, self.balance_relative, self.population_loss];
+        let vectors = [&self.mode_strength, &self.mode_matrix, &self.balance, &self.mode_drift, &self.mode_diffusion];
+        scalars.iter().chain(vectors.into_iter().flatten()).all(|v| v.is_finite())
+    }
+}
+
 /// Measures one member whose layers are `[W_1, …, W_L]`; `rng` draws the diffusion samples
 /// (only when `ctx.n_probe ≥ 2`).
 ///

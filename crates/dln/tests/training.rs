@@ -61,7 +61,7 @@ fn a_diverging_member_is_stopped_and_the_others_go_on() {
         p.check_every = 10;
         p.probes = ProbeSchedule { per_decade: 1.0 };
         let spec = p.check().unwrap();
-        let mut members: Vec<_> = p.seeds.iter().map(|&s| p.init.draw(&p.dims, spec.teacher(), s).unwrap()).collect();
+        let mut members: Vec<_> = (0..p.seeds.len()).map(|m| spec.initial_layers(m).unwrap()).collect();
         for w in members[1].iter_mut() {
             *w *= 8.0; // far too large for this learning rate
         }
@@ -144,6 +144,10 @@ fn bad_parameters_name_the_field_and_the_rule() {
         (TrainParams { check_every: 0, ..ok.clone() }, "check_every: must be at least 1 (got 0)"),
         (TrainParams { n_probe: 1, ..ok.clone() }, "n_probe: must be 0 (exact diffusion) or at least 2 (samples)"),
         (
+            TrainParams { streams: StreamNamespaces { init: 0, data: 1 << 16 }, ..ok.clone() },
+            "streams.data: must be below 2^16 = 65536 (got 65536)",
+        ),
+        (
             TrainParams { probes: ProbeSchedule { per_decade: 0.0 }, ..ok.clone() },
             "probes.per_decade: must be finite and positive",
         ),
@@ -202,4 +206,143 @@ fn bad_parameters_name_the_field_and_the_rule() {
     }
     let err = "gpu".parse::<GradientPath>().unwrap_err().to_string();
     assert_eq!(err, "gradient: must be one of auto, autodiff, closed-form, fused (got gpu)");
+}
+
+/// The layers of every member after `spec`'s run from the given initial layers, with the
+/// probe records.
+fn run_from(spec: &TrainSpec, members: Vec<Vec<nalgebra::DMatrix<f64>>>) -> (Vec<ProbeRecord>, TrainReport) {
+    let device = spec.params().backend.device();
+    Trainer::with_initial_layers(spec, members, device).unwrap().run_collect().unwrap()
+}
+
+/// Random-stream namespaces: the default is namespace 0; the init namespace alone moves the
+/// initial weights, the data namespace alone moves the batches and the probe samples; a member
+/// of an ensemble in a namespace is its single run in that namespace.
+#[test]
+fn stream_namespaces_move_the_initial_weights_and_the_data_apart() {
+    let base = TrainParams { n_probe: 50, ..small_run(BackendKind::Flex, vec![3, 4], 40, GradientPath::Fused) };
+    let with = |streams| TrainParams { streams, ..base.clone() }.check().unwrap();
+    let zero = with(StreamNamespaces::default());
+    assert_eq!(zero, with(StreamNamespaces::shared(0)));
+    let (init1, data1) = (with(StreamNamespaces { init: 1, data: 0 }), with(StreamNamespaces { init: 0, data: 1 }));
+    let starts = |spec: &TrainSpec| -> Vec<_> { (0..2).map(|m| spec.initial_layers(m).unwrap()).collect() };
+    assert_eq!(starts(&data1), starts(&zero), "the data namespace keeps the initial weights");
+    for m in 0..2 {
+        assert_ne!(starts(&init1)[m], starts(&zero)[m], "the init namespace moves member {m}'s start");
+    }
+    // From the same start: the init namespace keeps the data (and the probe samples), the data
+    // namespace changes both.
+    let (reference, _) = run_from(&zero, starts(&zero));
+    let (same_data, _) = run_from(&init1, starts(&zero));
+    let (other_data, _) = run_from(&data1, starts(&zero));
+    assert_eq!(same_data, reference);
+    let (first, last) = (&reference[0], reference.last().unwrap());
+    assert_eq!(other_data[0].probe.mode_strength, first.probe.mode_strength, "same start");
+    assert_ne!(other_data[0].probe.mode_diffusion, first.probe.mode_diffusion, "other probe samples");
+    assert_ne!(other_data.last().unwrap().probe.mode_strength, last.probe.mode_strength, "other batches");
+    // A member in a namespace is its single run there, and not the run of namespace 0.
+    let shared = |seeds: Vec<u64>, n| TrainParams { seeds, streams: StreamNamespaces::shared(n), ..base.clone() };
+    let ensemble = final_layers(&shared(vec![3, 4], 7));
+    assert_eq!(ensemble[1], final_layers(&shared(vec![4], 7))[0]);
+    assert_ne!(ensemble[1], final_layers(&shared(vec![4], 0))[0]);
+}
+
+/// In a spec, `streams` is one integer for both namespaces or a table of the two; it writes out
+/// as the table (so data files have the same columns either way) and reads back the same.
+#[test]
+fn stream_namespaces_read_as_an_integer_or_a_table() {
+    let read = |text: &str| -> Result<StreamNamespaces, String> {
+        #[derive(serde::Deserialize, serde::Serialize, PartialEq, Debug)]
+        struct Spec {
+            streams: StreamNamespaces,
+        }
+        let spec: Spec = toml::from_str(text).map_err(|e| e.message().to_string())?;
+        let written = toml::to_string(&spec).unwrap();
+        assert_eq!(toml::from_str::<Spec>(&written).unwrap(), spec, "writes out as read: {written}");
+        Ok(spec.streams)
+    };
+    assert_eq!(read("streams = 3"), Ok(StreamNamespaces::shared(3)));
+    let written = toml::to_string(&TrainParams { streams: StreamNamespaces::shared(3), ..TrainParams::default() });
+    assert!(written.unwrap().contains("[streams]\ninit = 3\ndata = 3\n"), "the table");
+    assert_eq!(read("streams = { init = 0, data = 3 }"), Ok(StreamNamespaces { init: 0, data: 3 }));
+    let err = read("streams = { seed = 3 }").unwrap_err();
+    assert!(err.starts_with("unknown field `seed`, expected `init` or `data`"), "{err}");
+    let err = read("streams = -1").unwrap_err();
+    assert!(err.starts_with("invalid value: integer `-1`, expected a non-negative integer"), "{err}");
+    let params: TrainParams = toml::from_str("seeds = [1]").unwrap();
+    assert_eq!(params.streams, StreamNamespaces::default());
+}
+
+/// Every value of a probe, field by field.
+fn probe_values(p: &Probe) -> Vec<f64> {
+    let mut v = vec![p.alignment_error, p.balance_total, p.balance_relative, p.population_loss];
+    for field in [&p.mode_strength, &p.mode_matrix, &p.balance, &p.mode_drift, &p.mode_diffusion] {
+        v.extend(field);
+    }
+    v
+}
+
+/// The f64 probes can overflow while the f32 weights are still finite. A member whose probe is
+/// not finite is diverged at that probe: its record is not handed out, and the step is right —
+/// the member's weights at that step (retrained alone) give a probe that is not finite, while
+/// its previous probe was finite.
+#[test]
+fn non_finite_probes_are_divergence() {
+    use modewise_theory::rng::Stream;
+    // Depth 4 at an ordinary learning rate (issue 16's spec, eight seeds): seed 7's probes
+    // overflow at step 6, before its weights do; seed 1's weights overflow at step 25.
+    let deep = TrainParams {
+        dims: vec![3, 4, 4, 4, 3],
+        teacher: TeacherParams { spectrum: SpectrumSpec::List { s: vec![2.0, 1.0] }, ..TeacherParams::default() },
+        lr: 0.2,
+        batch: 4,
+        steps: 40,
+        seeds: (1..=8).collect(),
+        backend: BackendKind::Flex,
+        n_probe: 64,
+        ..TrainParams::default()
+    };
+    let spec = deep.check().unwrap();
+    let (records, report) = Trainer::new(&spec).unwrap().run_collect().unwrap();
+    assert!(records.iter().all(|r| probe_values(&r.probe).iter().all(|v| v.is_finite())), "a record is not finite");
+    assert!(!report.divergences.is_empty(), "the spec of the issue diverges");
+    let schedule = spec.probe_steps();
+    let mut probe_divergences = 0;
+    for d in &report.divergences {
+        assert!(schedule.contains(&d.step), "found at a probe (check_every is beyond the run): {d:?}");
+        let mine: Vec<u64> = records.iter().filter(|r| r.member == d.member).map(|r| r.step).collect();
+        let before = schedule.iter().copied().filter(|&s| s < d.step).max();
+        assert_eq!(mine.last().copied(), before, "the member's records stop at the probe before {d:?}");
+        assert_eq!(d.last_finite_step, before.unwrap_or(0));
+        // The member alone, retrained to the step of its divergence.
+        let alone = TrainParams { seeds: vec![d.seed], ..deep.clone() };
+        let layers = &final_layers(&TrainParams { steps: d.step, ..alone.clone() })[0];
+        if layers.iter().all(|w| w.iter().all(|v| v.is_finite())) {
+            let ctx = ProbeContext { sigma: 0.0, lr: deep.lr, batch: deep.batch, n_probe: deep.n_probe };
+            let mut rng = Stream::Probe { namespace: 0, step: d.step }.rng(d.seed);
+            let at = probe(layers, spec.teacher(), &ctx, &mut rng);
+            assert!(probe_values(&at).iter().any(|v| !v.is_finite()), "{d:?}: the probe there is finite");
+            probe_divergences += 1;
+        }
+    }
+    assert!(probe_divergences > 0, "at least one member diverges in its probes, not its weights");
+
+    // Huge weights at depth 6: the probes overflow at step 0; no record, every member diverged
+    // at step 0, and no step is taken.
+    let huge = TrainParams {
+        dims: vec![3, 4, 4, 4, 4, 4, 3],
+        init: InitScheme::Gaussian { std: GaussianStd::Scale(1e15) },
+        steps: 10,
+        n_probe: 0,
+        ..deep
+    };
+    let spec = huge.check().unwrap();
+    assert!(spec.initial_layers(0).unwrap().iter().all(|w| w.iter().all(|v| (v.abs() as f32).is_finite())));
+    let (records, report) = Trainer::new(&spec).unwrap().run_collect().unwrap();
+    assert!(records.is_empty(), "{} records", records.len());
+    let found: Vec<(usize, u64, u64)> =
+        report.divergences.iter().map(|d| (d.member, d.step, d.last_finite_step)).collect();
+    assert_eq!(found, (0..8).map(|m| (m, 0, 0)).collect::<Vec<_>>());
+    assert_eq!(report.steps_run, 0);
+    assert!(report.final_layers.iter().all(Option::is_none));
 }

@@ -276,7 +276,7 @@ fn run_level(
         }
         offset += out.paths;
     }
-    let run = Run { w0: x0, steps: coarse, params: ens };
+    let run = Run { w0: x0, steps: coarse, params: ens, stop: &std::sync::atomic::AtomicBool::new(false) };
     (all, run.reduce(&outs))
 }
 

@@ -509,7 +509,7 @@ impl UnbalancedMode {
             })
             .collect();
         let (w_outs, d_outs): (Vec<BlockOut>, Vec<BlockOut>) = outs.into_iter().unzip();
-        let run = Run { w0, steps: &steps, params };
+        let run = Run { w0, steps: &steps, params, stop: &std::sync::atomic::AtomicBool::new(false) };
         let times: Vec<f64> = steps.iter().map(|&k| k as f64 * dt).collect();
         let finish = |stats: EnsembleStats| EnsembleStats { times: times.clone(), steps: steps.clone(), ..stats };
         Ok(UnbalancedEnsemble { w: finish(run.reduce(&w_outs)), delta: finish(run.reduce(&d_outs)) })
