@@ -48,7 +48,9 @@ mod figures;
 mod io;
 mod output;
 pub mod presets;
+mod publish;
 mod report;
+pub mod resources;
 mod run;
 mod spec;
 mod stats;
@@ -57,12 +59,13 @@ mod table;
 mod verdicts;
 
 pub use error::{DestinationProblem, ExperimentError, SweepProgress};
-pub use experiment::{ExperimentOutcome, RunOptions, check_destination, default_dir, execute};
+pub use experiment::{ExperimentOutcome, RunOptions, check_destination, default_dir, execute, execute_all};
 pub use io::{read_metadata, read_parquet, read_rows};
 pub use output::{claim_lines, verdict_table};
 pub use presets::{PRESETS, preset, preset_toml};
-pub use report::{Results, draw_figures};
-pub use run::{Progress, RunResult, Timings};
+pub use report::{Drawn, FIGURE_DEADLINE, Results, draw_figures};
+pub use resources::Estimate;
+pub use run::{Phase, Progress, RunResult, Timings};
 pub use spec::{Analysis, CheckedExperiment, Control, ExperimentSpec, Overlays, Override, RunPlan, Variant};
 pub use table::{
     Claim, Expected, Overlay, Quantity, RunRow, Status, Table, TheoryRow, TrajectoryRow, Verdict, columns_of,

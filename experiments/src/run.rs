@@ -38,6 +38,42 @@ pub enum Progress<'a> {
         /// Its id.
         run_id: &'a str,
     },
+    /// A sweep's shard was checked, before any work: its runs and what they are estimated to
+    /// cost together.
+    Checked {
+        /// Runs in the shard.
+        points: usize,
+        /// Their estimate (memory: the largest run's; time: all of them).
+        estimate: &'a crate::resources::Estimate,
+    },
+    /// A phase after training starts.
+    Phase {
+        /// The run (overlays) or the experiment (writing, figures) it concerns.
+        name: &'a str,
+        /// Which phase.
+        phase: Phase,
+    },
+}
+
+/// The phases of an experiment after a run's training, as [`Progress::Phase`] reports them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// The theory overlays and verdicts of a run.
+    Overlays,
+    /// Writing the Parquet tables.
+    Writing,
+    /// Drawing the figures.
+    Figures,
+}
+
+impl std::fmt::Display for Phase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Overlays => "computing the theory overlays and verdicts",
+            Self::Writing => "writing the tables",
+            Self::Figures => "drawing the figures",
+        })
+    }
 }
 
 /// The measurements of one run.
@@ -205,8 +241,9 @@ pub fn train_and_analyse(
         } else {
             None
         };
+        progress(Progress::Phase { name: &label, phase: Phase::Overlays });
         let started = Instant::now();
-        out.verdicts.extend(analyse(experiment.spec(), &r, reference.as_ref(), &mut out.theory)?);
+        out.verdicts.extend(analyse(experiment.spec(), &r, reference.as_ref(), &mut out.theory, stop)?);
         out.timings.overlays += started.elapsed().as_secs_f64();
         progress(Progress::RunDone { run_id: &label });
         out.results.push(r);
@@ -339,13 +376,16 @@ pub fn training_epsilon(train: &TrainSpec) -> f64 {
 }
 
 /// Computes the overlays of a run and its verdicts (from the members that did not diverge);
-/// `reference` is its population-GD reference, when [`needs_reference`].
+/// `reference` is its population-GD reference, when [`needs_reference`]; a requested `stop` ends
+/// the ensembles with [`modewise_theory::TheoryError::Interrupted`].
 pub fn analyse(
     spec: &ExperimentSpec,
     result: &RunResult,
     reference: Option<&RunResult>,
     theory: &mut Vec<TheoryRow>,
+    stop: &StopFlag,
 ) -> Result<Vec<Verdict>, ExperimentError> {
+    let stop = stop.as_atomic();
     let train = &result.plan.train;
     let p = train.params();
     let run_id = result.plan.run_id.as_str();
@@ -398,11 +438,12 @@ pub fn analyse(
         if o.sde_paths > 0 {
             let dynamics =
                 Dynamics::Sde { scheme: o.sde_scheme, coordinate: Coordinate::EndToEnd, dt: p.lr * o.sde_dt_over_lr };
-            let stats = mode.ensemble(w0, dynamics, &paths(o.sde_paths, Ensemble::OverlaySde))?;
+            let stats = mode.ensemble_until(w0, dynamics, &paths(o.sde_paths, Ensemble::OverlaySde), stop)?;
             theory.extend(start.ensemble(Overlay::Sde, &stats));
         }
         if o.chain_paths > 0 {
-            let stats = mode.ensemble(w0, Dynamics::Chain, &paths(o.chain_paths, Ensemble::OverlayChain))?;
+            let stats =
+                mode.ensemble_until(w0, Dynamics::Chain, &paths(o.chain_paths, Ensemble::OverlayChain), stop)?;
             theory.extend(start.ensemble(Overlay::Chain, &stats));
         }
         let density = if mode.sigma() > 0.0
@@ -447,10 +488,11 @@ pub fn analyse(
             Analysis::SdeVsSgd => {
                 let last = TimeGrid::from_times(vec![0.0, p.steps as f64 * p.lr])?;
                 let ensemble = |dynamics, streams| {
-                    mode.ensemble(
+                    mode.ensemble_until(
                         w0,
                         dynamics,
                         &EnsembleParams::new(ENSEMBLE_PATHS, p.seeds[0], last.clone()).on_streams(streams, k),
+                        stop,
                     )
                 };
                 let chain = ensemble(Dynamics::Chain, Ensemble::VerdictChain)?;

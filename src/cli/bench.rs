@@ -19,6 +19,9 @@ where
         .map(|name| name.parse::<T>().expect("a possible value parses"))
 }
 
+/// The longest measurement `--seconds` may ask for: an hour.
+const MAX_SECONDS: f64 = 3600.0;
+
 /// Arguments of `modewise bench`.
 #[derive(Debug, Args)]
 pub struct BenchArgs {
@@ -34,7 +37,7 @@ pub struct BenchArgs {
     /// closed-form on wgpu), fused, closed-form or autodiff (the reference).
     #[arg(long, value_parser = named(&GradientPath::NAMES), default_value = "auto")]
     pub gradient: GradientPath,
-    /// Seconds to measure, after a warm-up of a fifth of that.
+    /// Seconds to measure (at most 3600), after a warm-up of a fifth of that.
     #[arg(long, default_value_t = 3.0)]
     pub seconds: f64,
     /// Print one JSON object: {"workload", "backend", "threads", "per_second"}.
@@ -61,6 +64,13 @@ fn rate(seconds: f64, units: f64, mut one: impl FnMut() -> anyhow::Result<()>) -
 /// `modewise bench`.
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     positive("--seconds", args.seconds)?;
+    if args.seconds > MAX_SECONDS {
+        anyhow::bail!(InvalidParameter::new(
+            "--seconds",
+            format!("must be at most {MAX_SECONDS} (an hour)"),
+            args.seconds
+        ));
+    }
     let threads = rayon::current_num_threads();
     let workload = args.workload;
     let (backend, per_second, unit) = match workload.params(args.backend.unwrap_or(BackendKind::Flex), args.gradient) {
