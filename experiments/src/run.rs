@@ -208,6 +208,8 @@ fn aligned(init: InitScheme) -> bool {
 pub fn reference_plan(plan: &RunPlan) -> Result<RunPlan, ExperimentError> {
     let mut params = plan.train.params().clone();
     params.data.source = DataSource::Population;
+    // Clones of a deterministic step all agree: the reference has no use for them.
+    params.n_clones = 0;
     Ok(RunPlan {
         run_id: format!("{}/reference", plan.run_id),
         label: plan.label.clone(),
@@ -476,6 +478,7 @@ pub fn analyse(
         let saddle = |verdicts: &mut Vec<Verdict>| {
             let refs = refs.as_deref().unwrap_or(&[]);
             verdicts.extend(verdicts::claim1(&judge, &mode, dims, &sgd, refs, p.probes.per_decade));
+            verdicts.extend(verdicts::clones_verdict(&judge, &mode, dims, &p.data.source, &sgd));
         };
         match spec.analysis {
             Analysis::None => {}

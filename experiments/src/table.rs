@@ -565,6 +565,14 @@ pub struct TrajectoryRow {
     pub drift: f64,
     /// Mode diffusion `D_k` (NaN where not measured).
     pub diffusion: f64,
+    /// The model-free drift `mean_c(Δm_k)/η` of the cloned one-step increments (`None`
+    /// without clones, `train.n_clones = 0`).
+    pub drift_clones: Option<f64>,
+    /// The model-free diffusion `Var_c(Δm_k)/η` of the cloned one-step increments (`None`
+    /// without clones).
+    pub diffusion_clones: Option<f64>,
+    /// The standard error of `diffusion_clones` (`None` without clones).
+    pub diffusion_clones_se: Option<f64>,
     /// Population loss.
     pub loss: f64,
     /// Alignment error.
@@ -594,6 +602,9 @@ impl TrajectoryRow {
                     m_k: p.mode_strength[k],
                     drift: p.mode_drift[k],
                     diffusion: p.mode_diffusion.get(k).copied().unwrap_or(f64::NAN),
+                    drift_clones: p.drift_clones.as_ref().and_then(|c| finite(*c.get(k)?)),
+                    diffusion_clones: p.diffusion_clones.as_ref().and_then(|c| finite(*c.get(k)?)),
+                    diffusion_clones_se: p.diffusion_clones_se.as_ref().and_then(|c| finite(*c.get(k)?)),
                     loss: p.population_loss,
                     alignment_error: p.alignment_error,
                     balance: p.balance_total,
@@ -618,6 +629,15 @@ impl Row for TrajectoryRow {
         ColumnDef { name: "m_k", access: Access::F64(|r| r.m_k, |r, v| r.m_k = v) },
         ColumnDef { name: "drift", access: Access::F64(|r| r.drift, |r, v| r.drift = v) },
         ColumnDef { name: "diffusion", access: Access::F64(|r| r.diffusion, |r, v| r.diffusion = v) },
+        ColumnDef { name: "drift_clones", access: Access::OptF64(|r| r.drift_clones, |r, v| r.drift_clones = v) },
+        ColumnDef {
+            name: "diffusion_clones",
+            access: Access::OptF64(|r| r.diffusion_clones, |r, v| r.diffusion_clones = v),
+        },
+        ColumnDef {
+            name: "diffusion_clones_se",
+            access: Access::OptF64(|r| r.diffusion_clones_se, |r, v| r.diffusion_clones_se = v),
+        },
         ColumnDef { name: "loss", access: Access::F64(|r| r.loss, |r, v| r.loss = v) },
         ColumnDef { name: "alignment_error", access: Access::F64(|r| r.alignment_error, |r, v| r.alignment_error = v) },
         ColumnDef { name: "balance", access: Access::F64(|r| r.balance, |r, v| r.balance = v) },
@@ -739,7 +759,10 @@ impl Row for Verdict {
             name: "measured",
             access: Access::OptF64(|r| finite(r.measured), |r, v| r.measured = v.unwrap_or(f64::NAN)),
         },
-        ColumnDef { name: "ci_low", access: Access::OptF64(|r| finite(r.ci_low), |r, v| r.ci_low = v.unwrap_or(f64::NAN)) },
+        ColumnDef {
+            name: "ci_low",
+            access: Access::OptF64(|r| finite(r.ci_low), |r, v| r.ci_low = v.unwrap_or(f64::NAN)),
+        },
         ColumnDef {
             name: "ci_high",
             access: Access::OptF64(|r| finite(r.ci_high), |r, v| r.ci_high = v.unwrap_or(f64::NAN)),
@@ -883,6 +906,9 @@ mod tests {
                 m_k: 0.25,
                 drift: -1e-300,
                 diffusion: 3e-7,
+                drift_clones: Some(-2e-3),
+                diffusion_clones: Some(2.9e-7),
+                diffusion_clones_se: None,
                 loss: 0.5,
                 alignment_error: 1e-3,
                 balance: 2.0,

@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 
-use modewise_dln::ProbeRecord;
+use modewise_dln::{DataSource, ProbeRecord};
 use modewise_theory::rng::PathRng;
 use modewise_theory::{Coordinate, DEFAULT_RHO, EnsembleStats, Mode, StationaryDensity};
 
@@ -462,19 +462,23 @@ pub fn chain_step_variance(mode: &Mode, w: f64) -> f64 {
     let scale = mode.lr() * mode.a_from_w(w).powi(l as i32 - 2) / b;
     // E[(μQ − σ√Q ξ)^p]: the odd powers of ξ vanish.
     let q_moment = |n: usize| (0..n).map(|i| b + 2.0 * i as f64).product::<f64>();
-    let double_factorial = |r: usize| (1..=r).filter(|i| i % 2 == 1).map(|i| i as f64).product::<f64>();
+    let double_factorial = |r: usize| (1..=r).filter(|i| !i.is_multiple_of(2)).map(|i| i as f64).product::<f64>();
     let binomial = |n: usize, k: usize| (0..k).fold(1.0, |acc, i| acc * (n - i) as f64 / (i + 1) as f64);
     let moment = |p: usize| -> f64 {
         (0..=p / 2)
             .map(|r| {
                 let k = 2 * r;
-                binomial(p, k) * mu.powi((p - k) as i32) * sigma.powi(k as i32) * q_moment(p - r) * double_factorial(k - 1)
+                binomial(p, k)
+                    * mu.powi((p - k) as i32)
+                    * sigma.powi(k as i32)
+                    * q_moment(p - r)
+                    * double_factorial(k.saturating_sub(1))
             })
             .sum::<f64>()
             * scale.powi(p as i32)
     };
     // Δw / w = Σ_j c_j y^j with c_j = C(L, j) (−1)^j.
-    let c = |j: usize| binomial(l, j) * if j % 2 == 0 { 1.0 } else { -1.0 };
+    let c = |j: usize| binomial(l, j) * if j.is_multiple_of(2) { 1.0 } else { -1.0 };
     let mut var = 0.0;
     for i in 1..=l {
         for j in 1..=l {
@@ -484,15 +488,40 @@ pub fn chain_step_variance(mode: &Mode, w: f64) -> f64 {
     w * w * var
 }
 
-/// The clone check of claim 1 on one mode: each member's cloned-increment diffusion against the
-/// exact-moments probe, as the ratio of their sums over the member's probes before learning
-/// (`docs/theory.md` §9.2); `None` when the run has no clones.
-pub fn clones_verdict(j: &Judge<'_>, mode: &Mode, dims: &[usize], sgd: &[Series]) -> Option<Verdict> {
+/// The premise of the clone check: the probe's `D_k` is the diffusion of fresh data, which is
+/// what the clones draw only with `data.source = online`. `None` when it holds.
+pub fn fresh_data(source: &DataSource) -> Option<String> {
+    match source {
+        DataSource::Online => None,
+        DataSource::Fixed { n, .. } => Some(format!(
+            "data.source = fixed (n = {n}): the clones resample the member's {n} points (their variance is the \
+             sample's times (n - B)/(n - 1)), the probe's D_k is the population's"
+        )),
+        DataSource::Population => {
+            Some("data.source = population: no sampling noise, every clone takes the same step".to_string())
+        }
+    }
+}
+
+/// The clone check of claim 1 on one mode (`docs/theory.md` §9.2): the model-free diffusion of
+/// the cloned one-step increments against the exact-moments probe. Per member, the ratio of
+/// their sums over the member's probes before learning (where both are finite and the probe is
+/// positive); predicted 1; the t interval over members; the tolerance is the largest relative
+/// excess of the exact chain's one-step variance over `η D(w)` at the members' strengths (the
+/// `O(η)` terms the clone estimate carries and the probe does not). `None` when the run has no
+/// clones.
+pub fn clones_verdict(
+    j: &Judge<'_>,
+    mode: &Mode,
+    dims: &[usize],
+    source: &DataSource,
+    sgd: &[Series],
+) -> Option<Verdict> {
     let level = DEFAULT_RHO * mode.s();
     let d = |w: f64| mode.diffusion(Coordinate::EndToEnd, w);
     let mut ratios = Vec::new();
     let mut tolerance = 0.0f64;
-    for x in sgd.iter().filter(|x| x.clones.len() == x.t.len()) {
+    for x in sgd.iter().filter(|x| !x.clones.is_empty() && x.clones.len() == x.t.len()) {
         let end = first_crossing(&x.t, &x.m, level).map_or(x.t.len(), |tl| x.t.iter().filter(|&&t| t <= tl).count());
         let used: Vec<usize> =
             (0..end).filter(|&i| x.clones[i].is_finite() && x.d[i].is_finite() && x.d[i] > 0.0).collect();
@@ -502,9 +531,10 @@ pub fn clones_verdict(j: &Judge<'_>, mode: &Mode, dims: &[usize], sgd: &[Series]
         let (num, den) = used.iter().fold((0.0, 0.0), |(n, dd), &i| (n + x.clones[i], dd + x.d[i]));
         ratios.push(num / den);
         // The step's O(η) terms, from the exact chain at the member's strengths (weighted alike).
-        let (cn, cd) = used.iter().filter(|&&i| x.m[i] > 0.0).fold((0.0, 0.0), |(n, dd), &i| {
-            (n + chain_step_variance(mode, x.m[i]) / mode.lr(), dd + d(x.m[i]))
-        });
+        let (cn, cd) = used
+            .iter()
+            .filter(|&&i| x.m[i] > 0.0)
+            .fold((0.0, 0.0), |(n, dd), &i| (n + chain_step_variance(mode, x.m[i]) / mode.lr(), dd + d(x.m[i])));
         if cd > 0.0 {
             tolerance = tolerance.max((cn / cd - 1.0).abs());
         }
@@ -524,7 +554,7 @@ pub fn clones_verdict(j: &Judge<'_>, mode: &Mode, dims: &[usize], sgd: &[Series]
             tolerance,
             rule: Rule::Interval,
             criterion: CRITERION_CLONES,
-            premise: realisable(dims, j.k),
+            premise: realisable(dims, j.k).or_else(|| fresh_data(source)),
         },
     ))
 }
@@ -803,7 +833,8 @@ pub const CRITERION_PEAK_VALUE: &str =
 /// The rule of the fractions of seeds.
 pub const CRITERION_FRACTION: &str = "pred in CI; CI: t interval of the fraction of seeds";
 /// The rule of the final mean of claim 2.
-pub const CRITERION_MEAN: &str = "pred in CI +- tol|pred|; CI: t interval of the mean over seeds; tol: the float floor + the flow's residual";
+pub const CRITERION_MEAN: &str =
+    "pred in CI +- tol|pred|; CI: t interval of the mean over seeds; tol: the float floor + the flow's residual";
 /// The rule of the decay rate of claim 2.
 pub const CRITERION_DECAY: &str = "pred in CI +- tol|pred|; CI: expanded bootstrap over seeds of the fitted rate; \
                                    tol: linear-regime and floor bounds";
@@ -955,6 +986,81 @@ mod tests {
             .collect()
     }
 
+    /// Flow-like members (see [`members`]) whose clones measure the exact chain's one-step
+    /// variance over `η` with the sampling noise of `c` clones (relative standard error
+    /// `sqrt(2/(c − 1))`, Gaussian increments), seeded.
+    fn cloned(mode: &Mode, w0: f64, t: &[f64], c: usize, seed: u64) -> Vec<Series> {
+        let mut rng = rand_pcg::Pcg64::seed_from_u64(seed);
+        let se = (2.0 / (c as f64 - 1.0)).sqrt();
+        members(mode, w0, t)
+            .0
+            .into_iter()
+            .map(|mut x| {
+                x.clones =
+                    x.m.iter()
+                        .map(|&w| {
+                            let z: f64 = rand_distr::StandardNormal.sample(&mut rng);
+                            chain_step_variance(mode, w) / mode.lr() * (1.0 + se * z).max(0.0)
+                        })
+                        .collect();
+                x
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_clone_check_holds_where_the_probe_is_the_networks_diffusion() {
+        let t = times(100.0, 3000);
+        for (depth, sigma, w0) in [(2, 0.0, 1e-3), (2, 0.3, 1e-3), (3, 0.0, 1e-2), (4, 0.2, 0.03)] {
+            let mode = mode(depth, 1.0, sigma);
+            let sgd = cloned(&mode, w0, &t, 16, depth.into());
+            let v = clones_verdict(&judge(None), &mode, &[4, 6, 4], &DataSource::Online, &sgd).unwrap();
+            assert_eq!(
+                (v.quantity, v.claim, v.n, v.predicted),
+                (Quantity::ClonesOverExact, Claim::PeakBeforeLearned, 8, 1.0)
+            );
+            assert!(v.holds && v.expected == Expected::Hold, "L = {depth}, σ = {sigma}: {v:?}");
+            // The tolerance is the chain step's O(η) excess: a fraction of ηλ at these sizes.
+            assert!(v.tolerance > 0.0 && v.tolerance < 0.05, "{v:?}");
+            // A run without clones has no clone row.
+            let (plain, _) = members(&mode, w0, &t);
+            assert!(clones_verdict(&judge(None), &mode, &[4, 6, 4], &DataSource::Online, &plain).is_none());
+        }
+    }
+
+    #[test]
+    fn the_clone_check_fails_against_a_wrong_probe_or_without_fresh_data() {
+        let t = times(100.0, 3000);
+        let truth = mode(2, 1.0, 0.3);
+        // A probe that got η wrong (2η: D_k doubles) or the batch wrong (B/2: likewise), judged
+        // as if it were right: the clones of the real network disagree with it.
+        for wrong in [
+            ModeParams { depth: 2, s: 1.0, sigma: 0.3, lr: 0.02, batch: 16 },
+            ModeParams { depth: 2, s: 1.0, sigma: 0.3, lr: 0.01, batch: 8 },
+        ] {
+            let wrong = wrong.check().unwrap();
+            let mut sgd = cloned(&truth, 1e-3, &t, 16, 3);
+            for x in &mut sgd {
+                x.d = x.m.iter().map(|&w| wrong.diffusion(Coordinate::EndToEnd, w)).collect();
+            }
+            let v = clones_verdict(&judge(None), &truth, &[4, 6, 4], &DataSource::Online, &sgd).unwrap();
+            assert!(!v.holds && v.expected == Expected::Hold, "{v:?}");
+            assert!((v.measured - 0.5).abs() < 0.05, "the clones see half the probe's diffusion: {v:?}");
+        }
+        // Population descent: every clone takes the same step (variance 0) while the probe
+        // reports the online diffusion; the premise names why it must fail.
+        let mut still = cloned(&truth, 1e-3, &t, 16, 4);
+        for x in &mut still {
+            x.clones.iter_mut().for_each(|c| *c = 0.0);
+        }
+        let v = clones_verdict(&judge(None), &truth, &[4, 6, 4], &DataSource::Population, &still).unwrap();
+        assert!(!v.holds && v.expected == Expected::Fail && v.measured == 0.0, "{v:?}");
+        assert!(v.premise.contains("no sampling noise"), "{}", v.premise);
+        let fixed = DataSource::Fixed { n: 16, whiten: false };
+        let v = clones_verdict(&judge(None), &truth, &[4, 6, 4], &fixed, &still).unwrap();
+        assert!(!v.holds && v.expected == Expected::Fail && v.premise.contains("(n - B)/(n - 1)"), "{v:?}");
+    }
+
     #[test]
     fn the_chain_step_variance_is_the_diffusion_to_first_order_and_matches_a_simulation() {
         use rand_distr::{ChiSquared, StandardNormal};
@@ -1004,7 +1110,13 @@ mod tests {
         // The unlearnable mode of a network narrower than the teacher's rank stays away from s.
         let mode = mode(2, 1.0, 0.0);
         let stuck: Vec<Series> = (0..4)
-            .map(|member| Series { member, t: t.clone(), m: vec![1e-4 * member as f64; t.len()], d: vec![], clones: vec![] })
+            .map(|member| Series {
+                member,
+                t: t.clone(),
+                m: vec![1e-4 * member as f64; t.len()],
+                d: vec![],
+                clones: vec![],
+            })
             .collect();
         let j = Judge { k: 1, ..judge(None) };
         let v = claim2(&j, &mode, &[4, 1, 4], &stuck, eps, Some(0.0), 0.0);

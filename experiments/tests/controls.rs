@@ -52,6 +52,7 @@ a0 = 0.05
 gradient_flow = false
 [[variants]]
 label = "small"
+set = { n_clones = 16 }
 [[variants]]
 label = "above"
 set = { "data.sigma" = 2.0 }
@@ -60,11 +61,29 @@ control = { reason = "sigma^2 = 4 above the bound s^2/4 = 1" }
 label = "large"
 set = { init = { kind = "gaussian", scale = 0.6 } }
 control = { reason = "a large Gaussian start" }
+[[variants]]
+label = "one-batch"
+set = { "data.source" = { kind = "fixed", n = 8 }, n_clones = 16 }
+control = { reason = "a fixed sample of B = 8 points: full-batch descent, no sampling noise" }
 "#,
     );
     for q in [Quantity::TLearned, Quantity::PeakBeforeLearned, Quantity::GlobalMaxBeforeLearned] {
         assert_holds(row(&v, "small", 0, q));
     }
+    // The clones of the real network measure the probe's diffusion (the clone check holds),
+    // except on a fixed sample of B points, where every clone takes the same step.
+    let clones = row(&v, "small", 0, Quantity::ClonesOverExact);
+    assert_holds(clones);
+    assert_eq!(clones.n, 6);
+    let one_batch = row(&v, "one-batch", 0, Quantity::ClonesOverExact);
+    assert_control_fails(one_batch);
+    assert!(one_batch.measured.abs() < 1e-6 && one_batch.premise.contains("data.source = fixed"), "{one_batch:?}");
+    assert!(
+        v.iter().all(|r| r.quantity != Quantity::ClonesOverExact
+            || r.run_id.ends_with("small")
+            || r.run_id.ends_with("one-batch")),
+        "no clone row without clones"
+    );
     // Above the bound: no peak before learning, and the statement is judged false.
     let above = row(&v, "above", 0, Quantity::PeakBeforeLearned);
     assert_control_fails(above);
