@@ -10,7 +10,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::DlnError;
 use crate::error::Result;
+use crate::fused::Real;
 use crate::teacher::Teacher;
+use crate::train::TrainSpec;
 use modewise_theory::check::non_negative;
 use modewise_theory::rng::{PathRng, Stream};
 
@@ -95,25 +97,26 @@ impl DataParams {
     }
 }
 
-/// One batch for every active member, as the [`BatchSampler`] hands it out. Host buffers hold
-/// member after member, each row-major: inputs `d_0 × B`, noise or labels `d_L × B`.
+/// One batch for every active member, as the [`BatchSampler`] hands it out, in the training
+/// precision `T`. Host buffers hold member after member, each row-major: inputs `d_0 × B`, noise
+/// or labels `d_L × B`.
 #[derive(Debug, Clone, Copy)]
-pub(crate) enum Batch<'a> {
+pub(crate) enum Batch<'a, T> {
     /// Fresh inputs `x` and label noise `noise`: the targets are `M x + noise` (online data).
     Online {
         /// Inputs.
-        x: &'a [f32],
+        x: &'a [T],
         /// Label noise.
-        noise: &'a [f32],
+        noise: &'a [T],
         /// Batch size `B`.
         size: usize,
     },
     /// Inputs `x` with their labels `y` (a fixed sample).
     Labelled {
         /// Inputs.
-        x: &'a [f32],
+        x: &'a [T],
         /// Labels.
-        y: &'a [f32],
+        y: &'a [T],
         /// Batch size `B`.
         size: usize,
     },
@@ -122,30 +125,37 @@ pub(crate) enum Batch<'a> {
     Population,
 }
 
-impl Batch<'_> {
+impl<T: Real> Batch<'_, T> {
     /// The loss scale: `1/B`, or 1 for population descent.
-    pub(crate) fn scale(&self) -> f32 {
+    pub(crate) fn scale(&self) -> T {
         match *self {
-            Self::Online { size, .. } | Self::Labelled { size, .. } => 1.0 / size as f32,
-            Self::Population => 1.0,
+            Self::Online { size, .. } | Self::Labelled { size, .. } => T::one() / T::of(size as f64),
+            Self::Population => T::one(),
         }
     }
 }
 
-/// The members' data streams and the host buffers their batches are drawn into. Members are
-/// kept in the trainer's order; [`retain`](Self::retain) drops the diverged ones.
+/// The members' data streams and the host buffers their batches are drawn into, in the training
+/// precision `T` (the same normal draws in either precision, rounded to `T`). Members are kept in
+/// the trainer's order; [`retain`](Self::retain) drops the diverged ones.
 #[derive(Debug, Clone)]
-pub(crate) struct BatchSampler {
+pub(crate) struct BatchSampler<T> {
     source: DataSource,
-    members: Vec<MemberData>,
+    members: Vec<MemberData<T>>,
     batch: usize,
     d_in: usize,
     d_out: usize,
-    x: Vec<f32>,
-    z: Vec<f32>,
+    x: Vec<T>,
+    z: Vec<T>,
 }
 
-impl BatchSampler {
+impl<T: Real> BatchSampler<T> {
+    /// The samplers of the members of `spec` (its seeds, data namespace, data and batch size).
+    pub(crate) fn of(spec: &TrainSpec) -> Self {
+        let p = spec.params();
+        Self::new(&p.seeds, p.streams.data, &p.data, spec.teacher(), p.batch)
+    }
+
     /// The samplers of the members with these seeds in the data namespace `namespace`, for
     /// batches of `batch` points.
     pub(crate) fn new(seeds: &[u64], namespace: u64, data: &DataParams, teacher: &Teacher, batch: usize) -> Self {
@@ -162,14 +172,14 @@ impl BatchSampler {
 
     /// Draws the next batch of every member (advancing their data streams; population descent
     /// draws nothing).
-    pub(crate) fn next(&mut self) -> Batch<'_> {
+    pub(crate) fn next(&mut self) -> Batch<'_, T> {
         if self.source == DataSource::Population {
             return Batch::Population;
         }
         let (e, b) = (self.members.len(), self.batch);
         let (nx, nz) = (self.d_in * b, self.d_out * b);
-        self.x.resize(e * nx, 0.0);
-        self.z.resize(e * nz, 0.0);
+        self.x.resize(e * nx, T::zero());
+        self.z.resize(e * nz, T::zero());
         for (slot, m) in self.members.iter_mut().enumerate() {
             m.next_batch(&mut self.x[slot * nx..(slot + 1) * nx], &mut self.z[slot * nz..(slot + 1) * nz], b);
         }
@@ -185,28 +195,62 @@ impl BatchSampler {
         let mut flags = keep.iter();
         self.members.retain(|_| *flags.next().expect("one flag per member"));
     }
+
+    /// `n` fresh batches for the clones of the member at `slot`, drawn from the member's clone
+    /// stream at SGD step `step` (`Stream::Clones`), laid out as the batches of `n` members.
+    /// The member's data stream is not touched. Online data draw fresh points; a fixed sample
+    /// gives each clone `B` distinct points of the member's sample drawn at random (the first
+    /// batch of a fresh permutation); population descent draws nothing.
+    pub(crate) fn clone_batch(&mut self, slot: usize, step: u64, n: usize) -> Batch<'_, T> {
+        if self.source == DataSource::Population {
+            return Batch::Population;
+        }
+        let b = self.batch;
+        let (nx, nz) = (self.d_in * b, self.d_out * b);
+        self.x.resize(n * nx, T::zero());
+        self.z.resize(n * nz, T::zero());
+        let member = &self.members[slot];
+        let mut rng = Stream::Clones { namespace: member.namespace, step }.rng(member.seed);
+        for c in 0..n {
+            let (x, z) = (&mut self.x[c * nx..(c + 1) * nx], &mut self.z[c * nz..(c + 1) * nz]);
+            match &member.fixed {
+                None => draw_online(&mut rng, member.sigma, x, z),
+                Some(f) => {
+                    let picked = rand::seq::index::sample(&mut rng, f.n, b);
+                    f.gather(picked.iter(), x, z, b);
+                }
+            }
+        }
+        match self.source {
+            DataSource::Online => Batch::Online { x: &self.x[..n * nx], noise: &self.z[..n * nz], size: b },
+            DataSource::Fixed { .. } => Batch::Labelled { x: &self.x[..n * nx], y: &self.z[..n * nz], size: b },
+            DataSource::Population => unreachable!("handled above"),
+        }
+    }
 }
 
 /// One member's data sampler.
 #[derive(Debug, Clone)]
-pub(crate) struct MemberData {
+pub(crate) struct MemberData<T> {
+    seed: u64,
+    namespace: u64,
     rng: PathRng,
-    sigma: f32,
-    fixed: Option<FixedSample>,
+    sigma: T,
+    fixed: Option<FixedSample<T>>,
 }
 
 #[derive(Debug, Clone)]
-struct FixedSample {
+struct FixedSample<T> {
     n: usize,
     /// Inputs, `n × d_in`, one sample per row.
-    x: Vec<f32>,
+    x: Vec<T>,
     /// Labels, `n × d_out`.
-    y: Vec<f32>,
+    y: Vec<T>,
     perm: Vec<usize>,
     pos: usize,
 }
 
-impl MemberData {
+impl<T: Real> MemberData<T> {
     /// The sampler of the member with this seed in the data namespace `namespace`.
     pub(crate) fn new(seed: u64, namespace: u64, data: &DataParams, teacher: &Teacher) -> Self {
         let mut rng = Stream::Data { namespace }.rng(seed);
@@ -214,28 +258,16 @@ impl MemberData {
             DataSource::Fixed { n, whiten } => Some(FixedSample::draw(n, whiten, data.sigma, teacher, &mut rng)),
             _ => None,
         };
-        Self { rng, sigma: data.sigma as f32, fixed }
+        Self { seed, namespace, rng, sigma: T::of(data.sigma), fixed }
     }
 
     /// Fills `x` (`d_in × B`, row-major) and `z` (`d_out × B`, row-major) with the next batch:
     /// for online data `z` is the label noise `ε`, for a fixed sample the labels `y`.
-    pub(crate) fn next_batch(&mut self, x: &mut [f32], z: &mut [f32], batch: usize) {
+    pub(crate) fn next_batch(&mut self, x: &mut [T], z: &mut [T], batch: usize) {
         match &mut self.fixed {
-            None => {
-                for v in x.iter_mut() {
-                    *v = normal(&mut self.rng);
-                }
-                if self.sigma > 0.0 {
-                    for v in z.iter_mut() {
-                        *v = self.sigma * normal(&mut self.rng);
-                    }
-                } else {
-                    z.fill(0.0);
-                }
-            }
+            None => draw_online(&mut self.rng, self.sigma, x, z),
             Some(f) => {
-                let d_in = x.len() / batch;
-                let d_out = z.len() / batch;
+                let (d_in, d_out) = (x.len() / batch, z.len() / batch);
                 for b in 0..batch {
                     let i = f.next_index(&mut self.rng, batch);
                     for r in 0..d_in {
@@ -248,37 +280,53 @@ impl MemberData {
             }
         }
     }
+}
 
-    /// A fresh population-like sample of `n` inputs and label noises, in f64, for the probes
-    /// (drawn from `rng`, not from the training stream).
-    pub(crate) fn probe_sample(
-        rng: &mut PathRng,
-        n: usize,
-        d_in: usize,
-        d_out: usize,
-        sigma: f64,
-    ) -> (DMatrix<f64>, DMatrix<f64>) {
-        let mut x = DMatrix::zeros(d_in, n);
-        for v in x.iter_mut() {
-            *v = StandardNormal.sample(rng);
+/// Fills `x` with standard normals and then `z` with `N(0, σ²)` label noise (zeros without
+/// noise), in that order, from `rng`.
+fn draw_online<T: Real>(rng: &mut PathRng, sigma: T, x: &mut [T], z: &mut [T]) {
+    for v in x.iter_mut() {
+        *v = normal(rng);
+    }
+    if sigma > T::zero() {
+        for v in z.iter_mut() {
+            *v = sigma * normal(rng);
         }
-        let mut e = DMatrix::zeros(d_out, n);
-        if sigma > 0.0 {
-            for v in e.iter_mut() {
-                let z: f64 = StandardNormal.sample(rng);
-                *v = sigma * z;
-            }
-        }
-        (x, e)
+    } else {
+        z.fill(T::zero());
     }
 }
 
-fn normal(rng: &mut PathRng) -> f32 {
-    let z: f64 = StandardNormal.sample(rng);
-    z as f32
+/// A fresh population-like sample of `n` inputs and label noises, in f64, for the probes (drawn
+/// from `rng`, not from the training stream).
+pub(crate) fn probe_sample(
+    rng: &mut PathRng,
+    n: usize,
+    d_in: usize,
+    d_out: usize,
+    sigma: f64,
+) -> (DMatrix<f64>, DMatrix<f64>) {
+    let mut x = DMatrix::zeros(d_in, n);
+    for v in x.iter_mut() {
+        *v = StandardNormal.sample(rng);
+    }
+    let mut e = DMatrix::zeros(d_out, n);
+    if sigma > 0.0 {
+        for v in e.iter_mut() {
+            let z: f64 = StandardNormal.sample(rng);
+            *v = sigma * z;
+        }
+    }
+    (x, e)
 }
 
-impl FixedSample {
+/// A standard normal draw rounded to `T`.
+fn normal<T: Real>(rng: &mut PathRng) -> T {
+    let z: f64 = StandardNormal.sample(rng);
+    T::of(z)
+}
+
+impl<T: Real> FixedSample<T> {
     fn draw(n: usize, whiten: bool, sigma: f64, teacher: &Teacher, rng: &mut PathRng) -> Self {
         let d_in = teacher.d_in();
         // One sample per row, as in the research code.
@@ -302,8 +350,22 @@ impl FixedSample {
                 *v += sigma * z;
             }
         }
-        let row_major = |m: &DMatrix<f64>| -> Vec<f32> { m.transpose().iter().map(|&v| v as f32).collect() };
+        let row_major = |m: &DMatrix<f64>| -> Vec<T> { m.transpose().iter().map(|&v| T::of(v)).collect() };
         Self { n, x: row_major(&x), y: row_major(&y), perm: Vec::new(), pos: 0 }
+    }
+
+    /// Copies the points `picked` (one per column, `batch` of them) into `x` (`d_in × B`,
+    /// row-major) and their labels into `y` (`d_out × B`).
+    fn gather(&self, picked: impl Iterator<Item = usize>, x: &mut [T], y: &mut [T], batch: usize) {
+        let (d_in, d_out) = (x.len() / batch, y.len() / batch);
+        for (b, i) in picked.enumerate() {
+            for r in 0..d_in {
+                x[r * batch + b] = self.x[i * d_in + r];
+            }
+            for r in 0..d_out {
+                y[r * batch + b] = self.y[i * d_out + r];
+            }
+        }
     }
 
     /// The next sample index: batches never straddle two epochs, so each epoch is a fresh
@@ -332,7 +394,7 @@ mod tests {
         let teacher = TeacherParams::default().build(4, 3).unwrap();
         let (n, batch) = (10, 3);
         let mut rng = Stream::Data { namespace: 0 }.rng(1);
-        let mut f = FixedSample::draw(n, true, 0.0, &teacher, &mut rng);
+        let mut f = FixedSample::<f32>::draw(n, true, 0.0, &teacher, &mut rng);
         let x = DMatrix::from_row_slice(n, 4, &f.x.iter().map(|&v| v as f64).collect::<Vec<_>>());
         let cov = x.transpose() * &x / n as f64;
         assert!((cov - DMatrix::<f64>::identity(4, 4)).amax() < 1e-5);
