@@ -162,11 +162,10 @@ pub(crate) fn estimate_run(p: &TrainParams, overlays: &Overlays, analysis: Analy
         m.add(&f("n_probe"), format!("{n} probe samples"), 8.0 * n * (2.0 * d_in + 3.0 * d_out + 3.0 * rank));
     }
     if p.n_clones >= 2 {
+        // The clones' weights on the host (f64) and on the engine, and their batches.
         let c = p.n_clones as f64;
-        // At each probe, one member at a time: its layers copied per clone (f64 on the host and
-        // the engine's copy, stepped) and one batch per clone.
-        let clones = c * (32.0 * weights + 12.0 * batch * (widths + d_in + d_out));
-        m.add(&f("n_clones"), format!("{c} clones of one member's weights and batches"), clones);
+        let clones = c * (24.0 * weights + 8.0 * batch * (d_in + d_out + widths));
+        m.add(&f("n_clones"), format!("{c} clones of a network of {weights} weights"), clones);
     }
     // Per record: the mode matrix and the per-mode values; per trajectory row (one per mode):
     // the row, its column in the data frame and its encoding.
@@ -199,7 +198,7 @@ pub(crate) fn estimate_run(p: &TrainParams, overlays: &Overlays, analysis: Analy
     };
     let probe_flops = 4.0 * depth * widths * (d_in + d_out) * widest + 2.0 * p.n_probe as f64 * weights;
     // The clones: one step of `n_clones` copies of each member at every probe.
-    let clone_flops = p.n_clones as f64 * (6.0 * batch * weights + 20.0 * batch * (d_in + d_out));
+    let clone_flops = p.n_clones as f64 * (per_step + 2.0 * weights);
     // The population-GD reference (`run::needs_reference`): the same steps and probes again.
     let aligned = matches!(p.init, InitScheme::AlignedBalanced { .. } | InitScheme::Unbalanced { .. });
     let reference = match analysis {
@@ -369,7 +368,7 @@ mod tests {
         let probes = probe_count(base.steps, base.probes.per_decade);
         let cloned = time(&TrainParams { n_clones: 16, ..base.clone() }, Analysis::None);
         let b = base.batch as f64;
-        let one_step = 6.0 * b * 24.0 + 20.0 * b * 6.0; // 24 weights, d_0 + d_L = 6
+        let one_step = 6.0 * b * 24.0 + 20.0 * b * 6.0 + 2.0 * 24.0; // 24 weights, d_0 + d_L = 6
         let expected = probes * base.seeds.len() as f64 * 16.0 * one_step / FLOPS_PER_SECOND;
         assert!((cloned - plain - expected).abs() < 1e-9 * expected, "{cloned} − {plain} vs {expected}");
         assert!(time(&base, Analysis::Saddle) > plain);
