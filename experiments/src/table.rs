@@ -575,8 +575,16 @@ pub struct TrajectoryRow {
     pub diffusion_clones_se: Option<f64>,
     /// Population loss.
     pub loss: f64,
-    /// Alignment error.
+    /// Alignment error (in-block, off-diagonal).
     pub alignment_error: f64,
+    /// Mass of `W` outside the teacher's singular block, `‖W − P_U W P_V‖_F / ‖W‖_F`.
+    pub alignment_outside: f64,
+    /// Full alignment error `‖W − U diag(m) Vᵀ‖_F / ‖W‖_F`.
+    pub alignment_full: f64,
+    /// The network's own `k`-th singular value `σ_k(W)`.
+    pub sigma_k: f64,
+    /// `(u_kᵀ û_k)(v̂_kᵀ v_k)`: the overlap of the network's `k`-th singular pair with the teacher's.
+    pub sigma_overlap: f64,
     /// Balance `Σ_l ‖W_{l+1}ᵀW_{l+1} − W_lW_lᵀ‖_F`.
     pub balance: f64,
     /// Balance relative to `Σ_l ‖W_lW_lᵀ‖_F`.
@@ -607,6 +615,10 @@ impl TrajectoryRow {
                     diffusion_clones_se: p.diffusion_clones_se.as_ref().and_then(|c| finite(*c.get(k)?)),
                     loss: p.population_loss,
                     alignment_error: p.alignment_error,
+                    alignment_outside: p.alignment_outside,
+                    alignment_full: p.alignment_full,
+                    sigma_k: p.singular_values.get(k).copied().unwrap_or(f64::NAN),
+                    sigma_overlap: p.singular_overlap.get(k).copied().unwrap_or(f64::NAN),
                     balance: p.balance_total,
                     balance_relative: p.balance_relative,
                 });
@@ -640,6 +652,13 @@ impl Row for TrajectoryRow {
         },
         ColumnDef { name: "loss", access: Access::F64(|r| r.loss, |r, v| r.loss = v) },
         ColumnDef { name: "alignment_error", access: Access::F64(|r| r.alignment_error, |r, v| r.alignment_error = v) },
+        ColumnDef {
+            name: "alignment_outside",
+            access: Access::F64(|r| r.alignment_outside, |r, v| r.alignment_outside = v),
+        },
+        ColumnDef { name: "alignment_full", access: Access::F64(|r| r.alignment_full, |r, v| r.alignment_full = v) },
+        ColumnDef { name: "sigma_k", access: Access::F64(|r| r.sigma_k, |r, v| r.sigma_k = v) },
+        ColumnDef { name: "sigma_overlap", access: Access::F64(|r| r.sigma_overlap, |r, v| r.sigma_overlap = v) },
         ColumnDef { name: "balance", access: Access::F64(|r| r.balance, |r, v| r.balance = v) },
         ColumnDef {
             name: "balance_relative",
@@ -911,6 +930,10 @@ mod tests {
                 diffusion_clones_se: None,
                 loss: 0.5,
                 alignment_error: 1e-3,
+                alignment_outside: 2e-3,
+                alignment_full: 4e-3,
+                sigma_k: 0.26,
+                sigma_overlap: -0.99,
                 balance: 2.0,
                 balance_relative: 0.1,
             },

@@ -39,7 +39,7 @@ pub use data::{DataParams, DataSource};
 #[cfg(feature = "testing")]
 pub use engine::gradients;
 pub use error::{DlnError, InvalidParameter, Result};
-pub use init::{GaussianStd, InitScheme, LayerFactors, ModeScale};
+pub use init::{GaussianStd, InitScheme, LayerFactors, ModeScale, Tilt};
 pub use model::Dln;
 pub use probe::{CloneEstimate, Probe, ProbeContext, probe};
 pub use teacher::{SpectrumSpec, Teacher, TeacherParams};

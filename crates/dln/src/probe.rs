@@ -32,8 +32,28 @@ pub struct Probe {
     pub mode_strength: Vec<f64>,
     /// The mode matrix `Uᵀ W V` (`r × r`), row-major: entry `(j, k)` is `u_jᵀ W v_k`.
     pub mode_matrix: Vec<f64>,
-    /// `‖offdiag(Uᵀ W V)‖_F / ‖Uᵀ W V‖_F` (0 when the mode matrix vanishes).
+    /// `‖offdiag(Uᵀ W V)‖_F / ‖Uᵀ W V‖_F` (0 when the mode matrix vanishes): the in-block
+    /// alignment error, blind to the part of `W` outside the teacher's singular block.
     pub alignment_error: f64,
+    /// `‖W − P_U W P_V‖_F / ‖W‖_F` (0 when `W` vanishes), `P_U = UUᵀ`, `P_V = VVᵀ`: the mass of
+    /// `W` outside the teacher's singular block (`docs/theory.md` §7.4).
+    #[serde(default)]
+    pub alignment_outside: f64,
+    /// `‖W − U diag(m) Vᵀ‖_F / ‖W‖_F` (0 when `W` vanishes): the full alignment error, every
+    /// part of `W` that is not a teacher mode's own diagonal entry (in-block off-diagonal and
+    /// outside the block); the misalignment dose of a `misaligned` start with `dose` set is its
+    /// initial value (`docs/theory.md` §7.4).
+    #[serde(default)]
+    pub alignment_full: f64,
+    /// The network's own `r` largest singular values `σ_k(W)`, descending: a mode coordinate
+    /// that needs no teacher basis.
+    #[serde(default)]
+    pub singular_values: Vec<f64>,
+    /// `(u_kᵀ û_k)(v̂_kᵀ v_k)` for the network's `k`-th singular pair `(û_k, v̂_k)`: 1 when the
+    /// network's mode `k` lies on the teacher's, negative when it is reversed (the product does
+    /// not depend on the pair's joint sign).
+    #[serde(default)]
+    pub singular_overlap: Vec<f64>,
     /// `‖W_{l+1}ᵀ W_{l+1} − W_l W_lᵀ‖_F` for each adjacent pair `l = 1, …, L − 1`.
     pub balance: Vec<f64>,
     /// The sum of [`balance`](Self::balance) (`docs/theory.md` §6.2).
@@ -62,8 +82,23 @@ impl Probe {
     /// still finite (deep networks, large weights); the trainer counts a probe that is not
     /// finite as the member's divergence and never hands it out.
     pub fn is_finite(&self) -> bool {
-        let scalars = [self.alignment_error, self.balance_total, self.balance_relative, self.population_loss];
-        let vectors = [&self.mode_strength, &self.mode_matrix, &self.balance, &self.mode_drift, &self.mode_diffusion];
+        let scalars = [
+            self.alignment_error,
+            self.alignment_outside,
+            self.alignment_full,
+            self.balance_total,
+            self.balance_relative,
+            self.population_loss,
+        ];
+        let vectors = [
+            &self.mode_strength,
+            &self.mode_matrix,
+            &self.singular_values,
+            &self.singular_overlap,
+            &self.balance,
+            &self.mode_drift,
+            &self.mode_diffusion,
+        ];
         let clones = [&self.drift_clones, &self.diffusion_clones, &self.diffusion_clones_se];
         scalars
             .iter()
@@ -129,6 +164,25 @@ impl CloneEstimate {
     }
 }
 
+/// The `r` largest singular values of `w` and each singular pair's overlap `(u_kᵀ û_k)(v̂_kᵀ v_k)`
+/// with the teacher's; NaN when `w` is not finite or the decomposition does not converge (a
+/// diverged member, which the trainer then drops).
+fn singular_modes(w: &DMatrix<f64>, u: &DMatrix<f64>, v: &DMatrix<f64>, r: usize) -> (Vec<f64>, Vec<f64>) {
+    let nan = || (vec![f64::NAN; r], vec![f64::NAN; r]);
+    if !w.iter().all(|x| x.is_finite()) {
+        return nan();
+    }
+    let Some(svd) = w.clone().try_svd(true, true, f64::EPSILON, 10_000) else { return nan() };
+    let (Some(su), Some(svt)) = (svd.u.as_ref(), svd.v_t.as_ref()) else { return nan() };
+    let kept = r.min(svd.singular_values.len());
+    let mut values: Vec<f64> = svd.singular_values.iter().take(kept).copied().collect();
+    let mut overlap: Vec<f64> =
+        (0..kept).map(|k| u.column(k).dot(&su.column(k)) * svt.row(k).transpose().dot(&v.column(k))).collect();
+    values.resize(r, 0.0);
+    overlap.resize(r, 0.0);
+    (values, overlap)
+}
+
 /// Measures one member whose layers are `[W_1, …, W_L]`; `rng` draws the diffusion samples
 /// (only when `ctx.n_probe ≥ 2`).
 ///
@@ -151,6 +205,12 @@ pub fn probe(layers: &[DMatrix<f64>], teacher: &Teacher, ctx: &ProbeContext, rng
     let total = frobenius(&mode_matrix);
     let diag_sq: f64 = mode_strength.iter().map(|m| m * m).sum();
     let alignment_error = if total > 0.0 { ((total * total - diag_sq).max(0.0)).sqrt() / total } else { 0.0 };
+    let w_norm = frobenius(&w);
+    let ratio = |x: f64| if w_norm > 0.0 { x / w_norm } else { 0.0 };
+    let alignment_outside = ratio(frobenius(&(&w - u * &mode_matrix * v.transpose())));
+    let diagonal = DMatrix::from_diagonal(&nalgebra::DVector::from_column_slice(&mode_strength));
+    let alignment_full = ratio(frobenius(&(&w - u * diagonal * v.transpose())));
+    let (singular_values, singular_overlap) = singular_modes(&w, u, v, r);
 
     let balance: Vec<f64> = (0..depth.saturating_sub(1))
         .map(|l| frobenius(&(layers[l + 1].transpose() * &layers[l + 1] - &layers[l] * layers[l].transpose())))
@@ -224,6 +284,10 @@ pub fn probe(layers: &[DMatrix<f64>], teacher: &Teacher, ctx: &ProbeContext, rng
         mode_strength,
         mode_matrix: mode_matrix.transpose().iter().copied().collect(),
         alignment_error,
+        alignment_outside,
+        alignment_full,
+        singular_values,
+        singular_overlap,
         balance,
         balance_total,
         balance_relative,
@@ -233,5 +297,46 @@ pub fn probe(layers: &[DMatrix<f64>], teacher: &Teacher, ctx: &ProbeContext, rng
         drift_clones: None,
         diffusion_clones: None,
         diffusion_clones_se: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::init::{InitScheme, ModeScale, Tilt};
+    use crate::teacher::{SpectrumSpec, TeacherParams};
+
+    fn ctx() -> ProbeContext {
+        ProbeContext { sigma: 0.0, lr: 0.01, batch: 4, n_probe: 0 }
+    }
+
+    /// The full-block metrics and the network's singular modes: on the aligned form `σ_k(W)`
+    /// is `m_k` with overlap 1 and every alignment error vanishes; a dose-`d` start of odd rank
+    /// has full alignment error `d`, mass outside the block (its last mode's, `d/√3` of the
+    /// whole with equal modes), and the in-block error misses that part.
+    #[test]
+    fn full_block_alignment_and_singular_modes() {
+        let t = TeacherParams { spectrum: SpectrumSpec::List { s: vec![3.0, 2.0, 1.0] }, seed: 2 }.build(6, 5).unwrap();
+        let dims = [6, 7, 5];
+        let mut rng = modewise_theory::rng::path_rng(0, 0);
+        let aligned = InitScheme::AlignedBalanced { a0: ModeScale::PerMode(vec![0.9, 0.6, 0.3]) };
+        let p = probe(&aligned.draw(&dims, &t, 1, 0).unwrap(), &t, &ctx(), &mut rng);
+        for k in 0..3 {
+            assert!((p.singular_values[k] - p.mode_strength[k]).abs() < 1e-12, "{:?}", p.singular_values);
+            assert!((p.singular_overlap[k] - 1.0).abs() < 1e-9, "{:?}", p.singular_overlap);
+        }
+        assert!(p.alignment_full < 1e-12 && p.alignment_outside < 1e-12 && p.alignment_error < 1e-12);
+        let dose = 0.6;
+        let tilted = InitScheme::Misaligned { a0: ModeScale::Scalar(0.8), tilt: Tilt::Dose(dose) };
+        let p = probe(&tilted.draw(&dims, &t, 1, 0).unwrap(), &t, &ctx(), &mut rng);
+        assert!((p.alignment_full - dose).abs() < 1e-12, "{}", p.alignment_full);
+        // Only the lone last mode leaves the block: its part a²u'v'ᵀ has a⁴(1 − cos⁴θ') = a⁴d²
+        // outside P_U·P_V, of ‖W‖² = 3a⁴.
+        let outside = dose / 3f64.sqrt();
+        assert!((p.alignment_outside - outside).abs() < 1e-12, "{} vs {outside}", p.alignment_outside);
+        assert!(p.alignment_error < p.alignment_full, "the in-block error misses the mass outside");
+        for k in 0..3 {
+            assert!((p.singular_values[k] - 0.64).abs() < 1e-9, "{:?}", p.singular_values);
+        }
     }
 }

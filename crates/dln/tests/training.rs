@@ -275,8 +275,23 @@ fn stream_namespaces_read_as_an_integer_or_a_table() {
 
 /// Every value of a probe, field by field.
 fn probe_values(p: &Probe) -> Vec<f64> {
-    let mut v = vec![p.alignment_error, p.balance_total, p.balance_relative, p.population_loss];
-    for field in [&p.mode_strength, &p.mode_matrix, &p.balance, &p.mode_drift, &p.mode_diffusion] {
+    let mut v = vec![
+        p.alignment_error,
+        p.alignment_outside,
+        p.alignment_full,
+        p.balance_total,
+        p.balance_relative,
+        p.population_loss,
+    ];
+    for field in [
+        &p.mode_strength,
+        &p.mode_matrix,
+        &p.singular_values,
+        &p.singular_overlap,
+        &p.balance,
+        &p.mode_drift,
+        &p.mode_diffusion,
+    ] {
         v.extend(field);
     }
     v
