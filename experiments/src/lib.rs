@@ -42,6 +42,7 @@
 
 #![warn(missing_docs)]
 
+pub mod dose;
 mod error;
 mod experiment;
 mod figures;

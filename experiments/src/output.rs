@@ -7,6 +7,7 @@ use modewise_dln::StopFlag;
 use polars::prelude::*;
 
 use crate::ExperimentError;
+use crate::dose::DoseRow;
 use crate::io::write_parquet_with;
 use crate::run::RunResult;
 use crate::spec::ExperimentSpec;
@@ -31,11 +32,13 @@ pub fn frame(
     results: &[RunResult],
     theory: &[TheoryRow],
     verdicts: &[Verdict],
+    dose: &[DoseRow],
 ) -> PolarsResult<DataFrame> {
     match table {
         Table::Runs => to_frame(&results.iter().flat_map(RunRow::of).collect::<Vec<_>>()),
         Table::Trajectories => to_frame(&results.iter().flat_map(TrajectoryRow::of).collect::<Vec<_>>()),
         Table::Theory => to_frame(theory),
+        Table::DoseResponse => to_frame(dose),
         Table::Summary => to_frame(verdicts),
     }
 }
@@ -49,6 +52,7 @@ pub fn write_tables(
     results: &[RunResult],
     theory: &[TheoryRow],
     verdicts: &[Verdict],
+    dose: &[DoseRow],
     stop: &StopFlag,
 ) -> Result<(), ExperimentError> {
     let meta = metadata(spec);
@@ -62,7 +66,7 @@ pub fn write_tables(
             std::fs::create_dir_all(parent)
                 .map_err(|source| ExperimentError::Io { path: parent.to_path_buf(), source })?;
         }
-        let mut frame = frame(table, results, &theory, verdicts)
+        let mut frame = frame(table, results, &theory, verdicts, dose)
             .map_err(|source| ExperimentError::Polars { path: path.clone(), source })?;
         write_parquet_with(&mut frame, &path, &meta)?;
     }

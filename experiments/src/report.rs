@@ -32,6 +32,8 @@ pub struct Results {
     pub overlays: BTreeMap<RunMode, Overlays>,
     /// The verdicts, in table order.
     pub verdicts: Vec<Verdict>,
+    /// Claim 4's dose–response rows, in table order.
+    pub dose: Vec<crate::dose::DoseRow>,
 }
 
 /// One mode of one run as measured, across members per probe step (finite values only).
@@ -78,6 +80,7 @@ impl Results {
             out.add_overlay(row);
         }
         out.verdicts = read_rows(&Verdict::TABLE.path_in(dir))?;
+        out.dose = read_rows(&crate::dose::DoseRow::TABLE.path_in(dir))?;
         Ok(out)
     }
 

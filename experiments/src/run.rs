@@ -9,6 +9,7 @@ use modewise_theory::rng::Ensemble;
 use modewise_theory::{Coordinate, Dynamics, EnsembleParams, EnsembleStats, Mode, StationaryOptions, TimeGrid};
 
 use crate::ExperimentError;
+use crate::dose::DoseRow;
 use crate::spec::{Analysis, CheckedExperiment, ExperimentSpec, RunPlan};
 use crate::stats::PerStep;
 use crate::table::{Overlay, TheoryRow, Verdict};
@@ -183,6 +184,8 @@ pub struct Analysed {
     pub theory: Vec<TheoryRow>,
     /// The verdicts.
     pub verdicts: Vec<Verdict>,
+    /// Claim 4's dose–response rows (`relax` only).
+    pub dose: Vec<DoseRow>,
     /// Time spent training, probing and analysing.
     pub timings: Timings,
 }
@@ -246,9 +249,39 @@ pub fn train_and_analyse(
         progress(Progress::Phase { name: &label, phase: Phase::Overlays });
         let started = Instant::now();
         out.verdicts.extend(analyse(experiment.spec(), &r, reference.as_ref(), &mut out.theory, stop)?);
+        if experiment.spec().analysis == Analysis::Relax {
+            out.dose.extend(dose_rows(&r, reference.as_ref())?);
+        }
         out.timings.overlays += started.elapsed().as_secs_f64();
         progress(Progress::RunDone { run_id: &label });
         out.results.push(r);
+    }
+    Ok(out)
+}
+
+/// Claim 4's dose–response rows of a run, every mode ([`crate::dose`]).
+pub fn dose_rows(result: &RunResult, reference: Option<&RunResult>) -> Result<Vec<DoseRow>, ExperimentError> {
+    let train = &result.plan.train;
+    let p = train.params();
+    let records = survivors(result);
+    let reference = reference.map(survivors).unwrap_or_default();
+    let input = crate::dose::DoseInput {
+        run_id: &result.plan.run_id,
+        label: &result.plan.label,
+        init: &p.init,
+        t_half: (p.steps / 2) as f64 * p.lr,
+    };
+    let rank = train.teacher().rank();
+    // The doses are measured on the initial weights themselves (exact moments, no sampling).
+    let ctx = modewise_dln::ProbeContext { sigma: p.data.sigma, lr: p.lr, batch: p.batch, n_probe: 0 };
+    let mut unused = modewise_theory::rng::path_rng(0, 0);
+    let initial = (0..p.seeds.len())
+        .map(|m| Ok(modewise_dln::probe(&train.initial_layers(m)?, train.teacher(), &ctx, &mut unused)))
+        .collect::<Result<Vec<_>, modewise_dln::DlnError>>()?;
+    let mut out = Vec::new();
+    for k in 0..rank {
+        let mode = train.mode_params(k).check()?;
+        out.extend(crate::dose::rows(&input, k, rank, &mode, &initial, &records, &reference));
     }
     Ok(out)
 }

@@ -519,7 +519,8 @@ pub fn run_shard(
         let written = train_and_analyse(&point.experiment, describe, &options.stop, progress).and_then(|a| {
             let started = std::time::Instant::now();
             let spec = point.experiment.spec();
-            write_tables(|table| table.part_path(dir, index), spec, &a.results, &a.theory, &a.verdicts, &options.stop)?;
+            let path_of = |table: Table| table.part_path(dir, index);
+            write_tables(path_of, spec, &a.results, &a.theory, &a.verdicts, &a.dose, &options.stop)?;
             Ok((a, started.elapsed().as_secs_f64()))
         });
         let (a, parquet) = match written {

@@ -67,6 +67,8 @@ named! {
         Trajectories = "trajectories",
         /// The theory overlays.
         Theory = "theory",
+        /// Claim 4's dose–response rows ([`crate::dose`]).
+        DoseResponse = "dose_response",
         /// The verdicts.
         Summary = "summary",
     }
@@ -814,6 +816,7 @@ pub fn columns_of(table: Table) -> Vec<(&'static str, &'static str, bool)> {
         Table::Runs => list::<RunRow>(),
         Table::Trajectories => list::<TrajectoryRow>(),
         Table::Theory => list::<TheoryRow>(),
+        Table::DoseResponse => list::<crate::dose::DoseRow>(),
         Table::Summary => list::<Verdict>(),
     }
 }
@@ -1064,7 +1067,7 @@ mod tests {
 
     #[test]
     fn tables_are_written_summary_last_at_their_paths() {
-        assert_eq!(Table::ALL, [Table::Runs, Table::Trajectories, Table::Theory, Table::Summary]);
+        assert_eq!(Table::ALL, [Table::Runs, Table::Trajectories, Table::Theory, Table::DoseResponse, Table::Summary]);
         let dir = Path::new("out");
         assert_eq!(Table::Theory.path_in(dir), Path::new("out/theory.parquet"));
         assert_eq!(Table::Summary.partition(dir, 3), Path::new("out/summary/run_index=3"));

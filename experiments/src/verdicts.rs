@@ -187,12 +187,12 @@ pub fn realisable(dims: &[usize], k: usize) -> Option<String> {
 
 /// One member's diffusion peak as the claim-1 verdicts read it.
 #[derive(Debug, Clone, Copy, PartialEq)]
-struct Scan {
+pub(crate) struct Scan {
     /// First crossing of `ρ s`.
-    t_learned: Option<f64>,
+    pub(crate) t_learned: Option<f64>,
     /// The largest diffusion before learning: time, strength and value, refined by a parabola
     /// through the sampled maximum and its neighbours where it opens downwards.
-    peak: Option<(f64, f64, f64)>,
+    pub(crate) peak: Option<(f64, f64, f64)>,
     /// The three probes around the sampled maximum, when it has two neighbours.
     bracket: Option<[usize; 3]>,
     /// Whether that maximum is a local peak: strictly inside the window before learning and
@@ -204,7 +204,7 @@ struct Scan {
 
 /// Reads one member's peak (see [`Scan`]); the window before learning is the probes at or
 /// before the first crossing of `level` (all probes if it never crosses).
-fn scan(s: &Series, level: f64) -> Scan {
+pub(crate) fn scan(s: &Series, level: f64) -> Scan {
     let n = s.t.len();
     let t_learned = first_crossing(&s.t, &s.m, level);
     let end = match t_learned {

@@ -2,7 +2,8 @@
 //! is violated, checked to fail (and to be expected to), beside a run of the same family whose
 //! robust verdicts hold (`docs/theory.md` §9).
 
-use modewise_experiments::{Expected, ExperimentSpec, Quantity, RunOptions, Verdict, execute};
+use modewise_experiments::dose::{DoseRow, limits};
+use modewise_experiments::{Expected, ExperimentSpec, Quantity, RunOptions, Table, Verdict, execute, read_rows};
 
 /// Runs `spec` into a temporary directory and returns its verdicts.
 fn verdicts(spec: &str) -> Vec<Verdict> {
@@ -192,4 +193,74 @@ control = { reason = "ratio 8 judged against the balanced theory", fails = ["fin
     for q in [Quantity::FinalVarianceChain, Quantity::FinalVarianceSde] {
         assert_control_fails(row(&v, "unbalanced", 0, q));
     }
+}
+
+/// Claim 4 as a dose–response verdict: from an aligned start (`dose = 0`) at a large scale the
+/// peak sits where the balanced theory puts it, and at the same scale with a large
+/// misalignment (`dose = 0.9`) it does not: the study's "holds up to dose Y" must fail there.
+/// The small-scale mode is realigned before its peak and holds (`docs/theory.md` §9.8).
+#[test]
+fn claim_four_holds_aligned_and_fails_at_large_scale_and_large_misalignment() {
+    let experiment = ExperimentSpec::from_toml(
+        r#"
+name = "c4"
+analysis = "relax"
+[train]
+dims = [6, 8, 6]
+lr = 0.02
+batch = 16
+steps = 500
+seeds = [1, 2, 3, 4, 5, 6, 7, 8]
+backend = "flex"
+[train.data]
+sigma = 0.3
+[train.probes]
+per_decade = 50.0
+[train.teacher.spectrum]
+kind = "list"
+s = [3.0, 1.5]
+[train.init]
+kind = "misaligned"
+a0 = 0.7
+dose = 0.0
+[overlays]
+gradient_flow = false
+[[variants]]
+label = "dose=0"
+set = { "init.dose" = 0.0 }
+[[variants]]
+label = "dose=0.9"
+set = { "init.dose" = 0.9 }
+"#,
+        &[],
+    )
+    .unwrap()
+    .check()
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let options = RunOptions { out: Some(dir.path().join("out")), ..RunOptions::default() };
+    let outcome = execute(&experiment, &options, &mut |_| {}).unwrap();
+    let rows: Vec<DoseRow> = read_rows(&Table::DoseResponse.path_in(&outcome.dir)).unwrap();
+    assert_eq!(rows, outcome.dose, "the table reads back as computed");
+    let find = |label: &str, k: u32, metric: &str| {
+        rows.iter()
+            .find(|r| r.label == label && r.k == k && r.metric == metric && r.reference == "balanced")
+            .unwrap_or_else(|| panic!("no {metric} row for {label}, mode {k}: {rows:?}"))
+    };
+    // Mode 1 (s = 1.5) starts at σ(W)/s = 0.49/1.5 = 0.33 and peaks while still misaligned.
+    let aligned = find("dose=0", 1, "w_at_peak");
+    assert!(aligned.dose_misalignment < 1e-9 && (aligned.dose_scale - 0.49 / 1.5).abs() < 1e-9, "{aligned:?}");
+    assert!(aligned.holds, "aligned: {aligned:?}");
+    let tilted = find("dose=0.9", 1, "w_at_peak");
+    assert!((tilted.dose_misalignment - 0.9).abs() < 1e-9, "{tilted:?}");
+    assert!(tilted.alignment_at_peak.unwrap() > 0.5, "still misaligned at its peak: {tilted:?}");
+    assert!(!tilted.holds && tilted.ci_high.unwrap() < -0.3, "misaligned at a large scale: {tilted:?}");
+    let d_max = find("dose=0.9", 1, "d_max");
+    assert!(!d_max.holds && d_max.ci_low.unwrap() > 0.15, "{d_max:?}");
+    // Mode 0 (s = 3, scale 0.16) is realigned before its peak: there the claim holds at 0.9.
+    assert!(find("dose=0.9", 0, "w_at_peak").holds);
+    let limits = limits(&rows);
+    let w = limits.iter().find(|l| l.metric == "w_at_peak" && l.reference == "balanced" && l.k == 1).unwrap();
+    assert_eq!(w.axis, "misalignment");
+    assert_eq!((w.holds_up_to, w.fails_at), (Some(aligned.dose_misalignment), Some(tilted.dose_misalignment)));
 }

@@ -180,6 +180,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
     };
     bar.finish_and_clear();
     let (mut all, mut divergences, mut members, mut timings) = (Vec::new(), Vec::new(), 0, Timings::default());
+    let mut dose = Vec::new();
     for (experiment, outcome) in experiments.iter().zip(outcomes?) {
         for warning in &outcome.warnings {
             eprintln!("warning: {}: {warning}", experiment.name());
@@ -189,8 +190,12 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
         members += outcome.members;
         timings.add(&outcome.timings);
         all.extend(outcome.verdicts);
+        dose.extend(outcome.dose);
     }
     print!("{}", verdict_table(&all));
+    for line in modewise_experiments::dose::limit_lines(&modewise_experiments::dose::limits(&dose)) {
+        println!("{line}");
+    }
     let as_expected = all.iter().filter(|v| v.as_expected()).count();
     let summary = format!("{as_expected} of {} verdicts as the theory expects", all.len());
     Ok(finish(&divergences, members, &summary, &timings))

@@ -165,19 +165,32 @@ impl CloneEstimate {
 }
 
 /// The `r` largest singular values of `w` and each singular pair's overlap `(u_kᵀ û_k)(v̂_kᵀ v_k)`
-/// with the teacher's; NaN when `w` is not finite or the decomposition does not converge (a
-/// diverged member, which the trainer then drops).
+/// with the teacher's; NaN when `w` is not finite (a diverged member, which the trainer then
+/// drops).
 fn singular_modes(w: &DMatrix<f64>, u: &DMatrix<f64>, v: &DMatrix<f64>, r: usize) -> (Vec<f64>, Vec<f64>) {
     let nan = || (vec![f64::NAN; r], vec![f64::NAN; r]);
     if !w.iter().all(|x| x.is_finite()) {
         return nan();
     }
-    let Some(svd) = w.clone().try_svd(true, true, f64::EPSILON, 10_000) else { return nan() };
-    let (Some(su), Some(svt)) = (svd.u.as_ref(), svd.v_t.as_ref()) else { return nan() };
-    let kept = r.min(svd.singular_values.len());
-    let mut values: Vec<f64> = svd.singular_values.iter().take(kept).copied().collect();
-    let mut overlap: Vec<f64> =
-        (0..kept).map(|k| u.column(k).dot(&su.column(k)) * svt.row(k).transpose().dot(&v.column(k))).collect();
+    // From the symmetric eigenproblem of W Wᵀ (robust for the rank-deficient W of small
+    // starts): σ_i = √λ_i, û_i its eigenvectors, v̂_i = Wᵀ û_i / σ_i.
+    let eig = (w * w.transpose()).symmetric_eigen();
+    let mut order: Vec<usize> = (0..eig.eigenvalues.len()).collect();
+    order.sort_by(|&a, &b| eig.eigenvalues[b].total_cmp(&eig.eigenvalues[a]));
+    let kept = r.min(order.len());
+    let mut values = Vec::with_capacity(r);
+    let mut overlap = Vec::with_capacity(r);
+    for &i in order.iter().take(kept) {
+        let sigma = eig.eigenvalues[i].max(0.0).sqrt();
+        let u_hat = eig.eigenvectors.column(i);
+        let v_hat = w.tr_mul(&u_hat);
+        values.push(sigma);
+        overlap.push(if sigma > 0.0 {
+            u.column(values.len() - 1).dot(&u_hat) * v_hat.dot(&v.column(values.len() - 1)) / sigma
+        } else {
+            0.0
+        });
+    }
     values.resize(r, 0.0);
     overlap.resize(r, 0.0);
     (values, overlap)
