@@ -67,7 +67,7 @@ pub struct Overlays {
 }
 
 impl Results {
-    /// Reads the four tables of the results directory `dir`.
+    /// Reads the tables of the results directory `dir` (`dose_response` where it exists).
     pub fn load(dir: &Path) -> Result<Self, ExperimentError> {
         let mut out = Results::default();
         for row in read_rows::<RunRow>(&RunRow::TABLE.path_in(dir))? {
@@ -80,7 +80,11 @@ impl Results {
             out.add_overlay(row);
         }
         out.verdicts = read_rows(&Verdict::TABLE.path_in(dir))?;
-        out.dose = read_rows(&crate::dose::DoseRow::TABLE.path_in(dir))?;
+        // Results written before claim 4's study have no dose_response table.
+        let dose = crate::dose::DoseRow::TABLE.path_in(dir);
+        if dose.is_file() {
+            out.dose = read_rows(&dose)?;
+        }
         Ok(out)
     }
 
