@@ -128,3 +128,101 @@ fn presets_are_listed_and_printable_as_specs() {
     assert_eq!(spec.name, "saddle");
     assert_eq!(spec.check().unwrap().plans().len(), 3);
 }
+
+/// The `steps` (u64) or `sigma` (f64) column of a runs table, one value per run (first member).
+fn per_run<T: Copy>(out: &Path, column: &str, get: impl Fn(&polars::prelude::Column) -> Vec<T>) -> Vec<(String, T)> {
+    let runs = modewise_experiments::read_parquet(&out.join("runs.parquet")).unwrap();
+    let ids: Vec<String> =
+        runs.column("run_id").unwrap().str().unwrap().iter().map(|v| v.unwrap().to_string()).collect();
+    let values = get(runs.column(column).unwrap());
+    let mut seen = Vec::new();
+    for (id, v) in ids.into_iter().zip(values) {
+        if !seen.iter().any(|(s, _): &(String, T)| *s == id) {
+            seen.push((id, v));
+        }
+    }
+    seen
+}
+
+#[test]
+fn set_applies_to_every_variant_with_a_note_and_one_key_form() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Variants in the key form of --set and in the older form without `train.`.
+    let spec = SPEC.replace("analysis = \"saddle\"", "").replace("steps = 300", "steps = 20")
+        + r#"
+[[variants]]
+label = "quiet"
+set = { "train.data.sigma" = 0.0 }
+[[variants]]
+label = "loud"
+set = { "data.sigma" = 0.5 }
+[[variants]]
+label = "fast"
+set = { "train.lr" = 0.1 }
+"#;
+    let path = tmp.path().join("v.toml");
+    std::fs::write(&path, &spec).unwrap();
+    let path = path.to_str().unwrap();
+    let out = tmp.path().join("res");
+    let f64s = |c: &polars::prelude::Column| c.f64().unwrap().into_no_null_iter().collect::<Vec<f64>>();
+    let o = modewise(&["run", path, "--out", out.to_str().unwrap(), "--set", "train.data.sigma=0.2"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    for variant in [
+        "variants[0] (quiet) no longer sets train.data.sigma = 0.0",
+        "variants[1] (loud) no longer sets data.sigma = 0.5",
+    ] {
+        assert!(err.contains(&format!("note: train.data.sigma = 0.2 applies to every run, so {variant}")), "{err}");
+    }
+    assert!(!err.contains("(fast)"), "the variant that does not set it is not named: {err}");
+    let sigma = per_run(&out, "sigma", f64s);
+    assert_eq!(sigma, [("tiny/quiet".into(), 0.2), ("tiny/loud".into(), 0.2), ("tiny/fast".into(), 0.2)]);
+    // An override of one variant wins over the override of the base, whatever the order.
+    let o = modewise(&[
+        "run",
+        path,
+        "--out",
+        out.to_str().unwrap(),
+        "--force",
+        "--set",
+        "variants[1].set.train.data.sigma=0.7",
+        "--set",
+        "train.data.sigma=0.2",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let sigma: Vec<f64> = per_run(&out, "sigma", f64s).into_iter().map(|(_, s)| s).collect();
+    assert_eq!(sigma, [0.2, 0.7, 0.2]);
+    // One field in both forms is refused, naming the variant's key; nothing is written.
+    let both = spec.replace(r#"set = { "train.lr" = 0.1 }"#, r#"set = { "train.lr" = 0.1, lr = 0.2 }"#);
+    std::fs::write(tmp.path().join("both.toml"), both).unwrap();
+    let fresh = tmp.path().join("fresh");
+    let o = modewise(&["run", tmp.path().join("both.toml").to_str().unwrap(), "--out", fresh.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert_eq!(
+        stderr(&o).trim(),
+        "error: variants[2].set.train.lr: names the same field as `lr`: give it once (as train.lr)"
+    );
+    assert!(!fresh.exists());
+}
+
+#[test]
+fn set_steps_reaches_every_run_of_a_preset_whose_variants_set_their_own() {
+    // The issue's case: `sde-vs-sgd` sets steps in each variant.
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("sde");
+    let sets = ["train.steps=30", "train.seeds=[0, 1]", "overlays.sde_paths=0", "overlays.chain_paths=0"];
+    let mut args = vec!["run", "sde-vs-sgd", "--out", out.to_str().unwrap()];
+    for s in &sets {
+        args.extend(["--set", s]);
+    }
+    let o = modewise(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let notes = stderr(&o).lines().filter(|l| l.starts_with("note: train.steps = 30 applies to every run")).count();
+    assert_eq!(notes, 3, "{}", stderr(&o));
+    let u64s = |c: &polars::prelude::Column| c.u64().unwrap().into_no_null_iter().collect::<Vec<u64>>();
+    let steps: Vec<u64> = per_run(&out, "steps", u64s).into_iter().map(|(_, s)| s).collect();
+    assert_eq!(steps, [30, 30, 30]);
+    let f64s = |c: &polars::prelude::Column| c.f64().unwrap().into_no_null_iter().collect::<Vec<f64>>();
+    let lr: Vec<f64> = per_run(&out, "lr", f64s).into_iter().map(|(_, s)| s).collect();
+    assert_eq!(lr, [0.002, 0.01, 0.05], "the variants' other settings stay");
+}

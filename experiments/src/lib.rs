@@ -65,5 +65,5 @@ pub use presets::{PRESETS, preset, preset_toml};
 pub use report::{Drawn, FIGURE_DEADLINE, Results, draw_figures};
 pub use resources::Estimate;
 pub use run::{Phase, Progress, RunResult, Timings};
-pub use spec::{Analysis, CheckedExperiment, ExperimentSpec, Overlays, Override, RunPlan, Variant};
+pub use spec::{Analysis, CheckedExperiment, ExperimentSpec, Overlays, Override, RunPlan, Shadowed, Variant};
 pub use table::{Claim, Overlay, Quantity, RunRow, Status, Table, TheoryRow, TrajectoryRow, Verdict, columns_of};

@@ -57,8 +57,8 @@ impl Shrink {
             Override::new("overlays.chain_paths", overlays.chain_paths / self.members)?,
         ];
         for (i, variant) in spec.variants.iter().enumerate() {
-            if let Some(steps) = variant.set.get("steps").and_then(toml::Value::as_integer) {
-                overrides.push(Override::new(&format!("variants[{i}].set.steps"), steps / self.steps as i64)?);
+            if let Some((key, steps)) = variant.get("steps").and_then(|(k, v)| Some((k, v.as_integer()?))) {
+                overrides.push(Override::new(&format!("variants[{i}].set.{key}"), steps / self.steps as i64)?);
             }
         }
         Ok(overrides)
@@ -143,8 +143,10 @@ mod tests {
             expected.overlays.sde_paths /= 4;
             expected.overlays.chain_paths /= 4;
             for v in &mut expected.variants {
-                if let Some(toml::Value::Integer(steps)) = v.set.get_mut("steps") {
-                    *steps /= 5;
+                for (key, value) in &mut v.set {
+                    if let (toml::Value::Integer(steps), "steps") = (value, crate::spec::train_path(key)) {
+                        *steps /= 5;
+                    }
                 }
             }
             assert_eq!(small, &expected, "{name}: only the sizes change");

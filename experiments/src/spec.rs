@@ -59,16 +59,69 @@ impl Default for Overlays {
     }
 }
 
-/// One variant of an experiment: a label and overrides of the base training parameters
-/// (dotted keys below `train`, e.g. `"init.kind" = "gaussian"`).
+/// One variant of an experiment: a label and overrides of the base training parameters, keyed
+/// as `--set` keys them: dotted paths from the top of the spec, `"train.init.kind" =
+/// "gaussian"`, `"train.data.sigma" = 0.3`. The older form without `train.` (`"data.sigma"`) is
+/// still read, as the same key; a variant may not give one field in both forms, and sets only
+/// `train.*` fields.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Variant {
     /// Short label, unique in the experiment; part of the run id.
     pub label: String,
-    /// Overrides of `train` fields.
+    /// Overrides of `train` fields, by their dotted path (`train.lr`).
     #[serde(default)]
     pub set: BTreeMap<String, toml::Value>,
+}
+
+impl Variant {
+    /// The value this variant sets for the training field at `path` (below `train`, e.g.
+    /// `data.sigma`), in either key form, with the key as written.
+    pub fn get(&self, path: &str) -> Option<(&String, &toml::Value)> {
+        self.set.iter().find(|(k, _)| train_path(k) == path)
+    }
+}
+
+/// The path below `train` of a variant's key: `train.data.sigma` and (the older form)
+/// `data.sigma` are both `data.sigma`.
+pub fn train_path(key: &str) -> &str {
+    key.strip_prefix("train.").unwrap_or(key)
+}
+
+/// Whether two dotted paths are the same field or one lies inside the other (`init` and
+/// `init.gamma`).
+fn overlapping(a: &str, b: &str) -> bool {
+    let inside = |inner: &str, outer: &str| inner.strip_prefix(outer).is_some_and(|rest| rest.starts_with('.'));
+    a == b || inside(a, b) || inside(b, a)
+}
+
+/// A variant's setting that an override of the base replaced: every `train.*` override
+/// applies to every run, so a variant's own value of that field (or of a field inside it, or,
+/// for an override of a `kind`, of any field of that table) is dropped, and the run keeps its
+/// label. What `modewise run` prints as a note.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Shadowed {
+    /// The override's key (`train.data.sigma`).
+    pub key: String,
+    /// The override's value.
+    pub value: toml::Value,
+    /// The variant's position.
+    pub variant: usize,
+    /// The variant's label.
+    pub label: String,
+    /// The variant's key and value that were dropped.
+    pub dropped: (String, toml::Value),
+}
+
+impl std::fmt::Display for Shadowed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (key, was) = &self.dropped;
+        write!(
+            f,
+            "{} = {} applies to every run, so variants[{}] ({}) no longer sets {key} = {was} (it keeps its label)",
+            self.key, self.value, self.variant, self.label
+        )
+    }
 }
 
 /// An experiment: a name, base training parameters, variants, overlays and an analysis.
@@ -272,10 +325,17 @@ fn kinds_first<'a>(
     v
 }
 
-/// Applies one override to a spec's TOML table.
-pub(crate) fn apply_one(table: &mut toml::Table, o: &Override) -> Result<(), ExperimentError> {
+/// Applies one override to a spec's TOML table; returns the variants' settings it replaced
+/// (see [`Shadowed`]).
+pub(crate) fn apply_one(table: &mut toml::Table, o: &Override) -> Result<Vec<Shadowed>, ExperimentError> {
     let (index, rest) = match o.target() {
-        Target::Spec(key) => return assign(table, key, o.value.clone()),
+        Target::Spec(key) => {
+            assign(table, key, o.value.clone())?;
+            return Ok(match key.strip_prefix("train.") {
+                Some(path) => drop_from_variants(table, o, path),
+                None => Vec::new(),
+            });
+        }
         Target::Variant { index, rest } => (index, rest),
     };
     let count = table.get("variants").and_then(toml::Value::as_array).map_or(0, Vec::len);
@@ -293,22 +353,54 @@ pub(crate) fn apply_one(table: &mut toml::Table, o: &Override) -> Result<(), Exp
             let set = set
                 .as_table_mut()
                 .ok_or_else(|| invalid(format!("variants[{index}].set"), "must be a table of train keys"))?;
-            set.insert(key.to_string(), o.value.clone());
-            Ok(())
+            // The key as the variant writes it, whichever form the override uses.
+            let existing = set.keys().find(|k| train_path(k) == train_path(key)).cloned();
+            set.insert(existing.unwrap_or_else(|| key.to_string()), o.value.clone());
+            Ok(Vec::new())
         }
-        None => assign(variant, rest, o.value.clone()),
+        None => assign(variant, rest, o.value.clone()).map(|()| Vec::new()),
     }
 }
 
-/// Applies overrides to a spec's TOML table, `kind` keys first.
-///
-/// A `train.*` override of a field that a variant also sets is shadowed by the variant (the
-/// variant wins when the plans are built). A later issue makes that an error; this is where it
-/// would be detected, with both the overrides and the variants in view.
-fn apply(table: &mut toml::Table, overrides: &[Override]) -> Result<(), ExperimentError> {
+/// Drops from every variant of `table` its settings that the override `o` of the base field
+/// `train.<path>` replaces (see [`Shadowed`]), and returns them.
+fn drop_from_variants(table: &mut toml::Table, o: &Override, path: &str) -> Vec<Shadowed> {
+    // An override of a kind starts a fresh table: the variant's fields of that table go too.
+    let path =
+        if path.ends_with(".kind") || path == "kind" { path.rsplit_once('.').map_or(path, |p| p.0) } else { path };
+    let mut shadowed = Vec::new();
+    let Some(variants) = table.get_mut("variants").and_then(toml::Value::as_array_mut) else { return shadowed };
+    for (i, variant) in variants.iter_mut().enumerate() {
+        let Some(variant) = variant.as_table_mut() else { continue };
+        let label = variant.get("label").and_then(toml::Value::as_str).unwrap_or_default().to_string();
+        let Some(set) = variant.get_mut("set").and_then(toml::Value::as_table_mut) else { continue };
+        let hit: Vec<String> = set.keys().filter(|k| overlapping(train_path(k), path)).cloned().collect();
+        for key in hit {
+            let was = set.remove(&key).expect("a key just found");
+            shadowed.push(Shadowed {
+                key: o.key.clone(),
+                value: o.value.clone(),
+                variant: i,
+                label: label.clone(),
+                dropped: (key, was),
+            });
+        }
+    }
+    shadowed
+}
+
+/// Applies overrides to a spec's TOML table: a new list of `variants` first, then `kind`
+/// keys, then the other keys of the spec, then the keys of single variants (`variants[I]…`), so that an override of one
+/// variant wins over an override of the base whatever their order. A `train.*` override
+/// applies to every run: the variants' own values of that field are dropped and returned.
+fn apply(table: &mut toml::Table, overrides: &[Override]) -> Result<Vec<Shadowed>, ExperimentError> {
     let mut ordered: Vec<&Override> = overrides.iter().collect();
-    ordered.sort_by_key(|o| !o.sets_kind());
-    ordered.into_iter().try_for_each(|o| apply_one(table, o))
+    ordered.sort_by_key(|o| (matches!(o.target(), Target::Variant { .. }), o.key != "variants", !o.sets_kind()));
+    let mut shadowed = Vec::new();
+    for o in ordered {
+        shadowed.extend(apply_one(table, o)?);
+    }
+    Ok(shadowed)
 }
 
 /// The error of malformed TOML in `what` (`spec`, `sweep file`), naming the line where the
@@ -357,9 +449,15 @@ impl ExperimentSpec {
     /// Reads a spec from TOML text with overrides applied (see [`Override`]). Unknown keys and
     /// wrong types are errors naming the field; the rules are checked by [`Self::check`].
     pub fn from_toml(text: &str, overrides: &[Override]) -> Result<Self, ExperimentError> {
+        Self::from_toml_noting(text, overrides).map(|(spec, _)| spec)
+    }
+
+    /// [`Self::from_toml`], also returning the variants' settings that the overrides replaced
+    /// (see [`Shadowed`]).
+    pub fn from_toml_noting(text: &str, overrides: &[Override]) -> Result<(Self, Vec<Shadowed>), ExperimentError> {
         let mut table: toml::Table = text.parse().map_err(|e| malformed_toml("spec", text, &e))?;
-        apply(&mut table, overrides)?;
-        Self::from_table(table)
+        let shadowed = apply(&mut table, overrides)?;
+        Ok((Self::from_table(table)?, shadowed))
     }
 
     /// Deserializes a spec from a TOML table (unknown keys and wrong types are errors naming
@@ -376,9 +474,15 @@ impl ExperimentSpec {
     /// KEY=VALUE` runs. Unknown keys and wrong types are errors naming the field; the rules are
     /// checked by [`Self::check`].
     pub fn with_overrides(&self, overrides: &[Override]) -> Result<Self, ExperimentError> {
+        self.with_overrides_noting(overrides).map(|(spec, _)| spec)
+    }
+
+    /// [`Self::with_overrides`], also returning the variants' settings that the overrides
+    /// replaced (see [`Shadowed`]).
+    pub fn with_overrides_noting(&self, overrides: &[Override]) -> Result<(Self, Vec<Shadowed>), ExperimentError> {
         let mut table = toml::Table::try_from(self).expect("a spec always serialises to a table");
-        apply(&mut table, overrides)?;
-        Self::from_table(table)
+        let shadowed = apply(&mut table, overrides)?;
+        Ok((Self::from_table(table)?, shadowed))
     }
 
     /// This spec with every run on `backend`: the base's backend replaced and any variant's
@@ -387,7 +491,7 @@ impl ExperimentSpec {
         let mut spec = self.clone();
         spec.train.backend = backend;
         for v in &mut spec.variants {
-            v.set.remove("backend");
+            v.set.retain(|k, _| train_path(k) != "backend");
         }
         spec
     }
@@ -481,8 +585,23 @@ impl ExperimentSpec {
                     ));
                 }
                 let mut table = base.clone();
+                let mut paths = BTreeMap::new();
                 for (k, val) in kinds_first(&v.set) {
-                    assign(&mut table, k, val.clone())?;
+                    let path = train_path(k);
+                    let top = path.split('.').next().unwrap_or(path);
+                    if ["name", "description", "analysis", "overlays", "variants", "sweep"].contains(&top) {
+                        return Err(invalid(
+                            format!("variants[{i}].set.{k}"),
+                            "a variant sets only train fields (keys such as train.lr)",
+                        ));
+                    }
+                    if let Some(other) = paths.insert(path, k) {
+                        return Err(invalid(
+                            format!("variants[{i}].set.{k}"),
+                            format!("names the same field as `{other}`: give it once (as train.{path})"),
+                        ));
+                    }
+                    assign(&mut table, path, val.clone())?;
                 }
                 let params: TrainParams = serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
                     invalid(format!("variants[{i}].set.{}", e.path()), e.into_inner().message().replace('\n', " "))
@@ -643,10 +762,28 @@ set = { "init.kind" = "gaussian", "init.gamma" = 2.0, backend = "flex" }
         let plans = changed.check().unwrap();
         assert_eq!(plans.plans()[1].train.params().steps, 50);
         assert_eq!(plans.plans()[1].train.params().data.sigma, 0.7);
-        // Today's precedence: a variant's own key wins over an override of the base.
-        let shadowed = spec.with_overrides(&[set("train.steps=7")]).unwrap().check().unwrap();
-        let steps: Vec<u64> = shadowed.plans().iter().map(|p| p.train.params().steps).collect();
-        assert_eq!(steps, [7, 500, 7]);
+        // An override of the base applies to every run: the variant's own value is dropped,
+        // and said so.
+        let (changed, shadowed) = spec.with_overrides_noting(&[set("train.steps=7")]).unwrap();
+        let steps: Vec<u64> = changed.check().unwrap().plans().iter().map(|p| p.train.params().steps).collect();
+        assert_eq!(steps, [7, 7, 7]);
+        assert_eq!(shadowed.len(), 1);
+        assert_eq!(
+            shadowed[0].to_string(),
+            "train.steps = 7 applies to every run, so variants[1] (slow) no longer sets steps = 500 (it keeps its label)"
+        );
+        // An override of one variant wins over an override of the base, in either order.
+        for order in [["variants[1].set.train.steps=9", "train.steps=7"], ["train.steps=7", "variants[1].set.steps=9"]]
+        {
+            let changed = spec.with_overrides(&order.map(set)).unwrap().check().unwrap();
+            let steps: Vec<u64> = changed.plans().iter().map(|p| p.train.params().steps).collect();
+            assert_eq!(steps, [7, 9, 7], "{order:?}");
+        }
+        // A new kind replaces the variant's whole table of that kind.
+        let unbalanced = ["train.init.ratio=2.0", "train.init.kind=unbalanced", "train.init.a0=0.2"].map(set);
+        let (changed, shadowed) = spec.with_overrides_noting(&unbalanced).unwrap();
+        assert_eq!(shadowed.iter().map(|s| s.dropped.0.as_str()).collect::<Vec<_>>(), ["init.gamma", "init.kind"]);
+        assert!(changed.check().unwrap().plans().iter().all(|p| p.train.params().init.name() == "unbalanced"));
         // No overrides: the same spec.
         assert_eq!(spec.with_overrides(&[]).unwrap(), spec);
     }
@@ -676,6 +813,33 @@ set = { "init.kind" = "gaussian", "init.gamma" = 2.0, backend = "flex" }
             let err = arg.parse::<Override>().unwrap_err().to_string();
             assert!(err.starts_with(expected), "{arg}: expected `{expected}`, got `{err}`");
         }
+    }
+
+    #[test]
+    fn variant_keys_read_as_override_keys_and_in_the_older_form() {
+        let new_form = VARIANTS
+            .replace("set = { lr = 0.01, steps = 500 }", r#"set = { "train.lr" = 0.01, "train.steps" = 500 }"#)
+            .replace(
+                r#""init.kind" = "gaussian", "init.gamma""#,
+                r#""train.init.kind" = "gaussian", "train.init.gamma""#,
+            );
+        let (old, new) = (parse_and_check(VARIANTS, &[]).unwrap(), parse_and_check(&new_form, &[]).unwrap());
+        let params = |c: &CheckedExperiment| c.plans().iter().map(|p| p.train.params().clone()).collect::<Vec<_>>();
+        assert_eq!(params(&old), params(&new), "both forms set the same fields");
+        // Overrides find the key whichever form the variant and the override use.
+        for key in ["variants[1].set.lr=0.02", "variants[1].set.train.lr=0.02"] {
+            for text in [VARIANTS, new_form.as_str()] {
+                let spec = ExperimentSpec::from_toml(text, &[set(key)]).unwrap();
+                assert_eq!(spec.variants[1].set.len(), 2, "{key}: one key per field");
+                assert_eq!(spec.check().unwrap().plans()[1].train.params().lr, 0.02, "{key}");
+            }
+        }
+        let both = VARIANTS.replace("set = { lr = 0.01, steps = 500 }", r#"set = { lr = 0.01, "train.lr" = 0.02 }"#);
+        let err = parse_and_check(&both, &[]).unwrap_err().to_string();
+        assert_eq!(err, "variants[1].set.train.lr: names the same field as `lr`: give it once (as train.lr)");
+        let other = VARIANTS.replace("set = { lr = 0.01, steps = 500 }", r#"set = { "overlays.sde_paths" = 5 }"#);
+        let err = parse_and_check(&other, &[]).unwrap_err().to_string();
+        assert_eq!(err, "variants[1].set.overlays.sde_paths: a variant sets only train fields (keys such as train.lr)");
     }
 
     #[test]

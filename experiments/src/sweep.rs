@@ -32,7 +32,7 @@ use crate::output::{VERSION, write_tables};
 use crate::publish::{Created, Destination};
 use crate::resources::Estimate;
 use crate::run::{Progress, Timings, train_and_analyse};
-use crate::spec::{CheckedExperiment, ExperimentSpec, Override, apply_one, first_difference, malformed_toml};
+use crate::spec::{CheckedExperiment, ExperimentSpec, Override, Shadowed, apply_one, first_difference, malformed_toml};
 use crate::table::{Table, Verdict};
 
 /// The file that marks a directory as the results of one sweep (`DIR/sweep.toml`).
@@ -166,6 +166,8 @@ pub struct Sweep {
     normalized: toml::Table,
     /// The number of points.
     len: usize,
+    /// The variants' settings that the overrides and the swept keys replace.
+    shadowed: Vec<Shadowed>,
 }
 
 impl Sweep {
@@ -193,12 +195,13 @@ impl Sweep {
         };
         let mut axes: BTreeMap<String, toml::Value> = BTreeMap::new();
         flatten_axes("", &sweep, &mut axes)?;
+        let mut shadowed = Vec::new();
         for o in overrides {
             match o.key().strip_prefix("sweep.") {
                 Some(key) => {
                     axes.insert(key.to_string(), o.value().clone());
                 }
-                None => apply_one(&mut table, o)?,
+                None => shadowed.extend(apply_one(&mut table, o)?),
             }
         }
         if axes.is_empty() {
@@ -217,6 +220,10 @@ impl Sweep {
                 }),
             })
             .collect::<Result<_, _>>()?;
+        // A swept `train.*` key applies to every run of its points, as an override does.
+        for (key, values) in &axes {
+            shadowed.extend(apply_one(&mut table.clone(), &Override::new(key, &values[0])?)?);
+        }
         let spec = ExperimentSpec::from_table(table.clone())?;
         let normalized: toml::Table = spec.to_toml().parse().expect("a spec's TOML parses");
         let name = spec.name;
@@ -226,7 +233,13 @@ impl Sweep {
                 rule: "has more points than this machine can count".into(),
             }
         })?;
-        Ok(Self { base: table, axes, name, normalized, len })
+        Ok(Self { base: table, axes, name, normalized, len, shadowed })
+    }
+
+    /// The variants' settings that the overrides and the swept keys replace in every point
+    /// (see [`Shadowed`]).
+    pub fn shadowed(&self) -> &[Shadowed] {
+        &self.shadowed
     }
 
     /// The number of points (the product of the lists' lengths).

@@ -10,7 +10,7 @@ use modewise_experiments::resources::LONG_RUN_SECONDS;
 use modewise_experiments::sweep::{MANIFEST, Shard};
 use modewise_experiments::{
     CheckedExperiment, Estimate, ExperimentError, ExperimentSpec, Override, PRESETS, Progress, Results, RunOptions,
-    Table, Timings, check_destination, execute, execute_all, preset, preset_toml, verdict_table,
+    Shadowed, Table, Timings, check_destination, execute, execute_all, preset, preset_toml, verdict_table,
 };
 
 use super::{EXIT_DIVERGED, typed};
@@ -20,8 +20,9 @@ use super::{EXIT_DIVERGED, typed};
 pub struct RunArgs {
     /// A preset name (see `modewise presets`) or a spec file (`*.toml`); default `demo`.
     pub what: Option<String>,
-    /// Override a spec field, e.g. `--set train.lr=0.02` or `--set variants[0].set.steps=100`
-    /// (repeatable).
+    /// Override a spec field, e.g. `--set train.lr=0.02` or `--set variants[0].set.train.steps=100`
+    /// (repeatable). A `train.*` override applies to every run: it replaces a variant's own value
+    /// of that field (a note says so); an override of one variant wins over it.
     #[arg(long = "set", value_name = "KEY=VALUE", value_parser = typed::<Override>())]
     pub set: Vec<Override>,
     /// Results directory (default `data/<name>`; for `demo`, one subdirectory per experiment,
@@ -89,15 +90,34 @@ fn load(what: &str, overrides: &[Override], backend: Option<BackendKind>) -> any
             field: "spec file".into(),
             rule: format!("must exist and be readable ({what}: {e})"),
         })?;
-        vec![ExperimentSpec::from_toml(&text, overrides)?]
+        let (spec, shadowed) = ExperimentSpec::from_toml_noting(&text, overrides)?;
+        note_shadowed(None, &shadowed);
+        vec![spec]
     } else {
-        preset(what)?.iter().map(|s| s.with_overrides(overrides)).collect::<Result<_, _>>()?
+        let presets = preset(what)?;
+        let several = presets.len() > 1;
+        let mut specs = Vec::new();
+        for p in presets {
+            let (spec, shadowed) = p.with_overrides_noting(overrides)?;
+            note_shadowed(several.then_some(spec.name.as_str()), &shadowed);
+            specs.push(spec);
+        }
+        specs
     };
     let on_backend = |s: ExperimentSpec| match backend {
         Some(b) => s.with_backend(b),
         None => s,
     };
     Ok(specs.into_iter().map(|s| on_backend(s).check()).collect::<Result<_, _>>()?)
+}
+
+/// Prints a note for each variant's setting that a `--set` (or a swept key) replaced: an
+/// override of a `train` field applies to every run (see [`modewise_experiments::Shadowed`]).
+fn note_shadowed(experiment: Option<&str>, shadowed: &[Shadowed]) {
+    let prefix = experiment.map_or(String::new(), |e| format!("{e}: "));
+    for s in shadowed {
+        eprintln!("note: {prefix}{s}");
+    }
 }
 
 /// A stop flag raised by the first Ctrl-C (SIGINT) or SIGTERM (what Slurm sends at the end of
@@ -250,6 +270,7 @@ pub fn sweep(args: SweepArgs) -> anyhow::Result<u8> {
         rule: format!("must exist and be readable ({}: {e})", args.file.display()),
     })?;
     let sweep = Sweep::parse(&text, &overrides)?;
+    note_shadowed(None, sweep.shadowed());
     let dir = args.out.clone().unwrap_or_else(|| default_dir(sweep.name()));
     let options = SweepOptions { resume: args.resume, force: args.force, stop: stop_on_signals()? };
     let bar = progress_bar();
