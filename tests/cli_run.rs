@@ -226,3 +226,31 @@ fn set_steps_reaches_every_run_of_a_preset_whose_variants_set_their_own() {
     let lr: Vec<f64> = per_run(&out, "lr", f64s).into_iter().map(|(_, s)| s).collect();
     assert_eq!(lr, [0.002, 0.01, 0.05], "the variants' other settings stay");
 }
+
+#[test]
+fn a_second_run_into_the_default_directory_says_what_to_do_without_naming_an_unpassed_flag() {
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = write_spec(tmp.path());
+    let run = |extra: &[&str]| {
+        let mut args = vec!["run", spec.as_str(), "--set", "train.steps=10", "--set", "overlays.sde_paths=0"];
+        args.extend(extra);
+        Command::new(env!("CARGO_BIN_EXE_modewise")).args(&args).current_dir(tmp.path()).output().unwrap()
+    };
+    let first = run(&[]);
+    assert!(first.status.success(), "{}", stderr(&first));
+    assert!(tmp.path().join("data/tiny/runs.parquet").is_file());
+    let second = run(&[]);
+    assert_eq!(second.status.code(), Some(2));
+    assert_eq!(
+        stderr(&second).trim(),
+        "error: results directory data/tiny already holds results; pass --force to replace them, or choose another \
+         with --out DIR"
+    );
+    // With --out, the message names the flag that was passed.
+    let out = run(&["--out", "data/tiny"]);
+    assert_eq!(
+        stderr(&out).trim(),
+        "error: --out: data/tiny already holds results; pass --force to replace them, or choose another --out"
+    );
+    assert!(run(&["--force"]).status.success());
+}

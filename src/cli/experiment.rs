@@ -178,6 +178,7 @@ fn finish(divergences: &[(String, Divergence)], members: usize, summary: &str, t
 /// `modewise run`.
 pub fn run(args: RunArgs) -> anyhow::Result<u8> {
     let what = args.what.clone().unwrap_or_else(|| "demo".into());
+    super::set_out_given(args.out.is_some());
     let experiments = load(&what, &args.set, args.backend)?;
     let several = experiments.len() > 1;
     let name = if several { what.as_str() } else { experiments[0].name() };
@@ -256,6 +257,7 @@ fn progress_bar() -> ProgressBar {
 /// `modewise sweep`.
 pub fn sweep(args: SweepArgs) -> anyhow::Result<u8> {
     use modewise_experiments::sweep::{Sweep, SweepOptions, default_dir, run_shard};
+    super::set_out_given(args.out.is_some());
     let mut overrides = args.set.clone();
     if let Some(b) = args.backend {
         // An override of the base: a variant that sets its own backend keeps it.
