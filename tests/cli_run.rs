@@ -59,8 +59,9 @@ fn run_writes_four_tables_with_metadata_and_figures() {
     let lr: Vec<f64> = runs.column("lr").unwrap().f64().unwrap().into_no_null_iter().collect();
     assert_eq!(lr, vec![0.04, 0.04], "--set reaches the data");
     // Every spec field is a column, the initialisation's included.
-    let a0: Vec<&str> = runs.column("train.init.a0").unwrap().str().unwrap().iter().map(|v| v.unwrap()).collect();
-    assert_eq!(a0, vec!["0.1", "0.1"]);
+    // Typed: numbers as numbers (DuckDB reads `train.init.a0` as DOUBLE, not VARCHAR).
+    let a0: Vec<f64> = runs.column("train.init.a0").unwrap().f64().unwrap().into_no_null_iter().collect();
+    assert_eq!(a0, vec![0.1, 0.1]);
     let kind: Vec<&str> = runs.column("train.init.kind").unwrap().str().unwrap().iter().map(|v| v.unwrap()).collect();
     assert_eq!(kind, vec!["aligned-balanced", "aligned-balanced"]);
     let traj = modewise_experiments::read_parquet(&out.join("trajectories.parquet")).unwrap();

@@ -137,3 +137,47 @@ fn bad_sweeps_are_usage_errors() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).starts_with("error: sweep: is missing"));
 }
+
+#[test]
+fn every_table_of_a_sweep_carries_its_typed_coordinates_and_typed_train_columns() {
+    use polars::prelude::DataType;
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("grid.toml");
+    // Integers and floats in one list make an f64 column; integers alone, i64; strings, str.
+    let text = SWEEP
+        .replace(
+            "\"train.data.sigma\" = [0.0, 0.3]",
+            "\"train.data.sigma\" = [0, 0.3]\n\"train.steps\" = [20, 30]\n\"train.backend\" = [\"flex\"]",
+        )
+        .replace("steps = 60\n", "")
+        .replace("name = \"grid\"", "name = \"grid\"\nanalysis = \"saddle\"");
+    std::fs::write(&file, text).unwrap();
+    let out = tmp.path().join("res");
+    let o = modewise(&["sweep", file.to_str().unwrap(), "--out", out.to_str().unwrap()], &[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // Keys sorted (backend, data.sigma, lr, steps), the last varying fastest: point 5 is
+    // backend flex, σ = 0.3, η = 0.02, 30 steps.
+    for table in ["runs", "trajectories", "theory", "summary"] {
+        let df = modewise_experiments::read_parquet(&out.join(format!("{table}/run_index=5/part.parquet"))).unwrap();
+        let column = |name: &str| df.column(name).unwrap_or_else(|_| panic!("{table} has no {name}")).clone();
+        assert_eq!(column("sweep_train_data_sigma").dtype(), &DataType::Float64, "{table}");
+        assert_eq!(column("sweep_train_data_sigma").f64().unwrap().get(0), Some(0.3), "{table}");
+        assert_eq!(column("sweep_train_lr").f64().unwrap().get(0), Some(0.02), "{table}");
+        assert_eq!(column("sweep_train_steps").i64().unwrap().get(0), Some(30), "{table}");
+        assert_eq!(column("sweep_train_backend").str().unwrap().get(0), Some("flex"), "{table}");
+        // One value per row.
+        assert_eq!(column("sweep_train_lr").f64().unwrap().into_no_null_iter().count(), df.height(), "{table}");
+    }
+    // Point 0 has σ = 0 written as an integer in the list, an f64 coordinate like the others.
+    let df = modewise_experiments::read_parquet(&out.join("summary/run_index=0/part.parquet")).unwrap();
+    assert_eq!(df.column("sweep_train_data_sigma").unwrap().f64().unwrap().get(0), Some(0.0));
+    // The runs table's train.* columns are typed too.
+    let runs = modewise_experiments::read_parquet(&out.join("runs/run_index=5/part.parquet")).unwrap();
+    let dtype = |name: &str| runs.column(name).unwrap().dtype().clone();
+    assert_eq!(dtype("train.lr"), DataType::Float64);
+    assert_eq!(dtype("train.steps"), DataType::Int64);
+    assert_eq!(dtype("train.init.kind"), DataType::String);
+    assert_eq!(dtype("train.dims"), DataType::String);
+    assert_eq!(runs.column("train.steps").unwrap().i64().unwrap().get(0), Some(30));
+    assert_eq!(runs.column("train.dims").unwrap().str().unwrap().get(0), Some("[4, 5, 4]"));
+}

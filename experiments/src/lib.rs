@@ -66,4 +66,6 @@ pub use report::{Drawn, FIGURE_DEADLINE, Results, draw_figures};
 pub use resources::Estimate;
 pub use run::{Phase, Progress, RunResult, Timings};
 pub use spec::{Analysis, CheckedExperiment, ExperimentSpec, Overlays, Override, RunPlan, Shadowed, Variant};
-pub use table::{Claim, Overlay, Quantity, RunRow, Status, Table, TheoryRow, TrajectoryRow, Verdict, columns_of};
+pub use table::{
+    Claim, Overlay, Quantity, RunRow, Scalar, Status, Table, TheoryRow, TrajectoryRow, Verdict, columns_of,
+};

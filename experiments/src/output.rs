@@ -10,7 +10,7 @@ use crate::ExperimentError;
 use crate::io::write_parquet_with;
 use crate::run::RunResult;
 use crate::spec::ExperimentSpec;
-use crate::table::{RunRow, Table, TheoryRow, TrajectoryRow, Verdict, to_frame};
+use crate::table::{RunRow, Scalar, Table, TheoryRow, TrajectoryRow, Verdict, constant_column, to_frame};
 
 /// The modewise version written into every file.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -51,6 +51,20 @@ pub fn write_tables(
     verdicts: &[Verdict],
     stop: &StopFlag,
 ) -> Result<(), ExperimentError> {
+    write_tables_with(path_of, spec, results, theory, verdicts, &[], stop)
+}
+
+/// [`write_tables`] with `coordinates`: columns of one value each, written last in every
+/// table (a sweep point's `sweep_<key>` columns).
+pub fn write_tables_with(
+    path_of: impl Fn(Table) -> PathBuf,
+    spec: &ExperimentSpec,
+    results: &[RunResult],
+    theory: &[TheoryRow],
+    verdicts: &[Verdict],
+    coordinates: &[(String, Scalar)],
+    stop: &StopFlag,
+) -> Result<(), ExperimentError> {
     let meta = metadata(spec);
     let theory = finite_theory(theory);
     for &table in Table::ALL {
@@ -62,8 +76,11 @@ pub fn write_tables(
             std::fs::create_dir_all(parent)
                 .map_err(|source| ExperimentError::Io { path: parent.to_path_buf(), source })?;
         }
-        let mut frame = frame(table, results, &theory, verdicts)
-            .map_err(|source| ExperimentError::Polars { path: path.clone(), source })?;
+        let polars = |source| ExperimentError::Polars { path: path.clone(), source };
+        let mut frame = frame(table, results, &theory, verdicts).map_err(polars)?;
+        for (name, value) in coordinates {
+            frame.with_column(constant_column(name, value, frame.height())).map_err(polars)?;
+        }
         write_parquet_with(&mut frame, &path, &meta)?;
     }
     Ok(())

@@ -34,6 +34,9 @@ ids = con.execute("select distinct run_id from runs order by run_id").fetchall()
 assert [r[0] for r in ids] == sorted(set(tables["runs"].column("run_id").to_pylist())), ids
 [(lr,)] = con.execute("select min(lr) from runs").fetchall()
 assert lr == min(tables["runs"].column("lr").to_pylist()), lr
+# The train.* columns are typed: a number reads as a number, not VARCHAR.
+[(lr_type, steps_type)] = con.execute('select typeof("train.lr"), typeof("train.steps") from runs limit 1').fetchall()
+assert (lr_type, steps_type) == ("DOUBLE", "BIGINT"), (lr_type, steps_type)
 [(claims,)] = con.execute("select count(distinct claim) from summary").fetchall()
 assert claims >= 1, claims
 print("OK")
