@@ -159,6 +159,12 @@ pub(crate) fn estimate_run(p: &TrainParams, overlays: &Overlays, analysis: Analy
         let n = p.n_probe as f64;
         m.add(&f("n_probe"), format!("{n} probe samples"), 8.0 * n * (2.0 * d_in + 3.0 * d_out + 3.0 * rank));
     }
+    if p.n_clones >= 2 {
+        // The clones' weights on the host (f64) and on the engine, and their batches.
+        let c = p.n_clones as f64;
+        let clones = c * (24.0 * weights + 8.0 * batch * (d_in + d_out + widths));
+        m.add(&f("n_clones"), format!("{c} clones of a network of {weights} weights"), clones);
+    }
     // Per record: the mode matrix and the per-mode values; per trajectory row (one per mode):
     // the row, its column in the data frame and its encoding.
     let records = members * probes * (8.0 * rank * rank + 300.0 * rank + 8.0 * depth + 200.0);
@@ -189,7 +195,9 @@ pub(crate) fn estimate_run(p: &TrainParams, overlays: &Overlays, analysis: Analy
         _ => 6.0 * batch * weights + 20.0 * batch * (d_in + d_out),
     };
     let probe_flops = 4.0 * depth * widths * (d_in + d_out) * widest + 2.0 * p.n_probe as f64 * weights;
-    let training_seconds = (steps * members * per_step + probes * members * probe_flops) / FLOPS_PER_SECOND;
+    let clone_flops = p.n_clones as f64 * (per_step + 2.0 * weights);
+    let training_seconds =
+        (steps * members * per_step + probes * members * (probe_flops + clone_flops)) / FLOPS_PER_SECOND;
     let sde_steps = steps / overlays.sde_dt_over_lr.max(f64::MIN_POSITIVE);
     let mut path_steps = rank * (overlays.sde_paths as f64 * sde_steps + overlays.chain_paths as f64 * steps);
     if analysis == Analysis::SdeVsSgd {
@@ -315,6 +323,7 @@ mod tests {
         let cases: Vec<(TrainParams, Overlays, &str)> = vec![
             (TrainParams { seeds: (0..10_000_000).collect(), ..base.clone() }, Overlays::default(), "train.seeds"),
             (TrainParams { n_probe: 1_000_000_000_000, ..base.clone() }, Overlays::default(), "train.n_probe"),
+            (TrainParams { n_clones: 1_000_000_000_000, ..base.clone() }, Overlays::default(), "train.n_clones"),
             (
                 TrainParams {
                     data: modewise_dln::DataParams {
