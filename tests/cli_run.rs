@@ -142,6 +142,39 @@ fn presets_are_listed_and_printable_as_specs() {
     assert_eq!(spec.check().unwrap().plans().len(), 3);
 }
 
+#[test]
+fn every_preset_as_printed_runs_as_a_spec_file() {
+    // `presets --show NAME > f.toml && modewise run f.toml` (shrunk by overrides, which apply to
+    // each spec of the demo's file).
+    let tmp = tempfile::tempdir().unwrap();
+    let small = ["train.steps=20", "train.seeds=[0, 1]", "overlays.sde_paths=0", "overlays.chain_paths=0"];
+    for name in ["saddle", "demo"] {
+        let o = modewise(&["presets", "--show", name]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let file = tmp.path().join(format!("{name}.toml"));
+        std::fs::write(&file, &o.stdout).unwrap();
+        let out = tmp.path().join(format!("out-{name}"));
+        let mut args = vec!["run", file.to_str().unwrap(), "--out", out.to_str().unwrap()];
+        for s in &small {
+            args.extend(["--set", s]);
+        }
+        let o = modewise(&args);
+        assert!(o.status.success(), "{name}: {}", stderr(&o));
+        let runs = |dir: &Path| modewise_experiments::read_parquet(&dir.join("runs.parquet")).unwrap().height();
+        if name == "demo" {
+            // One subdirectory per experiment, as `modewise run demo` writes them.
+            let members = [3, 2, 8, 3].map(|variants| variants * 2);
+            for (experiment, members) in
+                ["demo-saddle", "demo-stationary", "demo-relax", "demo-sde-vs-sgd"].iter().zip(members)
+            {
+                assert_eq!(runs(&out.join(experiment)), members, "{experiment}");
+            }
+        } else {
+            assert_eq!(runs(&out), 3 * 2);
+        }
+    }
+}
+
 /// The `steps` (u64) or `sigma` (f64) column of a runs table, one value per run (first member).
 fn per_run<T: Copy>(out: &Path, column: &str, get: impl Fn(&polars::prelude::Column) -> Vec<T>) -> Vec<(String, T)> {
     let runs = modewise_experiments::read_parquet(&out.join("runs.parquet")).unwrap();

@@ -95,7 +95,7 @@ pub fn preset(name: &str) -> Result<Vec<ExperimentSpec>, ExperimentError> {
 
 /// The TOML text of a preset (for `modewise presets --show`).
 pub fn preset_toml(name: &str) -> Result<String, ExperimentError> {
-    Ok(preset(name)?.iter().map(|s| s.to_toml()).collect::<Vec<_>>().join("\n# ----\n"))
+    Ok(ExperimentSpec::several_to_toml(&preset(name)?))
 }
 
 #[cfg(test)]
@@ -129,6 +129,17 @@ mod tests {
         let steps: Vec<(f64, u64)> =
             sde.plans().iter().map(|p| (p.train.params().lr, p.train.params().steps)).collect();
         assert_eq!(steps, [(0.002, 50000), (0.01, 10000), (0.05, 2000)], "the same time lr · steps = 100");
+    }
+
+    #[test]
+    fn every_preset_as_printed_reads_back_as_its_specs() {
+        for (name, _) in PRESETS {
+            let printed = preset_toml(name).unwrap();
+            let back: Vec<ExperimentSpec> =
+                ExperimentSpec::several_from_toml(&printed, &[]).unwrap().into_iter().map(|(s, _)| s).collect();
+            assert_eq!(back, preset(name).unwrap(), "{name}");
+        }
+        assert!(preset_toml("demo").unwrap().contains("[[experiment]]"));
     }
 
     #[test]

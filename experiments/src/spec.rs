@@ -208,6 +208,9 @@ pub struct Override {
     value: toml::Value,
 }
 
+/// The top-level key of a file of several specs (`[[experiment]]`).
+const SEVERAL: &str = "experiment";
+
 /// Where an override lands.
 enum Target<'a> {
     /// A dotted path from the top of the spec.
@@ -458,6 +461,57 @@ impl ExperimentSpec {
         let mut table: toml::Table = text.parse().map_err(|e| malformed_toml("spec", text, &e))?;
         let shadowed = apply(&mut table, overrides)?;
         Ok((Self::from_table(table)?, shadowed))
+    }
+
+    /// Reads one spec, or several: a file whose top level is an array of tables `[[experiment]]`
+    /// (each a whole spec, its tables written `[experiment.train]`, `[[experiment.variants]]`)
+    /// holds several, which run together as one unit, as `modewise presets --show demo` prints
+    /// them. The overrides apply to each; errors name the spec's position
+    /// (`experiment[1]: train.lr: …`).
+    pub fn several_from_toml(
+        text: &str,
+        overrides: &[Override],
+    ) -> Result<Vec<(Self, Vec<Shadowed>)>, ExperimentError> {
+        let mut table: toml::Table = text.parse().map_err(|e| malformed_toml("spec", text, &e))?;
+        let several = match table.remove(SEVERAL) {
+            None => return Self::from_toml_noting(text, overrides).map(|one| vec![one]),
+            Some(toml::Value::Array(_)) if !table.is_empty() => {
+                let other = table.keys().next().cloned().unwrap_or_default();
+                return Err(invalid(other, format!("a file of several specs holds only [[{SEVERAL}]] tables")));
+            }
+            Some(toml::Value::Array(specs)) if !specs.is_empty() => specs,
+            Some(other) => {
+                return Err(invalid(
+                    SEVERAL,
+                    format!("must be a non-empty array of spec tables, [[{SEVERAL}]] (got {})", other.type_str()),
+                ));
+            }
+        };
+        several
+            .into_iter()
+            .enumerate()
+            .map(|(i, spec)| {
+                let within = |e: ExperimentError| e.within(&format!("{SEVERAL}[{i}]"));
+                let toml::Value::Table(mut spec) = spec else {
+                    return Err(invalid(format!("{SEVERAL}[{i}]"), "must be a spec table"));
+                };
+                let shadowed = apply(&mut spec, overrides).map_err(within)?;
+                Ok((Self::from_table(spec).map_err(within)?, shadowed))
+            })
+            .collect()
+    }
+
+    /// Several specs as one TOML text that [`Self::several_from_toml`] reads back (one spec is
+    /// written as itself).
+    pub fn several_to_toml(specs: &[Self]) -> String {
+        if let [one] = specs {
+            return one.to_toml();
+        }
+        #[derive(Serialize)]
+        struct Several<'a> {
+            experiment: &'a [ExperimentSpec],
+        }
+        toml::to_string(&Several { experiment: specs }).expect("specs always serialise")
     }
 
     /// Deserializes a spec from a TOML table (unknown keys and wrong types are errors naming
@@ -840,6 +894,58 @@ set = { "init.kind" = "gaussian", "init.gamma" = 2.0, backend = "flex" }
         let other = VARIANTS.replace("set = { lr = 0.01, steps = 500 }", r#"set = { "overlays.sde_paths" = 5 }"#);
         let err = parse_and_check(&other, &[]).unwrap_err().to_string();
         assert_eq!(err, "variants[1].set.overlays.sde_paths: a variant sets only train fields (keys such as train.lr)");
+    }
+
+    /// The rows of `docs/spec.md`'s tables: `(key, default)`, the default as written between
+    /// backticks (`None` for —).
+    fn documented_keys() -> Vec<(String, Option<String>)> {
+        let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/spec.md")).unwrap();
+        text.lines()
+            .filter(|l| l.starts_with("| `"))
+            .map(|l| {
+                let cells: Vec<&str> = l.trim_matches('|').split('|').map(str::trim).collect();
+                let unquote = |c: &str| c.strip_prefix('`').and_then(|c| c.strip_suffix('`')).map(String::from);
+                (unquote(cells[0]).unwrap_or_else(|| panic!("a key in backticks: {l}")), unquote(cells[2]))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn docs_spec_md_lists_every_key_with_its_default() {
+        let documented = documented_keys();
+        let default_spec = ExperimentSpec::from_toml("name = \"x\"\n[train]\n", &[]).unwrap();
+        let default_table: toml::Table = default_spec.to_toml().parse().unwrap();
+        // One spec per kind, so that every kind's fields are seen.
+        let kinds = [
+            "train.teacher.spectrum={kind=\"power-law\", s_max=2.0, decay=1.0, rank=2, s_min=0.1}",
+            "train.teacher.spectrum={kind=\"linear\", s_max=2.0, decay=0.5, rank=2}",
+            "train.init={kind=\"gaussian\", scale=0.1}",
+            "train.init={kind=\"aligned-balanced\", a0=0.1}",
+            "train.init={kind=\"unbalanced\", a0=0.1, factors=[2.0, 0.5, 1.0]}",
+            "train.init={kind=\"unbalanced\", a0=0.1, ratio=2.0}",
+            "train.init={kind=\"misaligned\", a0=0.1, angle=0.5}",
+            "train.data.source={kind=\"fixed\", n=20, whiten=true}",
+            "train.data.source={kind=\"population\"}",
+        ];
+        let mut keys: std::collections::BTreeSet<String> = flat(&default_table).into_keys().collect();
+        for kind in kinds {
+            let spec = default_spec.with_overrides(&[set(kind)]).unwrap_or_else(|e| panic!("{kind}: {e}"));
+            let table: toml::Table = spec.to_toml().parse().unwrap();
+            keys.extend(flat(&table).into_keys());
+        }
+        let listed: std::collections::BTreeSet<String> = documented.iter().map(|(k, _)| k.clone()).collect();
+        let missing: Vec<&String> = keys.iter().filter(|k| !listed.contains(*k)).collect();
+        assert!(missing.is_empty(), "docs/spec.md does not list {missing:?}");
+        let pseudo = ["variants[I].label", "variants[I].set", "sweep.<key>"];
+        let unknown: Vec<&String> =
+            listed.iter().filter(|k| !keys.contains(*k) && !pseudo.contains(&k.as_str())).collect();
+        assert!(unknown.is_empty(), "docs/spec.md lists keys the code does not have: {unknown:?}");
+        let defaults = flat(&default_table);
+        for (key, default) in &documented {
+            if let (Some(written), Some(value)) = (default, defaults.get(key).filter(|_| key != "name")) {
+                assert_eq!(written, &value.to_string(), "docs/spec.md: the default of {key}");
+            }
+        }
     }
 
     #[test]

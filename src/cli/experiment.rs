@@ -69,7 +69,8 @@ pub struct SweepArgs {
 /// Arguments of `modewise presets`.
 #[derive(Debug, Args)]
 pub struct PresetsArgs {
-    /// Print this preset's spec as TOML (a starting point for your own spec files).
+    /// Print this preset's spec as TOML, which `modewise run FILE` runs as printed (a starting
+    /// point for your own spec files; `demo`, several specs, prints as `[[experiment]]` tables).
     #[arg(long, value_name = "PRESET")]
     pub show: Option<String>,
 }
@@ -90,9 +91,15 @@ fn load(what: &str, overrides: &[Override], backend: Option<BackendKind>) -> any
             field: "spec file".into(),
             rule: format!("must exist and be readable ({what}: {e})"),
         })?;
-        let (spec, shadowed) = ExperimentSpec::from_toml_noting(&text, overrides)?;
-        note_shadowed(None, &shadowed);
-        vec![spec]
+        let specs = ExperimentSpec::several_from_toml(&text, overrides)?;
+        let several = specs.len() > 1;
+        specs
+            .into_iter()
+            .map(|(spec, shadowed)| {
+                note_shadowed(several.then_some(spec.name.as_str()), &shadowed);
+                spec
+            })
+            .collect()
     } else {
         let presets = preset(what)?;
         let several = presets.len() > 1;
@@ -181,7 +188,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
     super::set_out_given(args.out.is_some());
     let experiments = load(&what, &args.set, args.backend)?;
     let several = experiments.len() > 1;
-    let name = if several { what.as_str() } else { experiments[0].name() };
+    // Several specs run as one unit named after the preset, or the file that holds them.
+    let stem = Path::new(&what).file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = if several { stem.as_str() } else { experiments[0].name() };
     let dir = args.out.clone().unwrap_or_else(|| Path::new("data").join(name));
     // Refuse before any training when the destination is taken.
     check_destination(&dir, args.force)?;
