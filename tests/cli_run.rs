@@ -45,7 +45,7 @@ fn run_writes_four_tables_with_metadata_and_figures() {
     let tmp = tempfile::tempdir().unwrap();
     let spec = write_spec(tmp.path());
     let out = tmp.path().join("res");
-    let o = modewise(&["run", &spec, "--out", out.to_str().unwrap(), "--set", "train.lr=0.04"]);
+    let o = modewise(&["run", &spec, "--out", out.to_str().unwrap(), "--set", "train.lr=0.04", "--threads", "1"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert!(stdout.contains("peak_before_learned"), "{stdout}");
@@ -85,6 +85,25 @@ fn run_writes_four_tables_with_metadata_and_figures() {
     let back = modewise_experiments::ExperimentSpec::from_toml(spec_meta, &[]).unwrap();
     assert_eq!(back.train.lr, 0.04);
     assert!(meta.iter().any(|(k, v)| k == "modewise_version" && v == env!("CARGO_PKG_VERSION")));
+    // The run's provenance, in every table.
+    for table in ["runs", "trajectories", "theory", "summary"] {
+        let meta = modewise_experiments::read_metadata(&out.join(format!("{table}.parquet"))).unwrap();
+        let get = |key: &str| meta.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone()).unwrap_or_default();
+        let commit = get("git_commit");
+        let hex = commit.trim_end_matches("-dirty");
+        assert!(commit == "unknown" || (hex.len() == 40 && hex.chars().all(|c| c.is_ascii_hexdigit())), "{commit}");
+        let (started, ended) = (get("started_at"), get("ended_at"));
+        for t in [&started, &ended] {
+            // RFC 3339 in UTC: 2025-01-31T12:00:00Z.
+            let b = t.as_bytes();
+            assert!(b.len() == 20 && b[4] == b'-' && b[10] == b'T' && b[19] == b'Z', "{table}: {t}");
+        }
+        assert!(started <= ended, "{started} ≤ {ended}");
+        assert!(!get("host").is_empty() && get("host") != "unknown", "{table}");
+        assert!(get("command_line").ends_with("--set train.lr=0.04 --threads 1"), "{}", get("command_line"));
+        assert_eq!(get("threads"), "1");
+        assert!(get("device").starts_with("cpu: "), "{}", get("device"));
+    }
 
     // The same directory is refused without --force, replaced with it.
     let again = modewise(&["run", &spec, "--out", out.to_str().unwrap()]);

@@ -111,9 +111,15 @@ pub fn main() -> ExitCode {
 
 /// Runs a parsed command line and returns the exit status of a command that did not fail.
 fn run(cli: Cli) -> anyhow::Result<u8> {
+    let started = std::time::SystemTime::now();
     if let Some(n) = cli.threads {
         set_threads(n)?;
     }
+    modewise_experiments::set_run_context(modewise_experiments::RunContext {
+        command_line: std::env::args().collect::<Vec<_>>().join(" "),
+        threads: rayon::current_num_threads(),
+        started,
+    });
     let done = |r: anyhow::Result<()>| r.map(|()| 0);
     match cli.command {
         Some(Command::Theory(args)) => done(theory::run(args).map_err(theory_fields_as_flags)),
