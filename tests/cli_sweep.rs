@@ -24,7 +24,10 @@ s = [2.0, 1.0]
 
 fn modewise(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut c = Command::new(env!("CARGO_BIN_EXE_modewise"));
-    c.args(args).env_remove("SLURM_ARRAY_TASK_ID").env_remove("SLURM_ARRAY_TASK_COUNT");
+    for var in ["SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_COUNT", "SLURM_ARRAY_TASK_MIN", "SLURM_ARRAY_TASK_MAX"] {
+        c.env_remove(var);
+    }
+    c.args(args);
     for (k, v) in env {
         c.env(k, v);
     }
@@ -180,4 +183,31 @@ fn every_table_of_a_sweep_carries_its_typed_coordinates_and_typed_train_columns(
     assert_eq!(dtype("train.dims"), DataType::String);
     assert_eq!(runs.column("train.steps").unwrap().i64().unwrap().get(0), Some(30));
     assert_eq!(runs.column("train.dims").unwrap().str().unwrap().get(0), Some("[4, 5, 4]"));
+}
+
+#[test]
+fn dry_run_prints_the_points_shards_and_directory_and_writes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("grid.toml");
+    // 2 × 2 × 3 = 12 points.
+    std::fs::write(&file, SWEEP.replace("[sweep]", "[sweep]\n\"train.steps\" = [10, 20, 30]")).unwrap();
+    let out = tmp.path().join("res");
+    let (file, out_s) = (file.to_str().unwrap(), out.to_str().unwrap());
+    let o = modewise(&["sweep", file, "--out", out_s, "--dry-run", "--shard", "1/5"], &[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        format!(
+            "sweep grid: 12 points\nshard 1/5 (--shard): 3 points (indices 1 + k·5)\nall 5 shards: 2 to 3 points \
+             each\nresults directory: {out_s}\n"
+        )
+    );
+    // A 1-based Slurm array of 4 tasks: task 4 is the last shard.
+    let slurm = [("SLURM_ARRAY_TASK_ID", "4"), ("SLURM_ARRAY_TASK_MIN", "1"), ("SLURM_ARRAY_TASK_MAX", "4")];
+    let o = modewise(&["sweep", file, "--out", out_s, "--dry-run"], &slurm);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("shard 3/4 (Slurm's array variables): 3 points (indices 3 + k·4)"), "{text}");
+    assert!(text.contains("all 4 shards: 3 points each"), "{text}");
+    assert!(!out.exists(), "a dry run writes nothing");
+    assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 1, "only the sweep file");
 }

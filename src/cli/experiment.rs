@@ -64,6 +64,10 @@ pub struct SweepArgs {
     /// Hardware backend for every run, overriding the spec.
     #[arg(long, value_parser = typed::<BackendKind>())]
     pub backend: Option<BackendKind>,
+    /// Print the number of points, the shard sizes and the output directory, and exit without
+    /// running or writing anything (to size a job array).
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// Arguments of `modewise presets`.
@@ -283,6 +287,10 @@ pub fn sweep(args: SweepArgs) -> anyhow::Result<u8> {
     let sweep = Sweep::parse(&text, &overrides)?;
     note_shadowed(None, sweep.shadowed());
     let dir = args.out.clone().unwrap_or_else(|| default_dir(sweep.name()));
+    if args.dry_run {
+        print!("{}", dry_run(&sweep, shard, args.shard.is_some(), &dir));
+        return Ok(0);
+    }
     let options = SweepOptions { resume: args.resume, force: args.force, stop: stop_on_signals()? };
     let bar = progress_bar();
     let mut on_progress = progress_handler(&bar);
@@ -299,6 +307,34 @@ pub fn sweep(args: SweepArgs) -> anyhow::Result<u8> {
         dir.display()
     );
     Ok(finish(&outcome.divergences, outcome.members, &summary, &outcome.timings))
+}
+
+/// What `modewise sweep --dry-run` prints: the points, the shards (this one, from `--shard` or
+/// Slurm's variables, and the sizes of all `N`) and the output directory.
+fn dry_run(sweep: &modewise_experiments::sweep::Sweep, shard: Shard, flag: bool, dir: &Path) -> String {
+    let n = sweep.len();
+    let size = |i: usize| (n + shard.count - 1 - i) / shard.count;
+    let from = if flag {
+        "--shard"
+    } else if shard == Shard::ALL {
+        "no --shard and no Slurm array: the whole sweep"
+    } else {
+        "Slurm's array variables"
+    };
+    let sizes: Vec<usize> = (0..shard.count).map(size).collect();
+    let (min, max) = (sizes.iter().min().copied().unwrap_or(0), sizes.iter().max().copied().unwrap_or(0));
+    let spread = if min == max { format!("{max} points each") } else { format!("{min} to {max} points each") };
+    format!(
+        "sweep {}: {n} points\nshard {}/{} ({from}): {} points (indices {})\nall {} shards: {spread}\nresults \
+         directory: {}\n",
+        sweep.name(),
+        shard.index,
+        shard.count,
+        size(shard.index),
+        if shard.count == 1 { format!("0 to {}", n - 1) } else { format!("{} + k·{}", shard.index, shard.count) },
+        shard.count,
+        dir.display()
+    )
 }
 
 /// `modewise presets`.
