@@ -60,7 +60,7 @@ mod table;
 pub use error::{DestinationProblem, ExperimentError, SweepProgress};
 pub use experiment::{ExperimentOutcome, RunOptions, check_destination, default_dir, execute, execute_all};
 pub use io::{read_metadata, read_parquet, read_rows};
-pub use output::{GIT_COMMIT, RunContext, set_run_context, verdict_table};
+pub use output::{GIT_COMMIT, INVOCATION_KEYS, RunContext, set_run_context, verdict_table};
 pub use presets::{PRESETS, preset, preset_toml};
 pub use report::{Drawn, FIGURE_DEADLINE, Results, draw_figures};
 pub use resources::Estimate;

@@ -19,6 +19,11 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// `unknown` when built without git).
 pub const GIT_COMMIT: &str = env!("MODEWISE_GIT_COMMIT");
 
+/// The metadata keys that differ from one invocation to the next for the same results (when
+/// and how the command ran); everything else in the metadata, and every value in the tables,
+/// is the same for the same spec and seeds on the same backend and build.
+pub const INVOCATION_KEYS: [&str; 4] = ["started_at", "ended_at", "command_line", "threads"];
+
 /// What the metadata records of the process that runs an experiment, set once by the program
 /// ([`set_run_context`]).
 #[derive(Debug, Clone)]
