@@ -158,7 +158,7 @@ fn presets_are_listed_and_printable_as_specs() {
     assert!(o.status.success());
     let spec = modewise_experiments::ExperimentSpec::from_toml(&String::from_utf8_lossy(&o.stdout), &[]).unwrap();
     assert_eq!(spec.name, "saddle");
-    assert_eq!(spec.check().unwrap().plans().len(), 3);
+    assert_eq!(spec.check().unwrap().plans().len(), 9, "three depths and their controls");
 }
 
 #[test]

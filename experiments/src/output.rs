@@ -10,7 +10,9 @@ use crate::ExperimentError;
 use crate::io::write_parquet_with;
 use crate::run::RunResult;
 use crate::spec::ExperimentSpec;
-use crate::table::{RunRow, Scalar, Table, TheoryRow, TrajectoryRow, Verdict, constant_column, to_frame};
+use crate::table::{
+    Claim, Expected, Quantity, RunRow, Scalar, Table, TheoryRow, TrajectoryRow, Verdict, constant_column, to_frame,
+};
 
 /// The modewise version written into every file.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -180,25 +182,78 @@ pub fn finite_theory(rows: &[TheoryRow]) -> Vec<TheoryRow> {
         .collect()
 }
 
-/// The verdict table as text: claim, run, mode, quantity, predicted, measured, holds.
+/// The verdict table as text: one line per verdict (claim, run, mode, quantity, predicted,
+/// measured, its 95% interval, tolerance, number of seeds, holds, expected), the rule of each
+/// quantity, the verdicts whose outcome is not the expected one, and one line per claim
+/// ([`claim_lines`]).
 pub fn verdict_table(verdicts: &[Verdict]) -> String {
     let mut out = format!(
-        "{:<22} {:<32} {:>2} {:<28} {:>12} {:>12} {:>5}\n",
-        "claim", "run", "k", "quantity", "predicted", "measured", "holds"
+        "{:<22} {:<34} {:>2} {:<28} {:>11} {:>11} {:>11} {:>11} {:>9} {:>4} {:>5} {:>8}\n",
+        "claim", "run", "k", "quantity", "predicted", "measured", "ci_low", "ci_high", "tol", "n", "holds", "expected"
     );
     for v in verdicts {
         out.push_str(&format!(
-            "{:<22} {:<32} {:>2} {:<28} {:>12.4e} {:>12.4e} {:>5}\n",
+            "{:<22} {:<34} {:>2} {:<28} {:>11.4e} {:>11.4e} {:>11.4e} {:>11.4e} {:>9.2e} {:>4} {:>5} {:>8}\n",
             v.claim.name(),
             v.run_id,
             v.k,
             v.quantity.name(),
             v.predicted,
             v.measured,
-            if v.holds { "yes" } else { "no" }
+            v.ci_low,
+            v.ci_high,
+            v.tolerance,
+            v.n,
+            if v.holds { "yes" } else { "no" },
+            v.expected.name()
         ));
     }
+    let mut rules: Vec<(Quantity, &str)> = Vec::new();
+    for v in verdicts {
+        if !rules.iter().any(|(q, _)| *q == v.quantity) {
+            rules.push((v.quantity, &v.criterion));
+        }
+    }
+    if !rules.is_empty() {
+        out.push_str("rules (holds iff; pred = predicted, CI = [ci_low, ci_high], tol = tolerance):\n");
+        for (q, rule) in rules {
+            out.push_str(&format!("  {:<28} {rule}\n", q.name()));
+        }
+    }
+    let unexpected: Vec<&Verdict> = verdicts.iter().filter(|v| !v.as_expected()).collect();
+    if !unexpected.is_empty() {
+        out.push_str("not as expected (findings):\n");
+        for v in unexpected {
+            let what = if v.holds { "holds, expected to fail" } else { "fails" };
+            let why = if v.premise.is_empty() { String::new() } else { format!(" ({})", v.premise) };
+            out.push_str(&format!("  {} k={} {}: {what}{why}\n", v.run_id, v.k, v.quantity.name()));
+        }
+    }
+    for line in claim_lines(verdicts) {
+        out.push_str(&line);
+        out.push('\n');
+    }
     out
+}
+
+/// One line per claim present: `claim 1 (peak before learned): 18 of 18 hold; 2 of 2 controls
+/// fail as expected`, counting the verdicts expected to hold and those expected to fail (the
+/// negative controls) apart.
+pub fn claim_lines(verdicts: &[Verdict]) -> Vec<String> {
+    Claim::ALL
+        .iter()
+        .filter(|c| verdicts.iter().any(|v| v.claim == **c))
+        .map(|&c| {
+            let of = |e: Expected| verdicts.iter().filter(move |v| v.claim == c && v.expected == e);
+            let (hold, holding) = (of(Expected::Hold).count(), of(Expected::Hold).filter(|v| v.holds).count());
+            let (fail, failing) = (of(Expected::Fail).count(), of(Expected::Fail).filter(|v| !v.holds).count());
+            let label = match c.name().split_once(' ') {
+                Some((n, rest)) if n.chars().all(|ch| ch.is_ascii_digit()) => format!("claim {n} ({rest})"),
+                _ => c.name().to_string(),
+            };
+            format!("{label}: {holding} of {hold} hold; {failing} of {fail} controls fail as expected")
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -63,7 +63,7 @@ impl Default for Overlays {
 /// as `--set` keys them: dotted paths from the top of the spec, `"train.init.kind" =
 /// "gaussian"`, `"train.data.sigma" = 0.3`. The older form without `train.` (`"data.sigma"`) is
 /// still read, as the same key; a variant may not give one field in both forms, and sets only
-/// `train.*` fields.
+/// `train.*` fields. A variant may be marked as a negative control.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Variant {
@@ -72,6 +72,54 @@ pub struct Variant {
     /// Overrides of `train` fields, by their dotted path (`train.lr`).
     #[serde(default)]
     pub set: BTreeMap<String, toml::Value>,
+    /// Marks the variant as a negative control (`docs/theory.md` §9.1): a setting that violates
+    /// a premise of the claims, where some verdicts must fail.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub control: Option<Control>,
+}
+
+/// A negative control: why the variant violates a premise, and which verdicts the theory cannot
+/// judge it by so must fail. Verdicts whose premise the code checks itself (realisability, the
+/// discriminant bound, the band near it, a start above the peak) are expected to fail without
+/// being listed; `fails` names the others.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Control {
+    /// The violated premise, in words (shown in the `premise` column of the failing verdicts).
+    pub reason: String,
+    /// Verdicts expected to fail besides those the code detects: `QUANTITY` (every mode) or
+    /// `QUANTITY@K` (mode `K`, 0-based), quantities as in the `summary` table.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fails: Vec<String>,
+}
+
+impl Control {
+    /// Whether the control lists the verdict on `quantity` of mode `k` as expected to fail.
+    pub fn lists(&self, quantity: crate::table::Quantity, k: usize) -> bool {
+        self.fails.iter().any(|f| match f.split_once('@') {
+            Some((q, mode)) => q == quantity.name() && mode.parse() == Ok(k),
+            None => f == quantity.name(),
+        })
+    }
+
+    /// Checks the reason and the listed verdicts (fields named below `field`).
+    fn check(&self, field: &str) -> Result<(), ExperimentError> {
+        if self.reason.trim().is_empty() {
+            return Err(invalid(format!("{field}.reason"), "must say which premise the control violates"));
+        }
+        for (j, f) in self.fails.iter().enumerate() {
+            let (q, mode) = f.split_once('@').map_or((f.as_str(), None), |(q, m)| (q, Some(m)));
+            if crate::table::Quantity::from_name(q).is_none() || mode.is_some_and(|m| m.parse::<usize>().is_err()) {
+                return Err(invalid(
+                    format!("{field}.fails[{j}]"),
+                    format!(
+                        "must be a summary quantity, optionally @ a mode index, e.g. variance_over_T@1 (got `{f}`)"
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 impl Variant {
@@ -144,6 +192,11 @@ pub struct ExperimentSpec {
     /// Variants; none means a single run of the base parameters.
     #[serde(default)]
     pub variants: Vec<Variant>,
+    /// Whether every variant draws the same random numbers (the base's `train.streams`), for
+    /// paired comparisons. By default (`false`) variant `i` (0-based) runs in the namespaces of
+    /// the base's `train.streams` plus `i`, so the variants are independent samples.
+    #[serde(default)]
+    pub common_random_numbers: bool,
 }
 
 /// A concrete run of an experiment.
@@ -155,6 +208,8 @@ pub struct RunPlan {
     pub label: String,
     /// The checked training parameters.
     pub train: TrainSpec,
+    /// The variant's negative control, if it is one.
+    pub control: Option<Control>,
 }
 
 /// A checked experiment: the spec with its runs, each with checked training parameters. Built
@@ -575,7 +630,7 @@ impl ExperimentSpec {
         // What the runs will cost, before anything is allocated (checking the parameters
         // builds the teacher): one run at a time, the records of all kept until written.
         let mut estimate = Estimate::default();
-        for (_, _, params, prefix) in &runs {
+        for (_, _, params, prefix, _) in &runs {
             let run = estimate_run(params, &self.overlays, self.analysis, &format!("{prefix}train"));
             estimate.then(&run, kept_bytes(params));
         }
@@ -599,7 +654,7 @@ impl ExperimentSpec {
         }
         let plans = runs
             .into_iter()
-            .map(|(run_id, label, params, prefix)| {
+            .map(|(run_id, label, params, prefix, control)| {
                 if self.analysis == Analysis::SdeVsSgd && params.steps == 0 {
                     return Err(invalid(
                         format!("{prefix}train.steps"),
@@ -607,18 +662,19 @@ impl ExperimentSpec {
                     ));
                 }
                 let train = params.check().map_err(|e| ExperimentError::from(e).within(&format!("{prefix}train")))?;
-                Ok(RunPlan { run_id, label, train })
+                Ok(RunPlan { run_id, label, train, control })
             })
             .collect::<Result<_, _>>()?;
         Ok(CheckedExperiment { spec: self.clone(), plans, estimate })
     }
 
-    /// The spec's runs before their parameters are checked: run id, label, training parameters
-    /// and the prefix that names their fields (empty for the base run, `variants[I] (label): `
-    /// for a variant).
-    fn runs(&self) -> Result<Vec<(String, String, TrainParams, String)>, ExperimentError> {
+    /// The spec's runs before their parameters are checked: run id, label, training parameters,
+    /// the prefix that names their fields (empty for the base run, `variants[I] (label): ` for a
+    /// variant) and the variant's control marking.
+    #[allow(clippy::type_complexity)]
+    fn runs(&self) -> Result<Vec<(String, String, TrainParams, String, Option<Control>)>, ExperimentError> {
         if self.variants.is_empty() {
-            return Ok(vec![(self.name.clone(), "base".into(), self.train.clone(), String::new())]);
+            return Ok(vec![(self.name.clone(), "base".into(), self.train.clone(), String::new(), None)]);
         }
         let base = toml::Table::try_from(&self.train).expect("train parameters serialise");
         let mut seen = std::collections::BTreeSet::new();
@@ -638,7 +694,20 @@ impl ExperimentSpec {
                         format!("must be unique (`{}` repeats)", v.label),
                     ));
                 }
+                if let Some(c) = &v.control {
+                    c.check(&format!("variants[{i}].control"))?;
+                }
                 let mut table = base.clone();
+                if !self.common_random_numbers {
+                    // Variant i: the base's namespaces plus i (independent samples); a variant
+                    // that sets its own `streams` keeps them.
+                    let base_streams = self.train.streams;
+                    let shifted = modewise_dln::StreamNamespaces {
+                        init: base_streams.init + i as u64,
+                        data: base_streams.data + i as u64,
+                    };
+                    table.insert("streams".into(), toml::Value::try_from(shifted).expect("namespaces serialise"));
+                }
                 let mut paths = BTreeMap::new();
                 for (k, val) in kinds_first(&v.set) {
                     let path = train_path(k);
@@ -661,7 +730,7 @@ impl ExperimentSpec {
                     invalid(format!("variants[{i}].set.{}", e.path()), e.into_inner().message().replace('\n', " "))
                 })?;
                 let prefix = format!("variants[{i}] ({}): ", v.label);
-                Ok((format!("{}/{}", self.name, v.label), v.label.clone(), params, prefix))
+                Ok((format!("{}/{}", self.name, v.label), v.label.clone(), params, prefix, v.control.clone()))
             })
             .collect()
     }
@@ -851,7 +920,10 @@ set = { "init.kind" = "gaussian", "init.gamma" = 2.0, backend = "flex" }
             ("overlays.sde_paths=many", "overlays.sde_paths: invalid type: string \"many\", expected usize"),
             ("train.lr.x=1", "train.lr: is not a table, so `train.lr.x` cannot be set"),
             ("variants[3].set.lr=0.1", "variants[3]: does not exist (the spec has 3 variants)"),
-            ("variants[0].colour=red", "variants[0].colour: unknown field `colour`, expected `label` or `set`"),
+            (
+                "variants[0].colour=red",
+                "variants[0].colour: unknown field `colour`, expected one of `label`, `set`, `control`",
+            ),
             ("variants[0].set=3", "variants[0].set: invalid type: integer `3`, expected a map"),
         ];
         for (arg, expected) in cases {
@@ -936,7 +1008,14 @@ set = { "init.kind" = "gaussian", "init.gamma" = 2.0, backend = "flex" }
         let listed: std::collections::BTreeSet<String> = documented.iter().map(|(k, _)| k.clone()).collect();
         let missing: Vec<&String> = keys.iter().filter(|k| !listed.contains(*k)).collect();
         assert!(missing.is_empty(), "docs/spec.md does not list {missing:?}");
-        let pseudo = ["variants[I].label", "variants[I].set", "sweep.<key>"];
+        let pseudo = [
+            "variants[I].label",
+            "variants[I].control",
+            "variants[I].control.reason",
+            "variants[I].control.fails",
+            "variants[I].set",
+            "sweep.<key>",
+        ];
         let unknown: Vec<&String> =
             listed.iter().filter(|k| !keys.contains(*k) && !pseudo.contains(&k.as_str())).collect();
         assert!(unknown.is_empty(), "docs/spec.md lists keys the code does not have: {unknown:?}");
@@ -945,6 +1024,63 @@ set = { "init.kind" = "gaussian", "init.gamma" = 2.0, backend = "flex" }
             if let (Some(written), Some(value)) = (default, defaults.get(key).filter(|_| key != "name")) {
                 assert_eq!(written, &value.to_string(), "docs/spec.md: the default of {key}");
             }
+        }
+    }
+
+    #[test]
+    fn variants_are_independent_samples_unless_common_random_numbers() {
+        let ns = |spec: &ExperimentSpec| -> Vec<(u64, u64)> {
+            spec.check()
+                .unwrap()
+                .plans()
+                .iter()
+                .map(|p| (p.train.params().streams.init, p.train.params().streams.data))
+                .collect()
+        };
+        let spec = ExperimentSpec::from_toml(VARIANTS, &[]).unwrap();
+        assert_eq!(ns(&spec), [(0, 0), (1, 1), (2, 2)], "variant i in namespace i");
+        let crn = ExperimentSpec::from_toml(VARIANTS, &[set("common_random_numbers=true")]).unwrap();
+        assert_eq!(ns(&crn), [(0, 0), (0, 0), (0, 0)], "one namespace for paired comparisons");
+        // The base's namespaces shift; a variant's own wins.
+        let shifted = ExperimentSpec::from_toml(
+            VARIANTS,
+            &[set("train.streams={ init = 0, data = 10 }"), set("variants[2].set.streams=7")],
+        )
+        .unwrap();
+        assert_eq!(ns(&shifted), [(0, 10), (1, 11), (7, 7)]);
+        // Without variants, the base's own.
+        let single = ExperimentSpec::from_toml(SPEC, &[set("variants=[]"), set("train.streams=5")]).unwrap();
+        assert_eq!(ns(&single), [(5, 5)]);
+    }
+
+    #[test]
+    fn a_control_names_its_reason_and_lists_known_quantities() {
+        let spec = ExperimentSpec::from_toml(
+            VARIANTS,
+            &[set(r#"variants[1].control={ reason = "a large start", fails = ["w_at_peak@1", "d_max"] }"#)],
+        )
+        .unwrap();
+        let plans = spec.check().unwrap();
+        let control = plans.plans()[1].control.as_ref().unwrap();
+        assert!(plans.plans()[0].control.is_none());
+        use crate::table::Quantity;
+        assert!(control.lists(Quantity::WAtPeak, 1) && !control.lists(Quantity::WAtPeak, 0));
+        assert!(control.lists(Quantity::DMax, 0) && control.lists(Quantity::DMax, 3));
+        assert!(!control.lists(Quantity::TLearned, 0));
+        let cases = [
+            (r#"variants[0].control={ reason = "" }"#, "variants[0].control.reason: must say which premise"),
+            (
+                r#"variants[0].control={ reason = "x", fails = ["t_learnt"] }"#,
+                "variants[0].control.fails[0]: must be a summary quantity",
+            ),
+            (
+                r#"variants[0].control={ reason = "x", fails = ["t_learned@one"] }"#,
+                "variants[0].control.fails[0]: must be a summary quantity",
+            ),
+        ];
+        for (arg, expected) in cases {
+            let err = parse_and_check(VARIANTS, &[set(arg)]).unwrap_err().to_string();
+            assert!(err.starts_with(expected), "{arg}: expected `{expected}`, got `{err}`");
         }
     }
 

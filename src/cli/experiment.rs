@@ -225,8 +225,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
         all.extend(outcome.verdicts);
     }
     print!("{}", verdict_table(&all));
-    let holds = all.iter().filter(|v| v.holds).count();
-    Ok(finish(&divergences, members, &format!("{holds} of {} verdicts hold", all.len()), &timings))
+    let as_expected = all.iter().filter(|v| v.as_expected()).count();
+    let summary = format!("{as_expected} of {} verdicts as the theory expects", all.len());
+    Ok(finish(&divergences, members, &summary, &timings))
 }
 
 /// Shows a run's progress on `bar`, or as plain lines when the bar is hidden (not a terminal).
