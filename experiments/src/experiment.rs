@@ -8,7 +8,7 @@ use modewise_dln::{Divergence, StopFlag};
 
 use crate::ExperimentError;
 use crate::error::DestinationProblem;
-use crate::output::write_tables;
+use crate::output::{TableRows, write_tables};
 use crate::publish::{Created, Destination, Lock, clean_stale, create_staging, publish};
 use crate::report::Results;
 use crate::run::{Phase, Progress, Timings, train_and_analyse};
@@ -140,7 +140,8 @@ fn run_into(
     progress(Progress::Phase { name: spec.name.as_str(), phase: Phase::Writing });
     let started = std::time::Instant::now();
     std::fs::create_dir_all(out).map_err(|source| ExperimentError::Io { path: out.to_path_buf(), source })?;
-    write_tables(|table| table.path_in(out), spec, &results, &theory, &verdicts, &dose, stop)?;
+    let rows = TableRows { results: &results, theory: &theory, verdicts: &verdicts, dose: &dose };
+    write_tables(|table| table.path_in(out), spec, rows, stop)?;
     timings.parquet = started.elapsed().as_secs_f64();
     progress(Progress::Phase { name: spec.name.as_str(), phase: Phase::Figures });
     let started = std::time::Instant::now();

@@ -59,8 +59,8 @@ impl Shrink {
             Override::new("overlays.chain_paths", overlays.chain_paths / self.members)?,
         ];
         for (i, variant) in spec.variants.iter().enumerate() {
-            if let Some(steps) = variant.set.get("steps").and_then(toml::Value::as_integer) {
-                overrides.push(Override::new(&format!("variants[{i}].set.steps"), steps / self.steps as i64)?);
+            if let Some((key, steps)) = variant.get("steps").and_then(|(k, v)| Some((k, v.as_integer()?))) {
+                overrides.push(Override::new(&format!("variants[{i}].set.{key}"), steps / self.steps as i64)?);
             }
         }
         Ok(overrides)
@@ -97,7 +97,7 @@ pub fn preset(name: &str) -> Result<Vec<ExperimentSpec>, ExperimentError> {
 
 /// The TOML text of a preset (for `modewise presets --show`).
 pub fn preset_toml(name: &str) -> Result<String, ExperimentError> {
-    Ok(preset(name)?.iter().map(|s| s.to_toml()).collect::<Vec<_>>().join("\n# ----\n"))
+    Ok(ExperimentSpec::several_to_toml(&preset(name)?))
 }
 
 #[cfg(test)]
@@ -143,6 +143,17 @@ mod tests {
     }
 
     #[test]
+    fn every_preset_as_printed_reads_back_as_its_specs() {
+        for (name, _) in PRESETS {
+            let printed = preset_toml(name).unwrap();
+            let back: Vec<ExperimentSpec> =
+                ExperimentSpec::several_from_toml(&printed, &[]).unwrap().into_iter().map(|(s, _)| s).collect();
+            assert_eq!(back, preset(name).unwrap(), "{name}");
+        }
+        assert!(preset_toml("demo").unwrap().contains("[[experiment]]"));
+    }
+
+    #[test]
     fn the_demo_is_each_file_with_its_sizes_shrunk() {
         let demo = preset("demo").unwrap();
         assert_eq!(demo.len(), FILES.len());
@@ -154,8 +165,10 @@ mod tests {
             expected.overlays.sde_paths /= shrink.members;
             expected.overlays.chain_paths /= shrink.members;
             for v in &mut expected.variants {
-                if let Some(toml::Value::Integer(steps)) = v.set.get_mut("steps") {
-                    *steps /= shrink.steps as i64;
+                for (key, value) in &mut v.set {
+                    if let (toml::Value::Integer(steps), "steps") = (value, crate::spec::train_path(key)) {
+                        *steps /= shrink.steps as i64;
+                    }
                 }
             }
             assert_eq!(small, &expected, "{name}: only the sizes change");

@@ -446,7 +446,8 @@ fn resolution_floor(run: &RunRow, s: f64) -> Option<(f64, &'static str)> {
     if run.sigma != 0.0 {
         return None;
     }
-    let f64_run = run.train.iter().any(|(k, v)| k == "train.precision" && v == "f64");
+    let f64_run =
+        run.train.iter().any(|(k, v)| k == "train.precision" && *v == crate::table::Scalar::Str("f64".into()));
     let (eps, name) = if f64_run { (f64::EPSILON, "f64") } else { (f64::from(f32::EPSILON), "f32") };
     let l = f64::from(run.depth);
     let rate = l * s.powf(2.0 - 2.0 / l);

@@ -409,14 +409,112 @@ pub struct RunRow {
     pub last_finite_step: Option<u64>,
     /// Wall-clock training time of the run (all members together).
     pub wall_seconds: f64,
-    /// Every training field of the spec but `seeds` as `(train.<dotted path>, TOML text)`,
-    /// sorted by path: the dynamic columns.
-    pub train: Vec<(String, String)>,
+    /// Every training field of the spec but `seeds` as `(train.<dotted path>, value)`, sorted by
+    /// path: the dynamic columns.
+    pub train: Vec<(String, Scalar)>,
+}
+
+/// The value of a typed dynamic column (`train.<path>` of `runs`, `sweep_<key>` of a sweep's
+/// tables): a TOML value as the Parquet type it reads as. Integers are `i64`, floats `f64`,
+/// booleans `bool`, strings `str`; arrays and tables are `str` holding their TOML text
+/// (`[2.0, 1.0]`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Scalar {
+    /// An integer.
+    I64(i64),
+    /// A float.
+    F64(f64),
+    /// A boolean.
+    Bool(bool),
+    /// Text: a string, or the TOML text of an array or table.
+    Str(String),
+}
+
+impl From<&toml::Value> for Scalar {
+    fn from(value: &toml::Value) -> Self {
+        match value {
+            toml::Value::Integer(i) => Self::I64(*i),
+            toml::Value::Float(f) => Self::F64(*f),
+            toml::Value::Boolean(b) => Self::Bool(*b),
+            toml::Value::String(s) => Self::Str(s.clone()),
+            other => Self::Str(other.to_string()),
+        }
+    }
+}
+
+impl fmt::Display for Scalar {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::I64(v) => write!(f, "{v}"),
+            Self::F64(v) => write!(f, "{v:?}"),
+            Self::Bool(v) => write!(f, "{v}"),
+            Self::Str(v) => f.write_str(v),
+        }
+    }
+}
+
+/// The one column type that holds all of `values`: `i64` when all are integers, `f64` when all
+/// are numbers (integers widened), `bool` when all are booleans, else `str` (numbers and
+/// booleans as their text). `None` values are nulls.
+pub fn scalar_column(name: &str, values: &[Option<&Scalar>]) -> Column {
+    let present = || values.iter().flatten();
+    let name = name.into();
+    if present().all(|v| matches!(v, Scalar::I64(_))) {
+        let v: Vec<Option<i64>> =
+            values.iter().map(|v| v.map(|s| if let Scalar::I64(i) = s { *i } else { 0 })).collect();
+        Column::new(name, v)
+    } else if present().all(|v| matches!(v, Scalar::I64(_) | Scalar::F64(_))) {
+        let v: Vec<Option<f64>> = values
+            .iter()
+            .map(|v| {
+                v.map(|s| match s {
+                    Scalar::I64(i) => *i as f64,
+                    Scalar::F64(f) => *f,
+                    _ => f64::NAN,
+                })
+            })
+            .collect();
+        Column::new(name, v)
+    } else if present().all(|v| matches!(v, Scalar::Bool(_))) {
+        let v: Vec<Option<bool>> = values.iter().map(|v| v.map(|s| matches!(s, Scalar::Bool(true)))).collect();
+        Column::new(name, v)
+    } else {
+        let v: Vec<Option<String>> = values.iter().map(|v| v.map(Scalar::to_string)).collect();
+        Column::new(name, v)
+    }
+}
+
+/// A column of `height` rows all holding `value`, of `value`'s type (also when `height` is 0).
+pub fn constant_column(name: &str, value: &Scalar, height: usize) -> Column {
+    let name = name.into();
+    match value {
+        Scalar::I64(v) => Column::new(name, vec![*v; height]),
+        Scalar::F64(v) => Column::new(name, vec![*v; height]),
+        Scalar::Bool(v) => Column::new(name, vec![*v; height]),
+        Scalar::Str(v) => Column::new(name, vec![v.as_str(); height]),
+    }
+}
+
+/// The values of a column written by [`scalar_column`] (`None` for nulls); an error names a
+/// column of another type.
+pub fn read_scalar_column(column: &Column) -> PolarsResult<Vec<Option<Scalar>>> {
+    use polars::prelude::DataType;
+    Ok(match column.dtype() {
+        DataType::Int64 => column.i64()?.iter().map(|v| v.map(Scalar::I64)).collect(),
+        DataType::Float64 => column.f64()?.iter().map(|v| v.map(Scalar::F64)).collect(),
+        DataType::Boolean => column.bool()?.iter().map(|v| v.map(Scalar::Bool)).collect(),
+        DataType::String => column.str()?.iter().map(|v| v.map(|s| Scalar::Str(s.to_string()))).collect(),
+        other => {
+            return Err(
+                polars_err!(ComputeError: "column `{}` has type {other}, not i64, f64, bool or str", column.name()),
+            );
+        }
+    })
 }
 
 impl RunRow {
     /// The prefix of the dynamic columns: one per training field of the spec,
-    /// `train.<dotted path>`, holding the field's TOML text (null in runs without the field).
+    /// `train.<dotted path>`, typed (see [`Scalar`]; null in runs without the field).
     pub const TRAIN_PREFIX: &'static str = "train.";
 
     /// One row per member of `result`, with its divergence if it diverged.
@@ -427,7 +525,7 @@ impl RunRow {
         let value = toml::Value::try_from(p).expect("train parameters serialise");
         flatten("train", &value, &mut train);
         train.retain(|(k, _)| k != "train.seeds");
-        train.sort();
+        train.sort_by(|a, b| a.0.cmp(&b.0));
         let base = RunRow {
             run_id: plan.run_id.clone(),
             label: plan.label.clone(),
@@ -467,16 +565,15 @@ impl RunRow {
     }
 }
 
-/// Flattens a TOML value into `(dotted path, TOML text)` pairs (arrays stay whole).
-fn flatten(prefix: &str, value: &toml::Value, out: &mut Vec<(String, String)>) {
+/// Flattens a TOML value into `(dotted path, value)` pairs (arrays stay whole, as text).
+fn flatten(prefix: &str, value: &toml::Value, out: &mut Vec<(String, Scalar)>) {
     match value {
         toml::Value::Table(t) => {
             for (k, v) in t {
                 flatten(&format!("{prefix}.{k}"), v, out);
             }
         }
-        toml::Value::String(s) => out.push((prefix.to_string(), s.clone())),
-        other => out.push((prefix.to_string(), other.to_string())),
+        other => out.push((prefix.to_string(), Scalar::from(other))),
     }
 }
 
@@ -521,9 +618,9 @@ impl Row for RunRow {
         Ok(keys
             .into_iter()
             .map(|key| {
-                let values: Vec<Option<String>> =
-                    rows.iter().map(|r| r.train.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone())).collect();
-                Column::new(key.into(), values)
+                let values: Vec<Option<&Scalar>> =
+                    rows.iter().map(|r| r.train.iter().find(|(k, _)| k == key).map(|(_, v)| v)).collect();
+                scalar_column(key, &values)
             })
             .collect())
     }
@@ -534,9 +631,9 @@ impl Row for RunRow {
             if !name.starts_with(Self::TRAIN_PREFIX) {
                 continue;
             }
-            for (row, v) in rows.iter_mut().zip(column.str()?.iter()) {
+            for (row, v) in rows.iter_mut().zip(read_scalar_column(column)?) {
                 if let Some(v) = v {
-                    row.train.push((name.to_string(), v.to_string()));
+                    row.train.push((name.to_string(), v));
                 }
             }
         }
@@ -845,6 +942,7 @@ mod tests {
                     polars::prelude::DataType::String => "str".to_string(),
                     polars::prelude::DataType::UInt32 => "u32".to_string(),
                     polars::prelude::DataType::UInt64 => "u64".to_string(),
+                    polars::prelude::DataType::Int64 => "i64".to_string(),
                     polars::prelude::DataType::Float64 => "f64".to_string(),
                     polars::prelude::DataType::Boolean => "bool".to_string(),
                     other => format!("{other:?}"),
@@ -859,7 +957,7 @@ mod tests {
         R::COLUMNS.iter().map(|c| (c.name.to_string(), c.type_name().to_string())).collect()
     }
 
-    fn run_row(member: u32, train: &[(&str, &str)]) -> RunRow {
+    fn run_row(member: u32, train: &[(&str, Scalar)]) -> RunRow {
         RunRow {
             run_id: "exp/lr=0.1".into(),
             label: "lr=0.1".into(),
@@ -883,25 +981,48 @@ mod tests {
             diverged_at: (member == 1).then_some(120),
             last_finite_step: (member == 1).then_some(100),
             wall_seconds: 1.5,
-            train: train.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            train: train.iter().map(|(k, v)| (k.to_string(), v.clone())).collect(),
         }
     }
 
     #[test]
     fn runs_round_trip_with_nulls_and_dynamic_train_columns() {
+        let text = |s: &str| Scalar::Str(s.into());
         let rows = vec![
-            run_row(0, &[("train.init.kind", "gaussian"), ("train.lr", "0.1")]),
-            run_row(1, &[("train.init.gamma", "0.5"), ("train.lr", "0.1")]),
+            run_row(
+                0,
+                &[
+                    ("train.dims", text("[4, 6, 4]")),
+                    ("train.init.kind", text("gaussian")),
+                    ("train.lr", Scalar::F64(0.1)),
+                    ("train.steps", Scalar::I64(300)),
+                ],
+            ),
+            run_row(
+                1,
+                &[
+                    ("train.dims", text("[4, 6, 4]")),
+                    ("train.init.gamma", Scalar::F64(0.5)),
+                    ("train.lr", Scalar::F64(0.1)),
+                    ("train.steps", Scalar::I64(30)),
+                ],
+            ),
         ];
         let (frame, back) = round_trip(&rows);
-        // The fixed columns in their order, then the union of the train.* paths, sorted.
+        // The fixed columns in their order, then the union of the train.* paths, sorted, typed.
         let mut expected = declared::<RunRow>();
-        for k in ["train.init.gamma", "train.init.kind", "train.lr"] {
-            expected.push((k.into(), "str".into()));
+        for (k, t) in [
+            ("train.dims", "str"),
+            ("train.init.gamma", "f64"),
+            ("train.init.kind", "str"),
+            ("train.lr", "f64"),
+            ("train.steps", "i64"),
+        ] {
+            expected.push((k.into(), t.into()));
         }
         assert_eq!(schema(&frame), expected);
-        let gamma: Vec<Option<&str>> = frame.column("train.init.gamma").unwrap().str().unwrap().iter().collect();
-        assert_eq!(gamma, [None, Some("0.5")], "null in a run without the field");
+        let gamma: Vec<Option<f64>> = frame.column("train.init.gamma").unwrap().f64().unwrap().iter().collect();
+        assert_eq!(gamma, [None, Some(0.5)], "null in a run without the field");
         let at: Vec<Option<u64>> = frame.column("diverged_at").unwrap().u64().unwrap().iter().collect();
         assert_eq!(at, [None, Some(120)]);
         let status: Vec<Option<&str>> = frame.column("status").unwrap().str().unwrap().iter().collect();
@@ -909,7 +1030,7 @@ mod tests {
         // Read back, each row's train pairs come in column (sorted) order.
         let mut sorted = rows.clone();
         for r in &mut sorted {
-            r.train.sort();
+            r.train.sort_by(|a, b| a.0.cmp(&b.0));
         }
         assert_eq!(back, sorted);
     }
@@ -1144,7 +1265,7 @@ mod tests {
                 let pattern = format!("{}<path>", RunRow::TRAIN_PREFIX);
                 assert_eq!(
                     documented.pop(),
-                    Some((pattern, "str".into(), true)),
+                    Some((pattern, "typed".into(), true)),
                     "the runs table ends with its dynamic train.* columns"
                 );
             }
@@ -1189,6 +1310,9 @@ a0 = 0.1
         assert!(train.contains(&"train.lr") && train.contains(&"train.init.a0"), "{train:?}");
         assert!(!train.contains(&"train.seeds"), "the seeds are the member rows");
         assert!(train.is_sorted());
-        assert_eq!(rows[0].train.iter().find(|(k, _)| k == "train.init.kind").unwrap().1, "aligned-balanced");
+        let field = |key: &str| rows[0].train.iter().find(|(k, _)| k == key).unwrap().1.clone();
+        assert_eq!(field("train.init.kind"), Scalar::Str("aligned-balanced".into()));
+        assert_eq!((field("train.lr"), field("train.steps")), (Scalar::F64(0.05), Scalar::I64(300)));
+        assert_eq!(field("train.dims"), Scalar::Str("[4, 6, 4]".into()), "arrays as their TOML text");
     }
 }
