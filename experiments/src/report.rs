@@ -230,12 +230,17 @@ pub struct Drawn {
 pub type DrawFigure = fn(&Results) -> Option<Figure>;
 
 /// The figures, by file name, in the order they are drawn.
-pub const FIGURES: [(&str, DrawFigure); 5] = [
+pub const FIGURES: [(&str, DrawFigure); 10] = [
     ("modes.svg", modes),
     ("diffusion.svg", diffusion),
     ("stationary.svg", stationary),
     ("variance.svg", variance),
     ("alignment.svg", alignment),
+    ("dose_w_at_peak.svg", |r| crate::dose::figure(&r.dose, "w_at_peak")),
+    ("dose_d_max.svg", |r| crate::dose::figure(&r.dose, "d_max")),
+    ("dose_t_learned.svg", |r| crate::dose::figure(&r.dose, "t_learned")),
+    ("dose_t_peak.svg", |r| crate::dose::figure(&r.dose, "t_peak")),
+    ("dose_variance_over_t.svg", |r| crate::dose::figure(&r.dose, "variance_over_t")),
 ];
 
 /// Redraws every figure of a results directory; returns the paths written.

@@ -198,7 +198,7 @@ control = { reason = "ratio 8 judged against the balanced theory", fails = ["fin
 /// Claim 4 as a dose–response verdict: from an aligned start (`dose = 0`) at a large scale the
 /// peak sits where the balanced theory puts it, and at the same scale with a large
 /// misalignment (`dose = 0.9`) it does not: the study's "holds up to dose Y" must fail there.
-/// The small-scale mode is realigned before its peak and holds (`docs/theory.md` §9.8).
+/// The small-scale mode is realigned before its peak and holds (`docs/theory.md` §9.4).
 #[test]
 fn claim_four_holds_aligned_and_fails_at_large_scale_and_large_misalignment() {
     let experiment = ExperimentSpec::from_toml(
