@@ -381,6 +381,68 @@ pub fn limit_lines(limits: &[DoseLimit]) -> Vec<String> {
         .collect()
 }
 
+/// The figure of one metric: a panel per reference, mode, scale and axis with at least two
+/// doses, the mean relative error against the dose with its 95% interval (dashed), the band
+/// `±tolerance` within which it holds (dotted), and a marker at the first dose where it fails.
+pub(crate) fn figure(rows: &[DoseRow], metric: &str) -> Option<crate::figures::Figure> {
+    use crate::figures::{Figure, LinePlot, Marker, Series, SeriesStyle};
+    let rows: Vec<DoseRow> = rows.iter().filter(|r| r.metric == metric).cloned().collect();
+    let tol = tolerance(metric);
+    let panels: Vec<Figure> = limits(&rows)
+        .into_iter()
+        .map(|l| {
+            let on_axis = |r: &&DoseRow| {
+                r.reference == l.reference
+                    && r.k == l.k
+                    && ((r.dose_scale * 1000.0).round() / 1000.0 - l.scale).abs() < 1e-9
+                    && if l.axis == "misalignment" {
+                        r.dose_imbalance.abs() < NO_DOSE
+                    } else {
+                        r.dose_misalignment < NO_DOSE
+                    }
+            };
+            let mut points: Vec<&DoseRow> = rows.iter().filter(on_axis).collect();
+            let dose =
+                |r: &DoseRow| if l.axis == "misalignment" { r.dose_misalignment } else { r.dose_imbalance.abs() };
+            points.sort_by(|a, b| dose(a).total_cmp(&dose(b)));
+            let xs: Vec<f64> = points.iter().map(|r| dose(r)).collect();
+            let (lo, hi) = (xs.first().copied().unwrap_or(0.0), xs.last().copied().unwrap_or(1.0));
+            let series = |label: &str, pts: Vec<(f64, f64)>, style, color| Series {
+                label: label.into(),
+                points: pts,
+                style,
+                color,
+            };
+            let of = |f: fn(&DoseRow) -> Option<f64>| points.iter().filter_map(|r| Some((dose(r), f(r)?))).collect();
+            Figure::Lines(LinePlot {
+                title: format!("mode {} vs {} · scale {:.3}", l.k, l.reference, l.scale),
+                x_label: format!("{} dose", l.axis),
+                y_label: format!("{metric}: relative error"),
+                log_x: false,
+                log_y: false,
+                series: vec![
+                    series("mean over seeds", of(|r| Some(r.estimate)), SeriesStyle::Points, 0),
+                    series("", of(|r| Some(r.estimate)), SeriesStyle::Line, 0),
+                    series("95% interval", of(|r| r.ci_low), SeriesStyle::Dashed, 0),
+                    series("", of(|r| r.ci_high), SeriesStyle::Dashed, 0),
+                    series(&format!("holds within ±{tol}"), vec![(lo, tol), (hi, tol)], SeriesStyle::Dashed, 2),
+                    series("", vec![(lo, -tol), (hi, -tol)], SeriesStyle::Dashed, 2),
+                ],
+                markers: l
+                    .fails_at
+                    .map(|x| Marker { x, label: "first failure".into(), color: 1 })
+                    .into_iter()
+                    .collect(),
+            })
+        })
+        .collect();
+    (!panels.is_empty()).then(|| Figure::Grid {
+        title: format!("Claim 4: {metric} against the dose"),
+        columns: 3,
+        panels,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -455,66 +517,4 @@ mod tests {
         let far = ctx.row("w_at_peak", "balanced", &[(0.70, 1.0), (0.72, 1.0), (0.71, 1.0)]).unwrap();
         assert!(!far.holds && far.ci_high.unwrap() < -0.1, "{far:?}");
     }
-}
-
-/// The figure of one metric: a panel per reference, mode, scale and axis with at least two
-/// doses, the mean relative error against the dose with its 95% interval (dashed), the band
-/// `±tolerance` within which it holds (dotted), and a marker at the first dose where it fails.
-pub(crate) fn figure(rows: &[DoseRow], metric: &str) -> Option<crate::figures::Figure> {
-    use crate::figures::{Figure, LinePlot, Marker, Series, SeriesStyle};
-    let rows: Vec<DoseRow> = rows.iter().filter(|r| r.metric == metric).cloned().collect();
-    let tol = tolerance(metric);
-    let panels: Vec<Figure> = limits(&rows)
-        .into_iter()
-        .map(|l| {
-            let on_axis = |r: &&DoseRow| {
-                r.reference == l.reference
-                    && r.k == l.k
-                    && ((r.dose_scale * 1000.0).round() / 1000.0 - l.scale).abs() < 1e-9
-                    && if l.axis == "misalignment" {
-                        r.dose_imbalance.abs() < NO_DOSE
-                    } else {
-                        r.dose_misalignment < NO_DOSE
-                    }
-            };
-            let mut points: Vec<&DoseRow> = rows.iter().filter(on_axis).collect();
-            let dose =
-                |r: &DoseRow| if l.axis == "misalignment" { r.dose_misalignment } else { r.dose_imbalance.abs() };
-            points.sort_by(|a, b| dose(a).total_cmp(&dose(b)));
-            let xs: Vec<f64> = points.iter().map(|r| dose(r)).collect();
-            let (lo, hi) = (xs.first().copied().unwrap_or(0.0), xs.last().copied().unwrap_or(1.0));
-            let series = |label: &str, pts: Vec<(f64, f64)>, style, color| Series {
-                label: label.into(),
-                points: pts,
-                style,
-                color,
-            };
-            let of = |f: fn(&DoseRow) -> Option<f64>| points.iter().filter_map(|r| Some((dose(r), f(r)?))).collect();
-            Figure::Lines(LinePlot {
-                title: format!("mode {} vs {} · scale {:.3}", l.k, l.reference, l.scale),
-                x_label: format!("{} dose", l.axis),
-                y_label: format!("{metric}: relative error"),
-                log_x: false,
-                log_y: false,
-                series: vec![
-                    series("mean over seeds", of(|r| Some(r.estimate)), SeriesStyle::Points, 0),
-                    series("", of(|r| Some(r.estimate)), SeriesStyle::Line, 0),
-                    series("95% interval", of(|r| r.ci_low), SeriesStyle::Dashed, 0),
-                    series("", of(|r| r.ci_high), SeriesStyle::Dashed, 0),
-                    series(&format!("holds within ±{tol}"), vec![(lo, tol), (hi, tol)], SeriesStyle::Dashed, 2),
-                    series("", vec![(lo, -tol), (hi, -tol)], SeriesStyle::Dashed, 2),
-                ],
-                markers: l
-                    .fails_at
-                    .map(|x| Marker { x, label: "first failure".into(), color: 1 })
-                    .into_iter()
-                    .collect(),
-            })
-        })
-        .collect();
-    (!panels.is_empty()).then(|| Figure::Grid {
-        title: format!("Claim 4: {metric} against the dose"),
-        columns: 3,
-        panels,
-    })
 }
