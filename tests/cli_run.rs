@@ -390,3 +390,54 @@ fn the_first_authors_setting_whitens_n_points_and_trains_on_a_random_fraction() 
     assert_eq!(stderr(&o).trim(), "error: train.data.source.train_fraction: must be in (0, 1] (got 0.0)");
     assert!(!out.exists());
 }
+
+#[test]
+fn piped_progress_writes_step_lines_between_probes_and_the_overlay_phase_at_the_set_rate() {
+    let tmp = tempfile::tempdir().unwrap();
+    let text = SPEC.replace("steps = 300", "steps = 400\ncheck_every = 7");
+    let path = tmp.path().join("tiny.toml");
+    std::fs::write(&path, &text).unwrap();
+    let path = path.to_str().unwrap();
+    let probes = modewise_experiments::ExperimentSpec::from_toml(&text, &[]).unwrap().check().unwrap().plans()[0]
+        .train
+        .probe_steps();
+    let run = |out: &str, secs: &str| {
+        let out = tmp.path().join(out);
+        Command::new(env!("CARGO_BIN_EXE_modewise"))
+            .args(["run", path, "--out", out.to_str().unwrap()])
+            .env("MODEWISE_PROGRESS_SECS", secs)
+            .output()
+            .expect("the binary runs")
+    };
+    // stderr is a pipe, as in a batch job: plain lines; at rate 0, one at every tick.
+    let o = run("every", "0");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    let ticks: Vec<u64> = (7..=400).step_by(7).collect();
+    assert!(ticks.iter().filter(|s| !probes.contains(s)).count() > 40, "ticks between the probes: {probes:?}");
+    for s in &ticks {
+        let pct = 100.0 * *s as f64 / 400.0;
+        assert!(err.contains(&format!("tiny (1/1): step {s} of 400 ({pct:.0}%) (")), "step {s}:\n{err}");
+    }
+    // Each step once, probes included (a probe at a tick is not written twice).
+    let step_lines = err.lines().filter(|l| l.starts_with("tiny (1/1): step ")).count();
+    let expected = ticks.iter().chain(&probes).collect::<std::collections::BTreeSet<_>>().len();
+    assert_eq!(step_lines, expected, "{err}");
+    assert!(err.contains("run tiny (population-GD reference) (1/1): 400 steps"), "{err}");
+    assert!(err.contains("tiny: computing the theory overlays and verdicts ("), "{err}");
+    // At a rate of an hour, a short run writes no step line, only its runs and phases.
+    let o = run("hourly", "3600");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(!err.contains(": step "), "{err}");
+    assert!(err.contains("run tiny (1/1): 400 steps"), "{err}");
+    assert!(err.contains("tiny: drawing the figures ("), "{err}");
+    // A rate that is not a number of seconds is refused before anything runs.
+    let o = run("bad", "soon");
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert_eq!(
+        stderr(&o).trim(),
+        "error: MODEWISE_PROGRESS_SECS: must be a non-negative number of seconds (got \"soon\")"
+    );
+    assert!(!tmp.path().join("bad").exists());
+}
