@@ -96,11 +96,16 @@ fn fixed_whitened_sample_trains_towards_its_least_squares_solution() {
     // Without label noise and with a whitened sample the least-squares solution is M itself.
     let last = records.last().unwrap();
     assert!(last.probe.population_loss < 1e-6, "{}", last.probe.population_loss);
-    let err = DataParams { source: DataSource::Fixed { n: 5, whiten: true, train_fraction: 1.0 }, sigma: 0.0 }.check(4, 5).unwrap_err();
-    assert_eq!(err.to_string(), "source.n: must exceed the input dimension 5 to whiten the sample (got 5)");
-    let err = TrainParams { data: DataParams { source: DataSource::Fixed { n: 5, whiten: true, train_fraction: 1.0 }, sigma: 0.0 }, ..p }
-        .check()
+    let err = DataParams { source: DataSource::Fixed { n: 5, whiten: true, train_fraction: 1.0 }, sigma: 0.0 }
+        .check(4, 5)
         .unwrap_err();
+    assert_eq!(err.to_string(), "source.n: must exceed the input dimension 5 to whiten the sample (got 5)");
+    let err = TrainParams {
+        data: DataParams { source: DataSource::Fixed { n: 5, whiten: true, train_fraction: 1.0 }, sigma: 0.0 },
+        ..p
+    }
+    .check()
+    .unwrap_err();
     assert_eq!(err.to_string(), "data.source.n: must exceed the input dimension 5 to whiten the sample (got 5)");
 }
 
