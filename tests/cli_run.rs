@@ -1,6 +1,8 @@
 //! End-to-end tests of `modewise run`, `presets` and `report`: results read back (schema,
 //! values, metadata), overwrite refusal, and pyarrow as a reader (bad input: `reliability.rs`).
 
+mod common;
+
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -324,4 +326,118 @@ fn a_second_run_into_the_default_directory_says_what_to_do_without_naming_an_unp
         "error: --out: data/tiny already holds results; pass --force to replace them, or choose another --out"
     );
     assert!(run(&["--force"]).status.success());
+}
+
+#[test]
+fn the_first_authors_setting_whitens_n_points_and_trains_on_a_random_fraction() {
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = write_spec(tmp.path());
+    let run = |name: &str, source: &str| {
+        let out = tmp.path().join(name);
+        let set = format!("train.data.source={source}");
+        let o = modewise(&["run", &spec, "--out", out.to_str().unwrap(), "--set", &set, "--set", "train.steps=60"]);
+        (out, o)
+    };
+    let (split, o) = run("split", r#"{kind="fixed", n=20, whiten=true, train_fraction=0.8}"#);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let runs = modewise_experiments::read_parquet(&split.join("runs.parquet")).unwrap();
+    let fraction: Vec<f64> =
+        runs.column("train.data.source.train_fraction").unwrap().f64().unwrap().into_no_null_iter().collect();
+    assert_eq!(fraction, vec![0.8, 0.8]);
+    let spec_text = modewise_experiments::read_metadata(&split.join("runs.parquet"))
+        .unwrap()
+        .into_iter()
+        .find(|(k, _)| k == "spec")
+        .unwrap()
+        .1;
+    assert!(spec_text.contains("train_fraction = 0.8"), "{spec_text}");
+    // Training on 16 of the 20 points moves the weights differently from training on all 20.
+    let (all, o) = run("all", r#"{kind="fixed", n=20, whiten=true}"#);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let traj = |dir: &Path| common::table_text(&dir.join("trajectories.parquet"));
+    assert_ne!(traj(&split), traj(&all), "the training fraction changes nothing");
+    // The default fraction is 1: written out, it gives the same tables bit for bit.
+    let (one, o) = run("one", r#"{kind="fixed", n=20, whiten=true, train_fraction=1.0}"#);
+    assert!(o.status.success(), "{}", stderr(&o));
+    common::assert_same_results(&all, &one);
+    // 80% of 20 points leaves 16 < a batch of 17: refused, naming the field, nothing written.
+    let out = tmp.path().join("small");
+    let o = modewise(&[
+        "run",
+        &spec,
+        "--out",
+        out.to_str().unwrap(),
+        "--set",
+        "train.batch=17",
+        "--set",
+        r#"train.data.source={kind="fixed", n=20, whiten=true, train_fraction=0.8}"#,
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert_eq!(
+        stderr(&o).trim(),
+        "error: train.data.source.train_fraction: leaves 16 of the 20 points to train on, fewer than the batch size 17 (got 0.8)"
+    );
+    assert!(!out.exists());
+    let o = modewise(&[
+        "run",
+        &spec,
+        "--out",
+        out.to_str().unwrap(),
+        "--set",
+        r#"train.data.source={kind="fixed", n=20, train_fraction=0.0}"#,
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert_eq!(stderr(&o).trim(), "error: train.data.source.train_fraction: must be in (0, 1] (got 0.0)");
+    assert!(!out.exists());
+}
+
+#[test]
+fn piped_progress_writes_step_lines_between_probes_and_the_overlay_phase_at_the_set_rate() {
+    let tmp = tempfile::tempdir().unwrap();
+    let text = SPEC.replace("steps = 300", "steps = 400\ncheck_every = 7");
+    let path = tmp.path().join("tiny.toml");
+    std::fs::write(&path, &text).unwrap();
+    let path = path.to_str().unwrap();
+    let probes = modewise_experiments::ExperimentSpec::from_toml(&text, &[]).unwrap().check().unwrap().plans()[0]
+        .train
+        .probe_steps();
+    let run = |out: &str, secs: &str| {
+        let out = tmp.path().join(out);
+        Command::new(env!("CARGO_BIN_EXE_modewise"))
+            .args(["run", path, "--out", out.to_str().unwrap()])
+            .env("MODEWISE_PROGRESS_SECS", secs)
+            .output()
+            .expect("the binary runs")
+    };
+    // stderr is a pipe, as in a batch job: plain lines; at rate 0, one at every tick.
+    let o = run("every", "0");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    let ticks: Vec<u64> = (7..=400).step_by(7).collect();
+    assert!(ticks.iter().filter(|s| !probes.contains(s)).count() > 40, "ticks between the probes: {probes:?}");
+    for s in &ticks {
+        let pct = 100.0 * *s as f64 / 400.0;
+        assert!(err.contains(&format!("tiny (1/1): step {s} of 400 ({pct:.0}%) (")), "step {s}:\n{err}");
+    }
+    // Each step once, probes included (a probe at a tick is not written twice).
+    let step_lines = err.lines().filter(|l| l.starts_with("tiny (1/1): step ")).count();
+    let expected = ticks.iter().chain(&probes).collect::<std::collections::BTreeSet<_>>().len();
+    assert_eq!(step_lines, expected, "{err}");
+    assert!(err.contains("run tiny (population-GD reference) (1/1): 400 steps"), "{err}");
+    assert!(err.contains("tiny: computing the theory overlays and verdicts ("), "{err}");
+    // At a rate of an hour, a short run writes no step line, only its runs and phases.
+    let o = run("hourly", "3600");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(!err.contains(": step "), "{err}");
+    assert!(err.contains("run tiny (1/1): 400 steps"), "{err}");
+    assert!(err.contains("tiny: drawing the figures ("), "{err}");
+    // A rate that is not a number of seconds is refused before anything runs.
+    let o = run("bad", "soon");
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert_eq!(
+        stderr(&o).trim(),
+        "error: MODEWISE_PROGRESS_SECS: must be a non-negative number of seconds (got \"soon\")"
+    );
+    assert!(!tmp.path().join("bad").exists());
 }

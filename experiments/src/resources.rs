@@ -149,7 +149,7 @@ pub(crate) fn estimate_run(p: &TrainParams, overlays: &Overlays, analysis: Analy
     m.add(&f(network_field), format!("{members} networks of {weights} weights"), network);
     let activations = 12.0 * members * batch * (widths + d_in + d_out);
     m.add(&f("batch"), format!("batches of {batch} for {members} members"), activations);
-    if let DataSource::Fixed { n, whiten } = p.data.source {
+    if let DataSource::Fixed { n, whiten, .. } = p.data.source {
         let n = n as f64;
         let held = members * n * (4.0 * (d_in + d_out) + 8.0);
         let transient = n * 8.0 * (d_in + d_out) * if whiten { 4.0 } else { 2.0 };
@@ -340,7 +340,7 @@ mod tests {
             (
                 TrainParams {
                     data: modewise_dln::DataParams {
-                        source: DataSource::Fixed { n: 1_000_000_000_000, whiten: false },
+                        source: DataSource::Fixed { n: 1_000_000_000_000, whiten: false, train_fraction: 1.0 },
                         sigma: 0.0,
                     },
                     ..base.clone()

@@ -29,7 +29,8 @@ pub enum Progress<'a> {
         /// SGD steps it will take.
         steps: u64,
     },
-    /// A probe step was reached (once per step, not per member).
+    /// Training reached a step: every `check_every` steps and at every probe (once per step,
+    /// not per member).
     Step {
         /// Steps taken.
         step: u64,
@@ -157,15 +158,22 @@ pub fn train_run(
     let mut trainer = Trainer::new(&plan.train)?;
     trainer.set_stop_flag(stop.clone());
     let mut records = Vec::new();
-    let mut last_step = u64::MAX;
-    let report = trainer.run(|r: &ProbeRecord| -> Result<(), ExperimentError> {
-        if r.step != last_step {
-            last_step = r.step;
-            progress(Progress::Step { step: r.step });
+    // Both the probes and the ticks report steps: one channel, each step once.
+    let progress = std::cell::RefCell::new(progress);
+    let last_step = std::cell::Cell::new(u64::MAX);
+    let report_step = |step: u64| {
+        if last_step.replace(step) != step {
+            (progress.borrow_mut())(Progress::Step { step });
         }
-        records.push(r.clone());
-        Ok(())
-    })?;
+    };
+    let report = trainer.run_with_ticks(
+        |r: &ProbeRecord| -> Result<(), ExperimentError> {
+            report_step(r.step);
+            records.push(r.clone());
+            Ok(())
+        },
+        report_step,
+    )?;
     Ok(RunResult {
         plan: plan.clone(),
         records,

@@ -997,7 +997,7 @@ set = { "init.kind" = "gaussian", "init.gamma" = 2.0, backend = "flex" }
             "train.init={kind=\"unbalanced\", a0=0.1, ratio=2.0}",
             "train.init={kind=\"misaligned\", a0=0.1, angle=0.5}",
             "train.init={kind=\"misaligned\", a0=0.1, dose=0.5}",
-            "train.data.source={kind=\"fixed\", n=20, whiten=true}",
+            "train.data.source={kind=\"fixed\", n=20, whiten=true, train_fraction=0.8}",
             "train.data.source={kind=\"population\"}",
         ];
         let mut keys: std::collections::BTreeSet<String> = flat(&default_table).into_keys().collect();

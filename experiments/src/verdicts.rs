@@ -1056,7 +1056,7 @@ mod tests {
         let v = clones_verdict(&judge(None), &truth, &[4, 6, 4], &DataSource::Population, &still).unwrap();
         assert!(!v.holds && v.expected == Expected::Fail && v.measured == 0.0, "{v:?}");
         assert!(v.premise.contains("no sampling noise"), "{}", v.premise);
-        let fixed = DataSource::Fixed { n: 16, whiten: false };
+        let fixed = DataSource::Fixed { n: 16, whiten: false, train_fraction: 1.0 };
         let v = clones_verdict(&judge(None), &truth, &[4, 6, 4], &fixed, &still).unwrap();
         assert!(!v.holds && v.expected == Expected::Fail && v.premise.contains("(n - B)/(n - 1)"), "{v:?}");
     }

@@ -2,6 +2,8 @@
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
 
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -205,14 +207,14 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
     }
     warn_if_long(name, &estimate);
     let options = RunOptions { out: Some(dir.clone()), force: args.force, stop: stop_on_signals()? };
-    let bar = progress_bar();
-    let mut on_progress = progress_handler(&bar);
+    let reporter = Reporter::new()?;
+    let mut on_progress = |p: Progress<'_>| reporter.show(p);
     let outcomes = if several {
         execute_all(&experiments, &dir, &options, &mut on_progress)
     } else {
         execute(&experiments[0], &options, &mut on_progress).map(|o| vec![o])
     };
-    bar.finish_and_clear();
+    reporter.finish();
     let (mut all, mut divergences, mut members, mut timings) = (Vec::new(), Vec::new(), 0, Timings::default());
     let mut dose = Vec::new();
     for (experiment, outcome) in experiments.iter().zip(outcomes?) {
@@ -235,42 +237,142 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
     Ok(finish(&divergences, members, &summary, &timings))
 }
 
-/// Shows a run's progress on `bar`, or as plain lines when the bar is hidden (not a terminal).
-fn progress_handler(bar: &ProgressBar) -> impl FnMut(Progress<'_>) + '_ {
-    move |p| match p {
-        Progress::RunStarted { run_id, index, total, steps } => {
-            bar.set_length(steps);
-            bar.set_position(0);
-            bar.set_message(format!("{run_id} ({}/{total})", index + 1));
-            if bar.is_hidden() {
-                eprintln!("run {run_id} ({}/{total}): {steps} steps", index + 1);
-            }
-        }
-        Progress::Step { step } => bar.set_position(step),
-        Progress::RunDone { .. } => {}
-        Progress::Phase { name, phase } => {
-            bar.set_message(format!("{name}: {phase}"));
-            if bar.is_hidden() {
-                eprintln!("{name}: {phase}");
-            }
-        }
-        Progress::Checked { points, estimate } => {
-            warn_if_long(&format!("this shard's {points} runs"), estimate);
-        }
+/// How often plain progress lines are written when stderr is not a terminal (seconds), unless
+/// `MODEWISE_PROGRESS_SECS` says otherwise.
+const PROGRESS_SECS: f64 = 30.0;
+
+/// Progress on stderr. On a terminal: a bar of each run's steps (ticked every `check_every`
+/// steps and at every probe), then a spinner of its own with the elapsed time for the phases
+/// after training (overlays, writing, figures). Otherwise (a batch log): a line when a run or a
+/// phase starts, and between them at most one line every `MODEWISE_PROGRESS_SECS` seconds
+/// (default 30; 0: at every tick) with the step reached, or, in a phase without steps, how long
+/// it has run, so that a log shows life.
+struct Reporter {
+    bar: ProgressBar,
+    plain: Option<Plain>,
+}
+
+/// The plain-line side of a [`Reporter`]: the current status, shared with a heartbeat thread
+/// that repeats it when nothing was written for a whole interval.
+struct Plain {
+    interval: Duration,
+    state: Arc<Mutex<PlainState>>,
+    stop: Option<mpsc::Sender<()>>,
+    heartbeat: Option<std::thread::JoinHandle<()>>,
+}
+
+/// What a [`Plain`] reporter last said, and when.
+struct PlainState {
+    status: String,
+    since: Instant,
+    last_line: Instant,
+}
+
+impl PlainState {
+    /// Writes the status with the time since it began.
+    fn write(&mut self) {
+        eprintln!("{} ({:.0} s)", self.status, self.since.elapsed().as_secs_f64());
+        self.last_line = Instant::now();
     }
 }
 
-fn progress_bar() -> ProgressBar {
-    if !std::io::stderr().is_terminal() {
-        return ProgressBar::hidden();
+impl Reporter {
+    /// A bar on a terminal, plain lines otherwise (at the rate of `MODEWISE_PROGRESS_SECS`).
+    fn new() -> anyhow::Result<Self> {
+        if std::io::stderr().is_terminal() {
+            return Ok(Self { bar: ProgressBar::new(1), plain: None });
+        }
+        let secs = match std::env::var("MODEWISE_PROGRESS_SECS") {
+            Err(_) => PROGRESS_SECS,
+            Ok(v) => v.trim().parse::<f64>().ok().filter(|s| s.is_finite() && *s >= 0.0).ok_or_else(|| {
+                ExperimentError::Invalid {
+                    field: "MODEWISE_PROGRESS_SECS".into(),
+                    rule: format!("must be a non-negative number of seconds (got {v:?})"),
+                }
+            })?,
+        };
+        let interval = Duration::from_secs_f64(secs);
+        let now = Instant::now();
+        let state = Arc::new(Mutex::new(PlainState { status: String::new(), since: now, last_line: now }));
+        let (stop, stopped) = mpsc::channel::<()>();
+        let shared = Arc::clone(&state);
+        // The heartbeat wakes at the interval (at least every second) and repeats the status
+        // when nothing was written for a whole interval: a phase without ticks still shows life.
+        let wake = interval.max(Duration::from_secs(1));
+        let heartbeat = std::thread::spawn(move || {
+            while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(wake) {
+                let mut s = shared.lock().unwrap_or_else(|e| e.into_inner());
+                if !s.status.is_empty() && s.last_line.elapsed() >= interval {
+                    s.write();
+                }
+            }
+        });
+        let plain = Plain { interval, state, stop: Some(stop), heartbeat: Some(heartbeat) };
+        Ok(Self { bar: ProgressBar::hidden(), plain: Some(plain) })
     }
-    let bar = ProgressBar::new(1);
-    bar.set_style(
-        ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} steps ({eta})")
-            .expect("a valid template")
-            .progress_chars("=> "),
-    );
-    bar
+
+    /// Sets the plain status; writes it now if `now`, or if the interval has passed.
+    fn say(&self, status: String, now: bool, restart: bool) {
+        if let Some(p) = &self.plain {
+            let mut s = p.state.lock().unwrap_or_else(|e| e.into_inner());
+            s.status = status;
+            if restart {
+                s.since = Instant::now();
+            }
+            if now || s.last_line.elapsed() >= p.interval {
+                s.write();
+            }
+        }
+    }
+
+    /// Shows one progress event.
+    fn show(&self, p: Progress<'_>) {
+        let bar = &self.bar;
+        match p {
+            Progress::RunStarted { run_id, index, total, steps } => {
+                bar.disable_steady_tick();
+                bar.set_style(
+                    ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} steps ({eta})")
+                        .expect("a valid template")
+                        .progress_chars("=> "),
+                );
+                bar.set_length(steps);
+                bar.set_position(0);
+                bar.reset_elapsed();
+                bar.set_message(format!("{run_id} ({}/{total})", index + 1));
+                self.say(format!("run {run_id} ({}/{total}): {steps} steps", index + 1), true, true);
+            }
+            Progress::Step { step } => {
+                bar.set_position(step);
+                let (len, msg) = (bar.length().unwrap_or(0), bar.message());
+                let pct = if len > 0 { 100.0 * step as f64 / len as f64 } else { 100.0 };
+                self.say(format!("{msg}: step {step} of {len} ({pct:.0}%)"), false, false);
+            }
+            Progress::RunDone { .. } => {}
+            Progress::Phase { name, phase } => {
+                // The phases after training have no steps: a spinner of their own, with the time.
+                bar.set_style(ProgressStyle::with_template("{spinner} {msg} ({elapsed})").expect("a valid template"));
+                bar.reset_elapsed();
+                bar.set_message(format!("{name}: {phase}"));
+                bar.enable_steady_tick(Duration::from_millis(200));
+                self.say(format!("{name}: {phase}"), true, true);
+            }
+            Progress::Checked { points, estimate } => {
+                warn_if_long(&format!("this shard's {points} runs"), estimate);
+            }
+        }
+    }
+
+    /// Clears the bar and stops the heartbeat.
+    fn finish(mut self) {
+        self.bar.finish_and_clear();
+        if let Some(p) = &mut self.plain {
+            drop(p.stop.take());
+            if let Some(h) = p.heartbeat.take() {
+                let _ = h.join();
+            }
+        }
+    }
 }
 
 /// `modewise sweep`.
@@ -298,10 +400,10 @@ pub fn sweep(args: SweepArgs) -> anyhow::Result<u8> {
         return Ok(0);
     }
     let options = SweepOptions { resume: args.resume, force: args.force, stop: stop_on_signals()? };
-    let bar = progress_bar();
-    let mut on_progress = progress_handler(&bar);
+    let reporter = Reporter::new()?;
+    let mut on_progress = |p: Progress<'_>| reporter.show(p);
     let outcome = run_shard(&sweep, &dir, shard, &options, &mut on_progress);
-    bar.finish_and_clear();
+    reporter.finish();
     let outcome = outcome?;
     print!("{}", verdict_table(&outcome.verdicts));
     let summary = format!(

@@ -35,7 +35,7 @@ pub mod teacher;
 pub mod train;
 
 pub use backend::BackendKind;
-pub use data::{DataParams, DataSource};
+pub use data::{DataParams, DataSource, train_count};
 #[cfg(feature = "testing")]
 pub use engine::gradients;
 pub use error::{DlnError, InvalidParameter, Result};

@@ -646,7 +646,17 @@ impl Trainer {
     /// [`DlnError::Interrupted`].
     pub fn run<E: From<DlnError>>(
         &mut self,
+        observer: impl FnMut(&ProbeRecord) -> std::result::Result<(), E>,
+    ) -> std::result::Result<TrainReport, E> {
+        self.run_with_ticks(observer, |_| {})
+    }
+
+    /// [`run`](Self::run), calling `tick` with the steps taken every `check_every` steps (after
+    /// the health check or probe of that step): cheap progress between log-spaced probes.
+    pub fn run_with_ticks<E: From<DlnError>>(
+        &mut self,
         mut observer: impl FnMut(&ProbeRecord) -> std::result::Result<(), E>,
+        mut tick: impl FnMut(u64),
     ) -> std::result::Result<TrainReport, E> {
         let total = self.spec.params.steps;
         let schedule = self.spec.probe_steps();
@@ -668,6 +678,9 @@ impl Trainer {
                 self.probe_all(&mut observer)?;
             } else if self.step.is_multiple_of(check_every) {
                 self.check_health()?;
+            }
+            if self.step.is_multiple_of(check_every) {
+                tick(self.step);
             }
         }
         let finals = self.host_layers()?;
