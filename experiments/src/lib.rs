@@ -45,6 +45,7 @@
 mod error;
 mod experiment;
 mod figures;
+pub mod finite_lr;
 mod io;
 mod output;
 pub mod presets;
