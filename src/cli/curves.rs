@@ -114,7 +114,7 @@ pub struct SdeArgs {
     pub paths: PathArgs,
     /// Integrate Euler–Maruyama at the fixed step dt = η · DT_OVER_LR instead of refining dt
     /// until converged.
-    #[arg(long, value_name = "DT_OVER_LR")]
+    #[arg(long, value_name = "DT_OVER_LR", conflicts_with = "max_halvings")]
     pub fixed_dt_over_lr: Option<f64>,
     /// Most halvings of dt from η when refining (1 to 16).
     #[arg(long, value_name = "H", default_value_t = 8)]
