@@ -276,7 +276,7 @@ pub fn modes(results: &Results) -> Option<Figure> {
             w0.map_or("gradient flow".to_string(), |(w0, rule)| format!("gradient flow, w0 = {w0:.2e} ({rule})"));
         for (overlay, label, style, color) in [
             (Overlay::GradientFlow, gf_label.as_str(), SeriesStyle::Line, 1),
-            (Overlay::Sde, "SDE ensemble mean", SeriesStyle::Dashed, 2),
+            (Overlay::Sde, "SDE (dt refined until converged) mean", SeriesStyle::Dashed, 2),
             (Overlay::SdeFixedStep, "SDE at the fixed step (Euler–Maruyama, dt = η), mean", SeriesStyle::Dashed, 5),
             (Overlay::Chain, "exact chain mean", SeriesStyle::Dashed, 3),
         ] {
@@ -410,7 +410,7 @@ pub fn variance(results: &Results) -> Option<Figure> {
             color: 0,
         }];
         for (overlay, label, color) in [
-            (Overlay::Sde, "SDE ensemble variance", 2),
+            (Overlay::Sde, "SDE (dt refined until converged) variance", 2),
             (Overlay::SdeFixedStep, "SDE at the fixed step (Euler–Maruyama, dt = η), variance", 5),
             (Overlay::Chain, "exact chain variance", 3),
         ] {
@@ -636,7 +636,7 @@ mod tests {
             [
                 "DLN SGD, mean over seeds",
                 "gradient flow, w0 = 1.00e-2 (exact a0^L)",
-                "SDE ensemble mean",
+                "SDE (dt refined until converged) mean",
                 "population GD from the same starts, mean"
             ]
         );
