@@ -46,6 +46,7 @@ pub mod dose;
 mod error;
 mod experiment;
 mod figures;
+pub mod finite_lr;
 mod io;
 mod output;
 pub mod presets;

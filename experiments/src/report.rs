@@ -288,7 +288,8 @@ pub fn modes(results: &Results) -> Option<Figure> {
             w0.map_or("gradient flow".to_string(), |(w0, rule)| format!("gradient flow, w0 = {w0:.2e} ({rule})"));
         for (overlay, label, style, color) in [
             (Overlay::GradientFlow, gf_label.as_str(), SeriesStyle::Line, 1),
-            (Overlay::Sde, "SDE ensemble mean", SeriesStyle::Dashed, 2),
+            (Overlay::Sde, "SDE (dt refined until converged) mean", SeriesStyle::Dashed, 2),
+            (Overlay::SdeFixedStep, "SDE at the fixed step (Euler–Maruyama, dt = η), mean", SeriesStyle::Dashed, 5),
             (Overlay::Chain, "exact chain mean", SeriesStyle::Dashed, 3),
         ] {
             if let Some(points) = results.curve(key, overlay) {
@@ -331,7 +332,15 @@ pub fn diffusion(results: &Results) -> Option<Figure> {
             style: SeriesStyle::Points,
             color: 0,
         }];
-        if let (Some(run), Some(gf)) = (results.runs.get(&key.0), results.curve(key, Overlay::GradientFlow))
+        if let Some(points) = results.curve(key, Overlay::DiffusionGradientFlow) {
+            // Written to `theory` on a dense grid (results from before it: computed here).
+            series.push(Series {
+                label: "D(w) along gradient flow".into(),
+                points: points.clone(),
+                style: SeriesStyle::Line,
+                color: 1,
+            });
+        } else if let (Some(run), Some(gf)) = (results.runs.get(&key.0), results.curve(key, Overlay::GradientFlow))
             && let Ok(mode) =
                 (ModeParams { depth: run.depth, s: m.s, sigma: run.sigma, lr: run.lr, batch: run.batch }).check()
         {
@@ -412,9 +421,11 @@ pub fn variance(results: &Results) -> Option<Figure> {
             style: SeriesStyle::Points,
             color: 0,
         }];
-        for (overlay, label, color) in
-            [(Overlay::Sde, "SDE ensemble variance", 2), (Overlay::Chain, "exact chain variance", 3)]
-        {
+        for (overlay, label, color) in [
+            (Overlay::Sde, "SDE (dt refined until converged) variance", 2),
+            (Overlay::SdeFixedStep, "SDE at the fixed step (Euler–Maruyama, dt = η), variance", 5),
+            (Overlay::Chain, "exact chain variance", 3),
+        ] {
             if let Some(points) = results.variance(key, overlay) {
                 series.push(Series { label: label.into(), points: points.clone(), style: SeriesStyle::Dashed, color });
             }
@@ -638,7 +649,7 @@ mod tests {
             [
                 "DLN SGD, mean over seeds",
                 "gradient flow, w0 = 1.00e-2 (exact a0^L)",
-                "SDE ensemble mean",
+                "SDE (dt refined until converged) mean",
                 "population GD from the same starts, mean"
             ]
         );

@@ -211,7 +211,9 @@ pub(crate) fn estimate_run(p: &TrainParams, overlays: &Overlays, analysis: Analy
     let training_seconds =
         (steps * members * per_step + probes * members * (probe_flops + clone_flops) + reference_flops)
             / FLOPS_PER_SECOND;
-    let sde_steps = steps / overlays.sde_dt_over_lr.max(f64::MIN_POSITIVE);
+    // The refined SDE runs at most levels 0..=h, level j at 2^j steps per SGD step.
+    let refined = if overlays.sde_refine { 2f64.powi(overlays.sde_max_halvings as i32 + 1) - 1.0 } else { 0.0 };
+    let sde_steps = steps / overlays.sde_dt_over_lr.max(f64::MIN_POSITIVE) + refined * steps;
     let mut path_steps = rank * (overlays.sde_paths as f64 * sde_steps + overlays.chain_paths as f64 * steps);
     if analysis == Analysis::SdeVsSgd {
         path_steps += rank * 4000.0 * steps;

@@ -6,7 +6,10 @@ use std::time::Instant;
 
 use modewise_dln::{DataSource, Divergence, InitScheme, ProbeRecord, StopFlag, TrainSpec, Trainer};
 use modewise_theory::rng::Ensemble;
-use modewise_theory::{Coordinate, Dynamics, EnsembleParams, EnsembleStats, Mode, StationaryOptions, TimeGrid};
+use modewise_theory::{
+    Coordinate, Dynamics, EnsembleParams, EnsembleStats, Mode, RefineParams, RefinedEnsemble, StationaryOptions,
+    TimeGrid,
+};
 
 use crate::ExperimentError;
 use crate::dose::DoseRow;
@@ -386,13 +389,24 @@ impl OverlayStart<'_> {
             variance,
             w0: self.w0,
             w0_rule: self.rule.into(),
+            dt: None,
+            sde_converged: None,
         }
     }
 
-    /// An ensemble's mean and variance per recorded time.
-    fn ensemble(&self, overlay: Overlay, stats: &EnsembleStats) -> impl Iterator<Item = TheoryRow> {
-        (0..stats.times.len())
-            .map(move |i| self.row(overlay, Some(stats.times[i]), None, stats.mean[i], Some(stats.variance[i])))
+    /// An ensemble's mean and variance per recorded time, at time step `dt`.
+    fn ensemble(&self, overlay: Overlay, stats: &EnsembleStats, dt: f64) -> impl Iterator<Item = TheoryRow> {
+        (0..stats.times.len()).map(move |i| TheoryRow {
+            dt: Some(dt),
+            ..self.row(overlay, Some(stats.times[i]), None, stats.mean[i], Some(stats.variance[i]))
+        })
+    }
+
+    /// The refined SDE's mean and variance per recorded time, with its accepted `dt` and
+    /// whether it converged.
+    fn refined(&self, refined: &RefinedEnsemble) -> impl Iterator<Item = TheoryRow> {
+        self.ensemble(Overlay::Sde, &refined.stats, refined.dt)
+            .map(move |row| TheoryRow { sde_converged: Some(refined.converged), ..row })
     }
 
     /// One member's reference trajectory and the diffusion along it.
@@ -403,6 +417,26 @@ impl OverlayStart<'_> {
                 .map(|(overlay, value)| TheoryRow { member, ..self.row(overlay, Some(s.t[i]), None, value, None) })
         })
     }
+}
+
+/// Points of [`Overlay::DiffusionGradientFlow`] per run and mode.
+pub const DIFFUSION_FLOW_POINTS: usize = 400;
+
+/// `D(w)` along the gradient flow from the start's `w0`: [`DIFFUSION_FLOW_POINTS`] times,
+/// `t = 0` and log-spaced from `t_end · 10⁻⁴` to `t_end` (none when `t_end` is not positive).
+fn diffusion_along_flow(start: &OverlayStart<'_>, mode: &Mode, t_end: f64) -> Result<Vec<TheoryRow>, ExperimentError> {
+    if !(t_end.is_finite() && t_end > 0.0) {
+        return Ok(Vec::new());
+    }
+    let grid = TimeGrid::log_spaced(t_end * 1e-4, t_end, DIFFUSION_FLOW_POINTS - 1)?;
+    grid.times()
+        .iter()
+        .map(|&t| {
+            let w = mode.gf_trajectory(start.w0, t)?;
+            let d = mode.diffusion(Coordinate::EndToEnd, w);
+            Ok(start.row(Overlay::DiffusionGradientFlow, Some(t), Some(w), d, None))
+        })
+        .collect()
 }
 
 /// The records of the members that did not diverge.
@@ -478,16 +512,30 @@ pub fn analyse(
         // The overlays' paths: the run's first seed, on their own streams (modewise_theory::rng).
         let paths =
             |n: usize, streams: Ensemble| EnsembleParams::new(n, p.seeds[0], grid.clone()).on_streams(streams, k);
+        if o.gradient_flow {
+            theory.extend(diffusion_along_flow(&start, &mode, times.last().copied().unwrap_or(0.0))?);
+        }
         if o.sde_paths > 0 {
-            let dynamics =
-                Dynamics::Sde { scheme: o.sde_scheme, coordinate: Coordinate::EndToEnd, dt: p.lr * o.sde_dt_over_lr };
+            let dt = p.lr * o.sde_dt_over_lr;
+            let dynamics = Dynamics::Sde { scheme: o.sde_scheme, coordinate: Coordinate::EndToEnd, dt };
             let stats = mode.ensemble_until(w0, dynamics, &paths(o.sde_paths, Ensemble::OverlaySde), stop)?;
-            theory.extend(start.ensemble(Overlay::Sde, &stats));
+            if o.sde_refine {
+                theory.extend(start.ensemble(Overlay::SdeFixedStep, &stats, dt));
+                // The same streams: level 0 of the refinement is Euler–Maruyama at dt = η on
+                // the fixed-step ensemble's Brownian increments.
+                let params = RefineParams {
+                    max_halvings: o.sde_max_halvings,
+                    ..RefineParams::new(paths(o.sde_paths, Ensemble::OverlaySde))
+                };
+                theory.extend(start.refined(&mode.sde_refined_or_finest(w0, &params)?));
+            } else {
+                theory.extend(start.ensemble(Overlay::Sde, &stats, dt));
+            }
         }
         if o.chain_paths > 0 {
             let stats =
                 mode.ensemble_until(w0, Dynamics::Chain, &paths(o.chain_paths, Ensemble::OverlayChain), stop)?;
-            theory.extend(start.ensemble(Overlay::Chain, &stats));
+            theory.extend(start.ensemble(Overlay::Chain, &stats, p.lr));
         }
         let density = if mode.sigma() > 0.0
             && (o.stationary || matches!(spec.analysis, Analysis::Stationary | Analysis::Relax))

@@ -38,8 +38,17 @@ pub struct Overlays {
     pub sde_paths: usize,
     /// Scheme of the SDE ensemble.
     pub sde_scheme: Scheme,
-    /// Time step of the SDE ensemble in units of `η` (1: one SDE step per SGD step).
+    /// Time step of the SDE ensemble in units of `η` (1: one SDE step per SGD step): the
+    /// step of the `sde_fixed_step` overlay (of `sde` itself when `sde_refine` is off).
     pub sde_dt_over_lr: f64,
+    /// Integrate the `sde` overlay as the SDE: `dt` halved from `η` until its mean and
+    /// variance stop changing within one standard error (`modewise_theory::refine`), beside the
+    /// fixed-step `sde_fixed_step`. Off: `sde` is the fixed-step ensemble alone.
+    pub sde_refine: bool,
+    /// Most halvings of the refined SDE (1 to 12): it costs up to `2^(h+1)` fixed-step
+    /// ensembles; when they do not suffice the rows are the finest level, flagged
+    /// `sde_converged = false`.
+    pub sde_max_halvings: u32,
     /// Paths of the exact per-mode SGD chain per mode (0: none).
     pub chain_paths: usize,
     /// The exact stationary density and the Boltzmann law (with label noise).
@@ -53,6 +62,8 @@ impl Default for Overlays {
             sde_paths: 0,
             sde_scheme: Scheme::EulerMaruyama,
             sde_dt_over_lr: 1.0,
+            sde_refine: true,
+            sde_max_halvings: 4,
             chain_paths: 0,
             stationary: false,
         }
@@ -624,6 +635,12 @@ impl ExperimentSpec {
             return Err(invalid(
                 "overlays.sde_dt_over_lr",
                 format!("must be finite and positive (got {})", o.sde_dt_over_lr),
+            ));
+        }
+        if !(1..=12).contains(&o.sde_max_halvings) {
+            return Err(invalid(
+                "overlays.sde_max_halvings",
+                format!("must lie between 1 and 12 (got {})", o.sde_max_halvings),
             ));
         }
         let runs = self.runs()?;

@@ -177,10 +177,20 @@ named! {
         Reference = "reference",
         /// The exact mode diffusion `D_k` along the same reference trajectory.
         ReferenceDiffusion = "reference_diffusion",
-        /// The SDE ensemble's mean and variance on the probe times.
+        /// The SDE ensemble's mean and variance on the probe times: integrated as the SDE
+        /// (`overlays.sde_refine`, the default: `dt` halved from `η` until the statistics stop
+        /// changing, `dt` and `sde_converged` recorded), else at the fixed step.
         Sde = "sde",
-        /// The exact chain ensemble's mean and variance on the probe times.
+        /// The SDE at the fixed step `dt = η · overlays.sde_dt_over_lr` with
+        /// `overlays.sde_scheme` (by default Euler–Maruyama at `dt = η`, which tracks the exact
+        /// chain to `O(η²)`), written beside the refined `sde` on the same Brownian paths.
+        SdeFixedStep = "sde_fixed_step",
+        /// The exact chain ensemble's mean and variance on the probe times (the discrete-time
+        /// reference, `dt = η`).
         Chain = "chain",
+        /// The diffusion `D(w)` (end-to-end, exact second moment of the projected gradient)
+        /// along the gradient-flow trajectory, on a dense time grid (`w` the flow's value).
+        DiffusionGradientFlow = "diffusion_gradient_flow",
         /// The exact stationary density on a `w` grid.
         StationaryDensity = "stationary_density",
         /// The Boltzmann law on the same grid.
@@ -220,6 +230,8 @@ pub enum Access<R> {
     OptF64(fn(&R) -> Option<f64>, fn(&mut R, Option<f64>)),
     /// Boolean.
     Bool(fn(&R) -> bool, fn(&mut R, bool)),
+    /// Nullable boolean.
+    OptBool(fn(&R) -> Option<bool>, fn(&mut R, Option<bool>)),
 }
 
 /// One column of a table: its name and how to get and set its value in a row.
@@ -238,13 +250,13 @@ impl<R> ColumnDef<R> {
             Access::U32(..) | Access::OptU32(..) => "u32",
             Access::U64(..) | Access::OptU64(..) => "u64",
             Access::F64(..) | Access::OptF64(..) => "f64",
-            Access::Bool(..) => "bool",
+            Access::Bool(..) | Access::OptBool(..) => "bool",
         }
     }
 
     /// Whether the column may hold nulls.
     pub fn nullable(&self) -> bool {
-        matches!(self.access, Access::OptU32(..) | Access::OptU64(..) | Access::OptF64(..))
+        matches!(self.access, Access::OptU32(..) | Access::OptU64(..) | Access::OptF64(..) | Access::OptBool(..))
     }
 
     /// The column of `rows`.
@@ -260,6 +272,7 @@ impl<R> ColumnDef<R> {
             Access::F64(get, _) => Column::new(name, rows.iter().map(get).collect::<Vec<_>>()),
             Access::OptF64(get, _) => Column::new(name, rows.iter().map(get).collect::<Vec<_>>()),
             Access::Bool(get, _) => Column::new(name, rows.iter().map(get).collect::<Vec<_>>()),
+            Access::OptBool(get, _) => Column::new(name, rows.iter().map(get).collect::<Vec<_>>()),
         }
     }
 
@@ -319,6 +332,11 @@ impl<R> ColumnDef<R> {
             Access::Bool(_, set) => {
                 for (row, v) in rows.iter_mut().zip(column.bool()?.iter()) {
                     set(row, v.ok_or_else(null)?);
+                }
+            }
+            Access::OptBool(_, set) => {
+                for (row, v) in rows.iter_mut().zip(column.bool()?.iter()) {
+                    set(row, v);
                 }
             }
         }
@@ -789,6 +807,11 @@ pub struct TheoryRow {
     pub w0: f64,
     /// How `w0` was chosen.
     pub w0_rule: String,
+    /// The time step of an ensemble (`η` for the chain, the accepted or fixed step of the
+    /// SDE); `None` for other overlays.
+    pub dt: Option<f64>,
+    /// Whether the refined SDE met its tolerance (`None` unless a refined `sde` row).
+    pub sde_converged: Option<bool>,
 }
 
 impl Row for TheoryRow {
@@ -807,6 +830,8 @@ impl Row for TheoryRow {
         ColumnDef { name: "variance", access: Access::OptF64(|r| r.variance, |r, v| r.variance = v) },
         ColumnDef { name: "w0", access: Access::F64(|r| r.w0, |r, v| r.w0 = v) },
         ColumnDef { name: "w0_rule", access: Access::Str(|r| &r.w0_rule, |r, v| r.w0_rule = v.into()) },
+        ColumnDef { name: "dt", access: Access::OptF64(|r| r.dt, |r, v| r.dt = v) },
+        ColumnDef { name: "sde_converged", access: Access::OptBool(|r| r.sde_converged, |r, v| r.sde_converged = v) },
     ];
 }
 
@@ -1079,6 +1104,8 @@ mod tests {
                 variance: Some(1e-4),
                 w0: 1e-3,
                 w0_rule: "exact a0^L".into(),
+                dt: Some(0.0125),
+                sde_converged: Some(true),
             },
             TheoryRow {
                 run_id: "a".into(),
@@ -1091,6 +1118,8 @@ mod tests {
                 variance: None,
                 w0: 1e-3,
                 w0_rule: "fitted".into(),
+                dt: None,
+                sde_converged: None,
             },
         ];
         let (frame, back) = round_trip(&theory);
@@ -1152,7 +1181,9 @@ mod tests {
                 "reference",
                 "reference_diffusion",
                 "sde",
+                "sde_fixed_step",
                 "chain",
+                "diffusion_gradient_flow",
                 "stationary_density",
                 "boltzmann"
             ]

@@ -9,6 +9,7 @@
 //! Every failure prints exactly one line, `error: …`, on stderr.
 
 mod bench;
+mod curves;
 mod experiment;
 mod output;
 mod theory;
