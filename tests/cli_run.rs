@@ -356,7 +356,7 @@ fn report_on_a_directory_of_experiments_redraws_each_and_refuses_anything_else()
     for e in experiments {
         let modes = out.join(e).join("modes.svg");
         assert!(modes.is_file(), "{e}: modes.svg redrawn");
-        assert!(std::fs::read_to_string(&modes).unwrap().contains(&format!("{e}")), "{e}: its own runs");
+        assert!(std::fs::read_to_string(&modes).unwrap().contains(e), "{e}: its own runs");
         assert!(stdout.contains(e), "the verdicts of {e}: {stdout}");
         assert!(stderr(&rep).contains(&modes.display().to_string()), "{}", stderr(&rep));
     }

@@ -14,6 +14,9 @@ use crate::io::read_parquet;
 use crate::report::{Drawn, Results};
 use crate::table::{Quantity, Table, Verdict};
 
+/// `(x, y)` points of a series.
+type Points = Vec<(f64, f64)>;
+
 /// The folder of a sweep's directory that holds its figures: `figures/run_index=<i>/` per
 /// point and `figures/sweep_<what>.svg` for the comparisons.
 pub const FIGURES_DIR: &str = "figures";
@@ -191,12 +194,7 @@ fn wants_log(values: impl Iterator<Item = f64> + Clone, ratio: f64) -> bool {
 }
 
 /// One line plot of `groups` (label → points, sorted by x), each drawn as `style`.
-fn plot(
-    title: String,
-    x_label: &str,
-    y_label: String,
-    groups: Vec<(String, Vec<(f64, f64)>, SeriesStyle, usize)>,
-) -> Figure {
+fn plot(title: String, x_label: &str, y_label: String, groups: Vec<(String, Points, SeriesStyle, usize)>) -> Figure {
     let xs = groups.iter().flat_map(|g| g.1.iter().map(|p| p.0)).collect::<Vec<_>>();
     let ys = groups.iter().flat_map(|g| g.1.iter().map(|p| p.1)).collect::<Vec<_>>();
     Figure::Lines(LinePlot {
@@ -229,7 +227,7 @@ pub fn comparisons(points: &[SweepPointResults]) -> Vec<(String, Figure)> {
     }
     let mut figures = Vec::new();
     for quantity in quantities {
-        let mut groups: BTreeMap<String, (Vec<(f64, f64)>, Vec<(f64, f64)>)> = BTreeMap::new();
+        let mut groups: BTreeMap<String, (Points, Points)> = BTreeMap::new();
         for point in points {
             let (x, others) = place(point, axis);
             for v in point.results.verdicts.iter().filter(|v| v.quantity == quantity) {
