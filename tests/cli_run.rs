@@ -441,3 +441,62 @@ fn piped_progress_writes_step_lines_between_probes_and_the_overlay_phase_at_the_
     );
     assert!(!tmp.path().join("bad").exists());
 }
+
+/// `modewise report` on a directory of experiments (what the demo writes: one subdirectory per
+/// experiment) redraws each experiment's figures and prints every experiment's verdicts; a
+/// directory that holds none of what `report` reads is refused with one line, exit 2, naming
+/// the path once and the rule.
+#[test]
+fn report_on_a_directory_of_experiments_redraws_each_and_refuses_anything_else() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Two small experiments in one file run as one unit, as the demo does.
+    let one = |name: &str| {
+        SPEC.replace("name = \"tiny\"", &format!("[[experiment]]\nname = \"{name}\""))
+            .replace("[train", "[experiment.train")
+            .replace("[overlays]", "[experiment.overlays]")
+            .replace("steps = 300", "steps = 100")
+    };
+    let file = tmp.path().join("pair.toml");
+    std::fs::write(&file, format!("{}\n{}", one("first"), one("second"))).unwrap();
+    let out = tmp.path().join("pair");
+    let o = modewise(&["run", file.to_str().unwrap(), "--out", out.to_str().unwrap(), "--threads", "1"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let experiments = ["first", "second"];
+    for e in experiments {
+        assert!(out.join(e).join("summary.parquet").is_file(), "{e}: {:?}", std::fs::read_dir(&out).unwrap().count());
+        std::fs::remove_file(out.join(e).join("modes.svg")).unwrap();
+    }
+    let rep = modewise(&["report", out.to_str().unwrap()]);
+    assert!(rep.status.success(), "{}", stderr(&rep));
+    let stdout = String::from_utf8_lossy(&rep.stdout);
+    for e in experiments {
+        let modes = out.join(e).join("modes.svg");
+        assert!(modes.is_file(), "{e}: modes.svg redrawn");
+        assert!(std::fs::read_to_string(&modes).unwrap().contains(e), "{e}: its own runs");
+        assert!(stdout.contains(e), "the verdicts of {e}: {stdout}");
+        assert!(stderr(&rep).contains(&modes.display().to_string()), "{}", stderr(&rep));
+    }
+    // The verdict table holds both experiments' rows: as many as the run printed.
+    let rows = |text: &str| text.lines().filter(|l| l.contains("t_learned")).count();
+    assert_eq!(rows(&stdout), rows(&String::from_utf8_lossy(&o.stdout)));
+    assert!(rows(&stdout) >= 2, "{stdout}");
+
+    // Anything else: a directory of none of these, and a missing one.
+    let empty = tmp.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    std::fs::write(empty.join("notes.txt"), "not results").unwrap();
+    for (dir, why) in [
+        (empty.clone(), "it has no runs.parquet, no sweep.toml and no experiment's results directory"),
+        (tmp.path().join("missing"), "no such directory"),
+    ] {
+        let bad = modewise(&["report", dir.to_str().unwrap()]);
+        assert_eq!(bad.status.code(), Some(2), "{}", stderr(&bad));
+        let err = stderr(&bad);
+        assert_eq!(err.lines().count(), 1, "one line: {err}");
+        assert!(err.starts_with("error: DIR: must be a results directory written by `modewise run`"), "{err}");
+        assert!(err.trim_end().ends_with(&format!("(got {}: {why})", dir.display())), "{err}");
+        assert_eq!(err.matches(dir.to_str().unwrap()).count(), 1, "the path once: {err}");
+        assert!(bad.stdout.is_empty());
+    }
+    assert_eq!(std::fs::read_dir(&empty).unwrap().count(), 1, "nothing written");
+}

@@ -211,3 +211,77 @@ fn dry_run_prints_the_points_shards_and_directory_and_writes_nothing() {
     assert!(!out.exists(), "a dry run writes nothing");
     assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 1, "only the sweep file");
 }
+
+/// `modewise report` on a sweep's Hive dataset: each point's figures are redrawn from its
+/// parts into `figures/run_index=<i>/`, the comparisons across points (per verdict quantity and
+/// the late mode means) against the swept coordinate with the most values into `figures/`, and
+/// every point's verdicts are printed; the tables are left as they were, and a sweep's
+/// directory with no complete point is refused (exit 2).
+#[test]
+fn report_on_a_sweep_draws_each_point_and_figures_that_compare_the_points() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("grid.toml");
+    let text = SWEEP
+        .replace("\"train.lr\" = [0.02, 0.05]", "\"train.lr\" = [0.02, 0.03, 0.05]")
+        .replace("name = \"grid\"", "name = \"grid\"\nanalysis = \"saddle\"");
+    std::fs::write(&file, text).unwrap();
+    let out = tmp.path().join("res");
+    let out_s = out.to_str().unwrap();
+    let o = modewise(&["sweep", file.to_str().unwrap(), "--out", out_s], &[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let summary_before = std::fs::read(out.join("summary/run_index=0/part.parquet")).unwrap();
+
+    let rep = modewise(&["report", out_s], &[]);
+    let err = String::from_utf8_lossy(&rep.stderr);
+    assert!(rep.status.success(), "{err}");
+    assert!(err.contains("6 complete points of the sweep"), "{err}");
+    for i in 0..6 {
+        for f in ["modes.svg", "alignment.svg"] {
+            let path = out.join(format!("figures/run_index={i}/{f}"));
+            assert!(path.is_file(), "{} missing", path.display());
+        }
+        // The point's own runs, read from its parts.
+        let modes = std::fs::read_to_string(out.join(format!("figures/run_index={i}/modes.svg"))).unwrap();
+        assert!(modes.contains(&format!("grid-{i}")), "point {i}");
+    }
+    // Every point's verdicts, as many rows as the summary parts hold.
+    let stdout = String::from_utf8_lossy(&rep.stdout);
+    let mut verdicts = 0;
+    for i in 0..6 {
+        assert!(stdout.contains(&format!("grid-{i}")), "point {i}: {stdout}");
+        verdicts += modewise_experiments::read_parquet(&out.join(format!("summary/run_index={i}/part.parquet")))
+            .unwrap()
+            .height();
+    }
+    assert!(verdicts > 0, "a saddle analysis has verdicts");
+    // The comparisons: x is train.lr (three values against sigma's two), one series per other
+    // coordinate and mode.
+    let late = std::fs::read_to_string(out.join("figures/sweep_late_m_k.svg")).unwrap();
+    assert!(late.contains("sweep_train_lr"), "the x axis is the lr coordinate");
+    for label in ["train_data_sigma=0, k = 0", "train_data_sigma=0.3, k = 1"] {
+        assert!(late.contains(label), "{label} missing from sweep_late_m_k.svg");
+    }
+    let t_learned = std::fs::read_to_string(out.join("figures/sweep_t_learned.svg")).unwrap();
+    assert!(t_learned.contains("measured") && t_learned.contains("predicted"), "both against lr");
+    // The tables are untouched and still read as datasets (no figure inside a table's folder).
+    assert_eq!(std::fs::read(out.join("summary/run_index=0/part.parquet")).unwrap(), summary_before);
+    assert_eq!(parts(&out, "summary").len(), 6);
+    for table in ["runs", "trajectories", "theory", "summary"] {
+        for part in parts(&out, table) {
+            let names: Vec<_> =
+                std::fs::read_dir(out.join(table).join(&part)).unwrap().map(|e| e.unwrap().file_name()).collect();
+            assert_eq!(names, ["part.parquet"], "{table}/{part}");
+        }
+    }
+
+    // A sweep's directory with nothing complete yet.
+    let fresh = tmp.path().join("fresh");
+    std::fs::create_dir(&fresh).unwrap();
+    std::fs::copy(out.join("sweep.toml"), fresh.join("sweep.toml")).unwrap();
+    let bad = modewise(&["report", fresh.to_str().unwrap()], &[]);
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert_eq!(bad.status.code(), Some(2), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("a sweep's directory (sweep.toml) with no complete point yet"), "{err}");
+    assert_eq!(std::fs::read_dir(&fresh).unwrap().count(), 1, "nothing written");
+}

@@ -160,8 +160,16 @@ fn bad_inputs() -> Vec<Bad> {
         cli(&["run", "FILE", "--out", "OUT", "--threads", "0"], SPEC, "--threads: must be at least 1"),
         cli(&["run", "FILE", "--out", "OUT", "--threads", "100000"], SPEC, "--threads: must be at most 4 per core"),
         cli(&["bench", "--workload", "w1", "--seconds", "1e300"], SPEC, "--seconds: must be at most 3600"),
-        cli(&["report", "OUT"], SPEC, "DIR: must be a results directory written by `modewise run` (got"),
-        cli(&["report", "BLOCKED"], SPEC, "DIR: must be a results directory written by `modewise run` (got"),
+        cli(
+            &["report", "OUT"],
+            SPEC,
+            "DIR: must be a results directory written by `modewise run` (one experiment's tables, or",
+        ),
+        cli(
+            &["report", "BLOCKED"],
+            SPEC,
+            "DIR: must be a results directory written by `modewise run` (one experiment's tables, or",
+        ),
         cli(
             &["run", "FILE", "--out", "OUT"],
             "name = \"x\"\nname = \"y\"\n",

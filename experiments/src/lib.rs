@@ -57,6 +57,7 @@ mod run;
 mod spec;
 mod stats;
 pub mod sweep;
+pub mod sweep_report;
 mod table;
 mod verdicts;
 

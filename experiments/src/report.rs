@@ -16,7 +16,7 @@ use crate::ExperimentError;
 use crate::figures::{Figure, HistogramPlot, LinePlot, Marker, Series, SeriesStyle, render, write_svg};
 use crate::io::{read_rows, write_atomic};
 use crate::stats::PerStep;
-use crate::table::{Overlay, Quantity, Row, RunRow, TheoryRow, TrajectoryRow, Verdict};
+use crate::table::{Overlay, Quantity, Row, RunRow, Table, TheoryRow, TrajectoryRow, Verdict};
 
 /// A run and a mode index (0-based): the key of the per-mode data.
 pub type RunMode = (String, usize);
@@ -69,19 +69,30 @@ pub struct Overlays {
 impl Results {
     /// Reads the tables of the results directory `dir` (`dose_response` where it exists).
     pub fn load(dir: &Path) -> Result<Self, ExperimentError> {
+        Self::load_tables(|table| table.path_in(dir))
+    }
+
+    /// Reads the tables of point `run_index` of the sweep in `dir`: its Hive parts
+    /// (`dir/<table>/run_index=<i>/part.parquet`, `dose_response` where it exists).
+    pub fn load_sweep_point(dir: &Path, run_index: usize) -> Result<Self, ExperimentError> {
+        Self::load_tables(|table| table.part_path(dir, run_index))
+    }
+
+    /// Reads the tables, each from the file `path` gives for it.
+    fn load_tables(path: impl Fn(Table) -> PathBuf) -> Result<Self, ExperimentError> {
         let mut out = Results::default();
-        for row in read_rows::<RunRow>(&RunRow::TABLE.path_in(dir))? {
+        for row in read_rows::<RunRow>(&path(RunRow::TABLE))? {
             out.runs.entry(row.run_id.clone()).or_insert(row);
         }
-        for row in read_rows::<TrajectoryRow>(&TrajectoryRow::TABLE.path_in(dir))? {
+        for row in read_rows::<TrajectoryRow>(&path(TrajectoryRow::TABLE))? {
             out.add_trajectory(row);
         }
-        for row in read_rows::<TheoryRow>(&TheoryRow::TABLE.path_in(dir))? {
+        for row in read_rows::<TheoryRow>(&path(TheoryRow::TABLE))? {
             out.add_overlay(row);
         }
-        out.verdicts = read_rows(&Verdict::TABLE.path_in(dir))?;
+        out.verdicts = read_rows(&path(Verdict::TABLE))?;
         // Results written before claim 4's study have no dose_response table.
-        let dose = crate::dose::DoseRow::TABLE.path_in(dir);
+        let dose = path(crate::dose::DoseRow::TABLE);
         if dose.is_file() {
             out.dose = read_rows(&dose)?;
         }

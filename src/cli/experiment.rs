@@ -11,8 +11,8 @@ use modewise_dln::{BackendKind, Divergence, StopFlag};
 use modewise_experiments::resources::LONG_RUN_SECONDS;
 use modewise_experiments::sweep::{MANIFEST, Shard};
 use modewise_experiments::{
-    CheckedExperiment, Estimate, ExperimentError, ExperimentSpec, Override, PRESETS, Progress, Results, RunOptions,
-    Shadowed, Table, Timings, check_destination, execute, execute_all, preset, preset_toml, verdict_table,
+    CheckedExperiment, Drawn, Estimate, ExperimentError, ExperimentSpec, Override, PRESETS, Progress, Results,
+    RunOptions, Shadowed, Table, Timings, check_destination, execute, execute_all, preset, preset_toml, verdict_table,
 };
 
 use super::{EXIT_DIVERGED, typed};
@@ -84,7 +84,8 @@ pub struct PresetsArgs {
 /// Arguments of `modewise report`.
 #[derive(Debug, Args)]
 pub struct ReportArgs {
-    /// A results directory written by `modewise run`.
+    /// A results directory written by `modewise run` (one experiment's, or the demo's with one
+    /// per experiment) or by `modewise sweep`.
     pub dir: PathBuf,
 }
 
@@ -458,29 +459,52 @@ pub fn presets(args: PresetsArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `modewise report DIR`: the directory must hold the four tables of a run (a sweep's
-/// directory is refused: its tables are datasets); a figure that cannot be drawn is a warning.
+/// `modewise report DIR`: redraws the figures and prints the verdicts of one experiment's
+/// results directory (its tables), a directory of them (the demo's: each experiment), or a
+/// sweep's (its Hive dataset: each point's figures in `figures/run_index=<i>/`, and figures that
+/// compare the points in `figures/`). Anything else is refused; a figure that cannot be drawn
+/// is a warning.
 pub fn report(args: ReportArgs) -> anyhow::Result<()> {
     let dir = &args.dir;
     let refuse = |why: String| ExperimentError::Invalid {
         field: "DIR".into(),
-        rule: format!("must be a results directory written by `modewise run` (got {}: {why})", dir.display()),
+        rule: format!(
+            "must be a results directory written by `modewise run` (one experiment's tables, or a directory of \
+             experiments' such as the demo's) or by `modewise sweep` (got {}: {why})",
+            dir.display()
+        ),
     };
     if !dir.is_dir() {
         return Err(refuse(if dir.exists() { "not a directory".into() } else { "no such directory".into() }).into());
     }
-    if dir.join(MANIFEST).exists() {
-        return Err(refuse("a sweep's directory; read its tables as datasets".into()).into());
-    }
-    // dose_response is optional: results written before claim 4's study lack it.
-    let required = Table::ALL.iter().filter(|&&t| t != Table::DoseResponse);
-    if let Some(missing) = required.map(|t| t.file_name()).find(|f| !dir.join(f).is_file()) {
-        return Err(refuse(format!("it has no {missing}")).into());
-    }
     let stop = stop_on_signals()?;
-    let results = Results::load(dir)?;
-    let drawn = results.draw_within(dir, &stop)?;
-    print!("{}", verdict_table(&results.verdicts));
+    let (verdicts, drawn) = if dir.join(MANIFEST).exists() {
+        let report = modewise_experiments::sweep_report::report_sweep(dir, &stop)?;
+        if report.points.is_empty() {
+            return Err(refuse(format!("a sweep's directory ({MANIFEST}) with no complete point yet")).into());
+        }
+        eprintln!("{} complete points of the sweep", report.points.len());
+        (report.verdicts(), report.drawn)
+    } else if holds_results(dir) {
+        let results = Results::load(dir)?;
+        (results.verdicts.clone(), results.draw_within(dir, &stop)?)
+    } else {
+        let experiments = experiment_dirs(dir)?;
+        if experiments.is_empty() {
+            let (table, none) = (Table::Runs.file_name(), "no experiment's results directory");
+            return Err(refuse(format!("it has no {table}, no {MANIFEST} and {none}")).into());
+        }
+        let (mut verdicts, mut drawn) = (Vec::new(), Drawn::default());
+        for experiment in experiments {
+            let results = Results::load(&experiment)?;
+            verdicts.extend(results.verdicts.iter().cloned());
+            let d = results.draw_within(&experiment, &stop)?;
+            drawn.written.extend(d.written);
+            drawn.warnings.extend(d.warnings);
+        }
+        (verdicts, drawn)
+    };
+    print!("{}", verdict_table(&verdicts));
     for f in drawn.written {
         eprintln!("figure {}", f.display());
     }
@@ -488,4 +512,19 @@ pub fn report(args: ReportArgs) -> anyhow::Result<()> {
         eprintln!("warning: {warning}");
     }
     Ok(())
+}
+
+/// Whether `dir` holds the tables of one experiment (`dose_response` is optional: results
+/// written before claim 4's study lack it).
+fn holds_results(dir: &Path) -> bool {
+    Table::ALL.iter().filter(|&&t| t != Table::DoseResponse).all(|t| t.path_in(dir).is_file())
+}
+
+/// The subdirectories of `dir` that hold one experiment's tables, sorted by name.
+fn experiment_dirs(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let entries = std::fs::read_dir(dir).map_err(|source| ExperimentError::Io { path: dir.to_path_buf(), source })?;
+    let mut dirs: Vec<PathBuf> =
+        entries.filter_map(Result::ok).map(|e| e.path()).filter(|p| p.is_dir() && holds_results(p)).collect();
+    dirs.sort();
+    Ok(dirs)
 }
