@@ -1,5 +1,5 @@
-//! End-to-end tests of `modewise bench` (one JSON object per workload) and of the time
-//! breakdown printed at the end of a run.
+//! End-to-end tests of `modewise bench` (one JSON object per workload, and the measured peak)
+//! and of the time breakdown printed at the end of a run.
 
 mod common;
 
@@ -30,8 +30,35 @@ fn bench_prints_one_json_object_per_workload() {
 }
 
 #[test]
+fn bench_peak_prints_gflops_per_vector_width_and_the_cpu() {
+    let o = modewise(&["bench", "--peak", "--seconds", "0.2", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = String::from_utf8(o.stdout).unwrap();
+    assert_eq!(text.lines().count(), 1, "{text}");
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(keys, ["peak", "widest", "cpu"]);
+    let peak = v["peak"].as_object().unwrap();
+    let widest = v["widest"].as_str().unwrap();
+    let rate = |w: &str| peak[w].as_f64().unwrap_or_else(|| panic!("{w}: {text}"));
+    assert!(rate(widest) > 0.0, "{text}");
+    if cfg!(target_arch = "x86_64") {
+        let widths: Vec<&str> = peak.keys().map(String::as_str).collect();
+        assert_eq!(widths, ["avx512", "avx2"], "{text}");
+        let has = |w: &str| !peak[w].is_null();
+        assert_eq!(has("avx512"), std::arch::is_x86_feature_detected!("avx512f"), "{text}");
+        assert_eq!(widest, if has("avx512") { "avx512" } else { "avx2" }, "{text}");
+    }
+    assert!(!v["cpu"].as_str().unwrap().is_empty());
+    // The text form names every width measured and the CPU.
+    let o = modewise(&["bench", "--peak", "--seconds", "0.1"]);
+    let line = String::from_utf8(o.stdout).unwrap();
+    assert!(line.starts_with("f32 FMA peak of one core: ") && line.contains(&format!("{widest} ")), "{line}");
+}
+
+#[test]
 fn bench_refuses_unknown_workloads_and_backends() {
-    let cases: [(&[&str], &str); 5] = [
+    let cases: [(&[&str], &str); 7] = [
         (
             &["--workload", "w4"],
             "error: invalid value 'w4' for '--workload <WORKLOAD>' [possible values: w1, w2, w3, w1e, w2e, sde]",
@@ -46,6 +73,8 @@ fn bench_refuses_unknown_workloads_and_backends() {
         ),
         (&["--workload", "sde", "--backend", "flex"], "error: --backend: must be left out for the sde workload"),
         (&["--workload", "w1", "--seconds", "0"], "error: --seconds: must be finite and positive (got 0.0)"),
+        (&[], "error: the following required arguments were not provided: --workload <WORKLOAD>"),
+        (&["--peak", "--workload", "w1"], "error: the argument '--peak' cannot be used with '--workload <WORKLOAD>'"),
     ];
     for (args, expected) in cases {
         let o = modewise(&[&["bench"], args].concat());

@@ -1,10 +1,12 @@
 //! `modewise bench`: times one standard workload on this machine (steps, member-steps or
-//! path-steps per second), so anyone can measure their own hardware and backends.
+//! path-steps per second), or measures one core's floating-point peak (`--peak`), so anyone can
+//! measure their own hardware and backends.
 
 use std::time::{Duration, Instant};
 
 use clap::Args;
 use clap::builder::{PossibleValuesParser, TypedValueParser};
+use modewise_bench::peak::Peak;
 use modewise_bench::{Workload, sde};
 use modewise_dln::{BackendKind, GradientPath, InvalidParameter, Trainer};
 use modewise_theory::check::positive;
@@ -24,8 +26,13 @@ where
 pub struct BenchArgs {
     /// w1, w2, w3 (one network, steps/s), w1e, w2e (ensembles of 64 and 16, member-steps/s) or
     /// sde (per-mode SDE ensemble of 10⁵ paths, L = 4, path-steps/s).
-    #[arg(long, value_parser = named(&Workload::NAMES))]
-    pub workload: Workload,
+    #[arg(long, value_parser = named(&Workload::NAMES), required_unless_present = "peak")]
+    pub workload: Option<Workload>,
+    /// Instead of a workload, measure one core's f32 peak: a loop of independent fused
+    /// multiply-adds at each vector width the CPU has (AVX-512, AVX2; a portable loop
+    /// elsewhere), in GFLOP/s, on the calling thread.
+    #[arg(long, conflicts_with_all = ["workload", "backend"])]
+    pub peak: bool,
     /// Backend of the DLN workloads (default flex); the sde workload runs on the CPU (the
     /// theory crate) and takes none.
     #[arg(long, value_parser = named(&BackendKind::NAMES))]
@@ -34,10 +41,13 @@ pub struct BenchArgs {
     /// closed-form on wgpu), fused, closed-form or autodiff (the reference).
     #[arg(long, value_parser = named(&GradientPath::NAMES), default_value = "auto")]
     pub gradient: GradientPath,
-    /// Seconds to measure, after a warm-up of a fifth of that.
+    /// Seconds to measure, after a warm-up of a fifth of that (with --peak: in all, shared
+    /// between the widths).
     #[arg(long, default_value_t = 3.0)]
     pub seconds: f64,
-    /// Print one JSON object: {"workload", "backend", "threads", "per_second"}.
+    /// Print one JSON object: {"workload", "backend", "threads", "per_second"}; with --peak
+    /// {"peak": {"avx512": GFLOP/s, "avx2": GFLOP/s}, "widest", "cpu"} (null for a width the
+    /// CPU lacks; {"portable": GFLOP/s} off x86-64).
     #[arg(long)]
     pub json: bool,
 }
@@ -61,8 +71,10 @@ fn rate(seconds: f64, units: f64, mut one: impl FnMut() -> anyhow::Result<()>) -
 /// `modewise bench`.
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     positive("--seconds", args.seconds)?;
+    let Some(workload) = args.workload else {
+        return peak(args.seconds, args.json);
+    };
     let threads = rayon::current_num_threads();
-    let workload = args.workload;
     let (backend, per_second, unit) = match workload.params(args.backend.unwrap_or(BackendKind::Flex), args.gradient) {
         None => {
             if let Some(b) = args.backend {
@@ -107,6 +119,27 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         println!("{out}");
     } else {
         println!("{workload} on {backend}, {threads} thread(s): {per_second:.4e} {unit}");
+    }
+    Ok(())
+}
+
+/// `modewise bench --peak`: one core's f32 FMA peak at each vector width, `seconds` in all.
+fn peak(seconds: f64, json: bool) -> anyhow::Result<()> {
+    let p = Peak::measure(seconds);
+    if json {
+        let mut table = serde_json::Map::new();
+        if cfg!(target_arch = "x86_64") {
+            table.insert("avx512".into(), serde_json::Value::Null);
+            table.insert("avx2".into(), serde_json::Value::Null);
+        }
+        for &(w, g) in &p.gflops {
+            table.insert(w.name().into(), serde_json::json!(g));
+        }
+        let out = serde_json::json!({ "peak": table, "widest": p.widest().0.name(), "cpu": p.cpu });
+        println!("{out}");
+    } else {
+        let rates: Vec<String> = p.gflops.iter().map(|(w, g)| format!("{} {g:.1} GFLOP/s", w.name())).collect();
+        println!("f32 FMA peak of one core: {} ({})", rates.join(", "), p.cpu);
     }
     Ok(())
 }

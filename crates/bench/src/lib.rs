@@ -1,6 +1,9 @@
 //! The project's standard speed workloads (W1, W2, W3, the W1/W2 ensembles and the per-mode SDE
 //! ensemble), shared by `modewise bench` and the criterion benchmarks of this crate so that both
-//! time exactly the same work. Scaffolding for measuring, not part of the libraries' APIs.
+//! time exactly the same work, and one core's measured floating-point peak ([`peak`]) that they
+//! are compared with. Scaffolding for measuring, not part of the libraries' APIs.
+
+pub mod peak;
 
 use modewise_dln::{
     BackendKind, DataParams, DataSource, GaussianStd, GradientPath, InitScheme, SpectrumSpec, TeacherParams,
