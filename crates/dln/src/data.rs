@@ -12,7 +12,7 @@ use crate::DlnError;
 use crate::error::Result;
 use crate::teacher::Teacher;
 use modewise_theory::check::non_negative;
-use modewise_theory::rng::{PathRng, Stream, path_rng};
+use modewise_theory::rng::{PathRng, Stream};
 
 /// Where the training batches come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -117,11 +117,12 @@ pub(crate) struct BatchSampler {
 }
 
 impl BatchSampler {
-    /// The samplers of the members with these seeds, for batches of `batch` points.
-    pub(crate) fn new(seeds: &[u64], data: &DataParams, teacher: &Teacher, batch: usize) -> Self {
+    /// The samplers of the members with these seeds in the data namespace `namespace`, for
+    /// batches of `batch` points.
+    pub(crate) fn new(seeds: &[u64], namespace: u64, data: &DataParams, teacher: &Teacher, batch: usize) -> Self {
         Self {
             source: data.source,
-            members: seeds.iter().map(|&s| MemberData::new(s, data, teacher)).collect(),
+            members: seeds.iter().map(|&s| MemberData::new(s, namespace, data, teacher)).collect(),
             batch,
             d_in: teacher.d_in(),
             d_out: teacher.d_out(),
@@ -177,9 +178,9 @@ struct FixedSample {
 }
 
 impl MemberData {
-    /// The sampler of the member with this seed.
-    pub(crate) fn new(seed: u64, data: &DataParams, teacher: &Teacher) -> Self {
-        let mut rng = path_rng(seed, Stream::Data.number());
+    /// The sampler of the member with this seed in the data namespace `namespace`.
+    pub(crate) fn new(seed: u64, namespace: u64, data: &DataParams, teacher: &Teacher) -> Self {
+        let mut rng = Stream::Data { namespace }.rng(seed);
         let fixed = match data.source {
             DataSource::Fixed { n, whiten } => Some(FixedSample::draw(n, whiten, data.sigma, teacher, &mut rng)),
             _ => None,
@@ -301,7 +302,7 @@ mod tests {
     fn whitened_sample_has_identity_covariance_and_epochs_are_permutations() {
         let teacher = TeacherParams::default().build(4, 3).unwrap();
         let (n, batch) = (10, 3);
-        let mut rng = path_rng(1, Stream::Data.number());
+        let mut rng = Stream::Data { namespace: 0 }.rng(1);
         let mut f = FixedSample::draw(n, true, 0.0, &teacher, &mut rng);
         let x = DMatrix::from_row_slice(n, 4, &f.x.iter().map(|&v| v as f64).collect::<Vec<_>>());
         let cov = x.transpose() * &x / n as f64;

@@ -8,7 +8,7 @@ use crate::error::Result;
 use crate::linalg::{complete_basis, gaussian_matrix, random_orthonormal};
 use crate::teacher::Teacher;
 use modewise_theory::check::{finite, positive};
-use modewise_theory::ensemble::{PathRng, path_rng};
+use modewise_theory::rng::{PathRng, Stream};
 
 /// Per-layer mode strength `a₀` of the aligned schemes: one value for every mode, or one per
 /// teacher mode.
@@ -200,9 +200,6 @@ impl Default for InitScheme {
     }
 }
 
-/// Random stream of a member's initial weights.
-pub(crate) const INIT_STREAM: u64 = 2;
-
 impl InitScheme {
     /// The scheme's name as written in configs.
     pub fn name(&self) -> &'static str {
@@ -277,11 +274,12 @@ impl InitScheme {
         Ok(())
     }
 
-    /// Draws the initial layers `[W_1, …, W_L]` of the member with this seed (call
-    /// [`check`](Self::check) first).
-    pub fn draw(&self, dims: &[usize], teacher: &Teacher, seed: u64) -> Result<Vec<DMatrix<f64>>> {
+    /// Draws the initial layers `[W_1, …, W_L]` of the member with this seed in the init
+    /// namespace `namespace` (the stream `Stream::Init` of `modewise_theory::rng`; a trainer's
+    /// members are drawn by [`TrainSpec::initial_layers`](crate::TrainSpec::initial_layers)).
+    pub fn draw(&self, dims: &[usize], teacher: &Teacher, seed: u64, namespace: u64) -> Result<Vec<DMatrix<f64>>> {
         self.check(dims, teacher)?;
-        let mut rng = path_rng(seed, INIT_STREAM);
+        let mut rng = Stream::Init { namespace }.rng(seed);
         let depth = dims.len() - 1;
         Ok(match self {
             Self::Gaussian { std } => (0..depth)
@@ -371,7 +369,7 @@ mod tests {
         let t = teacher();
         let dims = [5, 6, 3, 4];
         let init = InitScheme::AlignedBalanced { a0: ModeScale::PerMode(vec![0.5, 0.2]) };
-        let layers = init.draw(&dims, &t, 9).unwrap();
+        let layers = init.draw(&dims, &t, 9, 0).unwrap();
         let w = chain_product(&layers);
         let modes = t.u().transpose() * &w * t.v();
         let expected = DMatrix::from_diagonal(&DVector::from_vec(vec![0.125, 0.008]));
@@ -387,8 +385,8 @@ mod tests {
         let t = teacher();
         let dims = [5, 6, 4];
         let a0 = ModeScale::Scalar(0.7);
-        let bal = InitScheme::AlignedBalanced { a0: a0.clone() }.draw(&dims, &t, 2).unwrap();
-        let unb = InitScheme::Unbalanced { a0, factors: LayerFactors::Ratio(3.0) }.draw(&dims, &t, 2).unwrap();
+        let bal = InitScheme::AlignedBalanced { a0: a0.clone() }.draw(&dims, &t, 2, 0).unwrap();
+        let unb = InitScheme::Unbalanced { a0, factors: LayerFactors::Ratio(3.0) }.draw(&dims, &t, 2, 0).unwrap();
         assert!((chain_product(&bal) - chain_product(&unb)).norm() < 1e-12);
         let gap = unb[1].transpose() * &unb[1] - &unb[0] * unb[0].transpose();
         assert!(gap.norm() > 0.1);
@@ -401,7 +399,7 @@ mod tests {
         let t = teacher();
         let dims = [5, 6, 4];
         let angle = 0.3;
-        let mut rng = path_rng(0, 0);
+        let mut rng = modewise_theory::rng::path_rng(0, 0);
         for q in [t.v(), t.u()] {
             let rotated = rotate_frame(q, -angle, &mut rng);
             assert!((rotated.transpose() * &rotated - DMatrix::<f64>::identity(2, 2)).norm() < 1e-12);
@@ -409,7 +407,7 @@ mod tests {
                 assert!((rotated.column(k).dot(&q.column(k)) - angle.cos()).abs() < 1e-12);
             }
         }
-        let layers = InitScheme::Misaligned { a0: ModeScale::Scalar(1.0), angle }.draw(&dims, &t, 4).unwrap();
+        let layers = InitScheme::Misaligned { a0: ModeScale::Scalar(1.0), angle }.draw(&dims, &t, 4, 0).unwrap();
         let modes = t.u().transpose() * chain_product(&layers) * t.v();
         let expected = DMatrix::from_row_slice(
             2,

@@ -43,5 +43,6 @@ pub use model::Dln;
 pub use probe::{Probe, ProbeContext, probe};
 pub use teacher::{SpectrumSpec, Teacher, TeacherParams};
 pub use train::{
-    Divergence, GradientPath, ProbeRecord, ProbeSchedule, StopFlag, TrainParams, TrainReport, TrainSpec, Trainer,
+    Divergence, GradientPath, ProbeRecord, ProbeSchedule, StopFlag, StreamNamespaces, TrainParams, TrainReport,
+    TrainSpec, Trainer,
 };

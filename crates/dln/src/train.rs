@@ -23,7 +23,7 @@ use crate::{BackendKind, DlnError};
 use modewise_theory::InvalidParameter;
 use modewise_theory::ModeParams;
 use modewise_theory::check::{at_least, name_in, one_of, positive};
-use modewise_theory::rng::Stream;
+use modewise_theory::rng::{NAMESPACES, Stream};
 
 /// How the SGD gradient is computed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
@@ -111,6 +111,91 @@ impl ProbeSchedule {
     }
 }
 
+/// The random-stream namespaces of a run's members (`train.streams`): every member stream is
+/// drawn from the member's seed *and* a namespace (the table in `modewise_theory::rng`), so runs
+/// that differ only in their namespaces are independent samples from the same seeds.
+///
+/// `init` drives the initial weights; `data` drives the training data and the data-like streams
+/// of the probes (the `n_probe` samples and the clone batches). Both default to 0, the streams of
+/// the releases before namespaces existed. An experiment gives each variant its own namespace so
+/// its variants do not share minibatches, and one namespace to all variants for common random
+/// numbers. Giving `init` and `data` apart draws e.g. the same initial networks with fresh data.
+///
+/// In a spec, `streams = 3` sets both namespaces and `streams = { init = 0, data = 3 }` each
+/// one (a missing one is 0); each is below 2¹⁶ ([`NAMESPACES`](modewise_theory::rng::NAMESPACES)).
+/// They are written out as the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct StreamNamespaces {
+    /// The namespace of the initial weights.
+    pub init: u64,
+    /// The namespace of the data, the probe samples and the clone batches.
+    pub data: u64,
+}
+
+impl StreamNamespaces {
+    /// One namespace for every stream.
+    pub fn shared(namespace: u64) -> Self {
+        Self { init: namespace, data: namespace }
+    }
+
+    /// Checks that each namespace is below 2¹⁶ (fields `init`, `data`).
+    pub fn check(&self) -> Result<()> {
+        for (field, n) in [("init", self.init), ("data", self.data)] {
+            if n >= NAMESPACES {
+                return Err(DlnError::invalid(field, format!("must be below 2^16 = {NAMESPACES}"), n));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The table form of [`StreamNamespaces`] in a spec.
+#[derive(Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct StreamsTable {
+    init: u64,
+    data: u64,
+}
+
+impl Serialize for StreamNamespaces {
+    /// Always the table, so data files hold the same columns (`streams.init`, `streams.data`)
+    /// however a spec wrote the namespaces.
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        StreamsTable { init: self.init, data: self.data }.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for StreamNamespaces {
+    /// An integer (both namespaces) or a table `{ init, data }` (each defaulting to 0).
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        use serde::de::{self, MapAccess, Unexpected, Visitor, value::MapAccessDeserializer};
+        struct Namespaces;
+        impl<'de> Visitor<'de> for Namespaces {
+            type Value = StreamNamespaces;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a non-negative integer or a table { init, data }")
+            }
+
+            fn visit_u64<E: de::Error>(self, n: u64) -> std::result::Result<Self::Value, E> {
+                Ok(StreamNamespaces::shared(n))
+            }
+
+            fn visit_i64<E: de::Error>(self, n: i64) -> std::result::Result<Self::Value, E> {
+                u64::try_from(n)
+                    .map(StreamNamespaces::shared)
+                    .map_err(|_| E::invalid_value(Unexpected::Signed(n), &self))
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> std::result::Result<Self::Value, A::Error> {
+                let t = StreamsTable::deserialize(MapAccessDeserializer::new(map))?;
+                Ok(StreamNamespaces { init: t.init, data: t.data })
+            }
+        }
+        d.deserialize_any(Namespaces)
+    }
+}
+
 /// Unchecked parameters of a training run (one network, or an ensemble of seeds).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -131,6 +216,8 @@ pub struct TrainParams {
     pub steps: u64,
     /// One seed per ensemble member (initialisation and data); distinct, at least one.
     pub seeds: Vec<u64>,
+    /// The random-stream namespaces of every member (default 0: see [`StreamNamespaces`]).
+    pub streams: StreamNamespaces,
     /// Gradient path (default `auto`: fused on the CPU backends, closed-form on wgpu).
     pub gradient: GradientPath,
     /// Hardware backend.
@@ -155,6 +242,7 @@ impl Default for TrainParams {
             batch: 8,
             steps: 10_000,
             seeds: vec![0],
+            streams: StreamNamespaces::default(),
             gradient: GradientPath::default(),
             backend: BackendKind::default(),
             probes: ProbeSchedule::default(),
@@ -193,6 +281,7 @@ impl TrainParams {
                 ));
             }
         }
+        self.streams.check().map_err(|e| e.within("streams"))?;
         positive("probes.per_decade", self.probes.per_decade)?;
         at_least("check_every", self.check_every, 1)?;
         if self.n_probe == 1 {
@@ -251,6 +340,16 @@ impl TrainSpec {
     /// The probe steps of this run.
     pub fn probe_steps(&self) -> Vec<u64> {
         self.params.probes.steps(self.params.steps)
+    }
+
+    /// The initial layers `[W_1, …, W_L]` of member `member` (an index into `seeds`), as the
+    /// trainer draws them: from the member's seed in the init namespace.
+    pub fn initial_layers(&self, member: usize) -> Result<Vec<DMatrix<f64>>> {
+        let p = &self.params;
+        let seed = *p.seeds.get(member).ok_or_else(|| {
+            DlnError::invalid("member", format!("must index seeds (below {})", p.seeds.len()), member)
+        })?;
+        p.init.draw(&p.dims, &self.teacher, seed, p.streams.init)
     }
 }
 
@@ -347,7 +446,7 @@ impl Trainer {
     pub fn new(spec: &TrainSpec) -> Result<Self> {
         let p = &spec.params;
         let members: Vec<Vec<DMatrix<f64>>> =
-            p.seeds.iter().map(|&s| p.init.draw(&p.dims, &spec.teacher, s)).collect::<Result<_>>()?;
+            (0..p.seeds.len()).map(|m| spec.initial_layers(m)).collect::<Result<_>>()?;
         Self::start(spec, members, p.backend.device())
     }
 
@@ -381,7 +480,7 @@ impl Trainer {
         let p = &spec.params;
         Ok(Self {
             engine: Engine::new(spec, &members, device)?,
-            sampler: BatchSampler::new(&p.seeds, &p.data, &spec.teacher, p.batch),
+            sampler: BatchSampler::new(&p.seeds, p.streams.data, &p.data, &spec.teacher, p.batch),
             active: (0..p.seeds.len()).collect(),
             spec: spec.clone(),
             step: 0,
@@ -518,7 +617,7 @@ impl Trainer {
                 continue;
             }
             let seed = p.seeds[m];
-            let mut rng = Stream::Probe { step: self.step }.rng(seed);
+            let mut rng = Stream::Probe { namespace: p.streams.data, step: self.step }.rng(seed);
             let probe = probe(&layers[slot], &self.spec.teacher, &ctx, &mut rng);
             observer(&ProbeRecord { member: m, seed, step: self.step, t: p.lr * self.step as f64, probe })?;
         }

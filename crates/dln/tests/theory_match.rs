@@ -105,7 +105,7 @@ fn mode_diffusion_matches_brute_force_off_the_aligned_regime() {
         ..aligned_run(0.4, vec![1.0, 1.0, 1.0], 0, DataSource::Online)
     };
     let spec = p.check().unwrap();
-    let layers = p.init.draw(&p.dims, spec.teacher(), 3).unwrap();
+    let layers = p.init.draw(&p.dims, spec.teacher(), 3, 0).unwrap();
     let ctx = ProbeContext { sigma: 0.4, lr: p.lr, batch: p.batch, n_probe: 20_000 };
     let fast = probe(&layers, spec.teacher(), &ctx, &mut path_rng(1, 1));
     let exact = probe(&layers, spec.teacher(), &ProbeContext { n_probe: 0, ..ctx }, &mut path_rng(1, 1));

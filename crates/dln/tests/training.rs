@@ -61,7 +61,7 @@ fn a_diverging_member_is_stopped_and_the_others_go_on() {
         p.check_every = 10;
         p.probes = ProbeSchedule { per_decade: 1.0 };
         let spec = p.check().unwrap();
-        let mut members: Vec<_> = p.seeds.iter().map(|&s| p.init.draw(&p.dims, spec.teacher(), s).unwrap()).collect();
+        let mut members: Vec<_> = (0..p.seeds.len()).map(|m| spec.initial_layers(m).unwrap()).collect();
         for w in members[1].iter_mut() {
             *w *= 8.0; // far too large for this learning rate
         }
@@ -144,6 +144,10 @@ fn bad_parameters_name_the_field_and_the_rule() {
         (TrainParams { check_every: 0, ..ok.clone() }, "check_every: must be at least 1 (got 0)"),
         (TrainParams { n_probe: 1, ..ok.clone() }, "n_probe: must be 0 (exact diffusion) or at least 2 (samples)"),
         (
+            TrainParams { streams: StreamNamespaces { init: 0, data: 1 << 16 }, ..ok.clone() },
+            "streams.data: must be below 2^16 = 65536 (got 65536)",
+        ),
+        (
             TrainParams { probes: ProbeSchedule { per_decade: 0.0 }, ..ok.clone() },
             "probes.per_decade: must be finite and positive",
         ),
@@ -202,4 +206,69 @@ fn bad_parameters_name_the_field_and_the_rule() {
     }
     let err = "gpu".parse::<GradientPath>().unwrap_err().to_string();
     assert_eq!(err, "gradient: must be one of auto, autodiff, closed-form, fused (got gpu)");
+}
+
+/// The layers of every member after `spec`'s run from the given initial layers, with the
+/// probe records.
+fn run_from(spec: &TrainSpec, members: Vec<Vec<nalgebra::DMatrix<f64>>>) -> (Vec<ProbeRecord>, TrainReport) {
+    let device = spec.params().backend.device();
+    Trainer::with_initial_layers(spec, members, device).unwrap().run_collect().unwrap()
+}
+
+/// Random-stream namespaces: the default is namespace 0; the init namespace alone moves the
+/// initial weights, the data namespace alone moves the batches and the probe samples; a member
+/// of an ensemble in a namespace is its single run in that namespace.
+#[test]
+fn stream_namespaces_move_the_initial_weights_and_the_data_apart() {
+    let base = TrainParams { n_probe: 50, ..small_run(BackendKind::Flex, vec![3, 4], 40, GradientPath::Fused) };
+    let with = |streams| TrainParams { streams, ..base.clone() }.check().unwrap();
+    let zero = with(StreamNamespaces::default());
+    assert_eq!(zero, with(StreamNamespaces::shared(0)));
+    let (init1, data1) = (with(StreamNamespaces { init: 1, data: 0 }), with(StreamNamespaces { init: 0, data: 1 }));
+    let starts = |spec: &TrainSpec| -> Vec<_> { (0..2).map(|m| spec.initial_layers(m).unwrap()).collect() };
+    assert_eq!(starts(&data1), starts(&zero), "the data namespace keeps the initial weights");
+    for m in 0..2 {
+        assert_ne!(starts(&init1)[m], starts(&zero)[m], "the init namespace moves member {m}'s start");
+    }
+    // From the same start: the init namespace keeps the data (and the probe samples), the data
+    // namespace changes both.
+    let (reference, _) = run_from(&zero, starts(&zero));
+    let (same_data, _) = run_from(&init1, starts(&zero));
+    let (other_data, _) = run_from(&data1, starts(&zero));
+    assert_eq!(same_data, reference);
+    let (first, last) = (&reference[0], reference.last().unwrap());
+    assert_eq!(other_data[0].probe.mode_strength, first.probe.mode_strength, "same start");
+    assert_ne!(other_data[0].probe.mode_diffusion, first.probe.mode_diffusion, "other probe samples");
+    assert_ne!(other_data.last().unwrap().probe.mode_strength, last.probe.mode_strength, "other batches");
+    // A member in a namespace is its single run there, and not the run of namespace 0.
+    let shared = |seeds: Vec<u64>, n| TrainParams { seeds, streams: StreamNamespaces::shared(n), ..base.clone() };
+    let ensemble = final_layers(&shared(vec![3, 4], 7));
+    assert_eq!(ensemble[1], final_layers(&shared(vec![4], 7))[0]);
+    assert_ne!(ensemble[1], final_layers(&shared(vec![4], 0))[0]);
+}
+
+/// In a spec, `streams` is one integer for both namespaces or a table of the two; it writes out
+/// as the table (so data files have the same columns either way) and reads back the same.
+#[test]
+fn stream_namespaces_read_as_an_integer_or_a_table() {
+    let read = |text: &str| -> Result<StreamNamespaces, String> {
+        #[derive(serde::Deserialize, serde::Serialize, PartialEq, Debug)]
+        struct Spec {
+            streams: StreamNamespaces,
+        }
+        let spec: Spec = toml::from_str(text).map_err(|e| e.message().to_string())?;
+        let written = toml::to_string(&spec).unwrap();
+        assert_eq!(toml::from_str::<Spec>(&written).unwrap(), spec, "writes out as read: {written}");
+        Ok(spec.streams)
+    };
+    assert_eq!(read("streams = 3"), Ok(StreamNamespaces::shared(3)));
+    let written = toml::to_string(&TrainParams { streams: StreamNamespaces::shared(3), ..TrainParams::default() });
+    assert!(written.unwrap().contains("[streams]\ninit = 3\ndata = 3\n"), "the table");
+    assert_eq!(read("streams = { init = 0, data = 3 }"), Ok(StreamNamespaces { init: 0, data: 3 }));
+    let err = read("streams = { seed = 3 }").unwrap_err();
+    assert!(err.starts_with("unknown field `seed`, expected `init` or `data`"), "{err}");
+    let err = read("streams = -1").unwrap_err();
+    assert!(err.starts_with("invalid value: integer `-1`, expected a non-negative integer"), "{err}");
+    let params: TrainParams = toml::from_str("seeds = [1]").unwrap();
+    assert_eq!(params.streams, StreamNamespaces::default());
 }
