@@ -103,7 +103,7 @@ impl Workload {
                 seed: 0,
             },
             init: InitScheme::Gaussian { std: GaussianStd::Gamma(2.0) },
-            data: DataParams { source: DataSource::Online, sigma: 0.1 },
+            data: DataParams { source: DataSource::Online, sigma: 0.1, ..DataParams::default() },
             lr: 1e-3,
             batch: self.batch()?,
             steps: u64::MAX,

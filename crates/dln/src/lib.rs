@@ -34,7 +34,7 @@ pub mod teacher;
 pub mod train;
 
 pub use backend::BackendKind;
-pub use data::{DataParams, DataSource};
+pub use data::{DataParams, DataSource, Generator};
 #[cfg(feature = "testing")]
 pub use engine::gradients;
 pub use error::{DlnError, InvalidParameter, Result};

@@ -13,7 +13,7 @@ fn modes_are_learned_in_order_of_decreasing_strength() {
         dims: vec![8, 16, 16, 8],
         teacher: TeacherParams { spectrum: SpectrumSpec::List { s: vec![4.0, 2.0, 1.0] }, seed: 4 },
         init: InitScheme::Gaussian { std: GaussianStd::Gamma(3.0) },
-        data: DataParams { source: DataSource::Online, sigma: 0.0 },
+        data: DataParams { source: DataSource::Online, sigma: 0.0, ..DataParams::default() },
         lr: 0.01,
         batch: 16,
         steps: 6_000,
@@ -88,7 +88,7 @@ fn a_diverging_member_is_stopped_and_the_others_go_on() {
 #[test]
 fn fixed_whitened_sample_trains_towards_its_least_squares_solution() {
     let mut p = small_run(BackendKind::Flex, vec![4], 4000, GradientPath::ClosedForm);
-    p.data = DataParams { source: DataSource::Fixed { n: 12, whiten: true }, sigma: 0.0 };
+    p.data = DataParams { source: DataSource::Fixed { n: 12, whiten: true }, sigma: 0.0, ..DataParams::default() };
     p.init = InitScheme::Gaussian { std: GaussianStd::Scale(0.5) };
     p.lr = 0.05;
     let spec = p.check().unwrap();
@@ -96,11 +96,16 @@ fn fixed_whitened_sample_trains_towards_its_least_squares_solution() {
     // Without label noise and with a whitened sample the least-squares solution is M itself.
     let last = records.last().unwrap();
     assert!(last.probe.population_loss < 1e-6, "{}", last.probe.population_loss);
-    let err = DataParams { source: DataSource::Fixed { n: 5, whiten: true }, sigma: 0.0 }.check(4, 5).unwrap_err();
-    assert_eq!(err.to_string(), "source.n: must exceed the input dimension 5 to whiten the sample (got 5)");
-    let err = TrainParams { data: DataParams { source: DataSource::Fixed { n: 5, whiten: true }, sigma: 0.0 }, ..p }
-        .check()
+    let err = DataParams { source: DataSource::Fixed { n: 5, whiten: true }, sigma: 0.0, ..DataParams::default() }
+        .check(4, 5)
         .unwrap_err();
+    assert_eq!(err.to_string(), "source.n: must exceed the input dimension 5 to whiten the sample (got 5)");
+    let err = TrainParams {
+        data: DataParams { source: DataSource::Fixed { n: 5, whiten: true }, sigma: 0.0, ..DataParams::default() },
+        ..p
+    }
+    .check()
+    .unwrap_err();
     assert_eq!(err.to_string(), "data.source.n: must exceed the input dimension 5 to whiten the sample (got 5)");
 }
 
@@ -152,12 +157,19 @@ fn bad_parameters_name_the_field_and_the_rule() {
             "probes.per_decade: must be finite and positive",
         ),
         (
-            TrainParams { data: DataParams { source: DataSource::Online, sigma: -0.1 }, ..ok.clone() },
+            TrainParams {
+                data: DataParams { source: DataSource::Online, sigma: -0.1, ..DataParams::default() },
+                ..ok.clone()
+            },
             "data.sigma: must be finite and non-negative (got -0.1)",
         ),
         (
             TrainParams {
-                data: DataParams { source: DataSource::Fixed { n: 2, whiten: false }, sigma: 0.0 },
+                data: DataParams {
+                    source: DataSource::Fixed { n: 2, whiten: false },
+                    sigma: 0.0,
+                    ..DataParams::default()
+                },
                 ..ok.clone()
             },
             "data.source.n: must be at least the batch size 4 (got 2)",
