@@ -385,7 +385,8 @@ mod tests {
             g.fill_normal(7, 1, first, &mut part);
             assert_eq!(bits(&part), reference[first as usize..n as usize - 3], "from element {first}");
         }
-        let mut variants: Vec<(&str, fn([u32; 2], u32, u64, u32, &mut [f32]))> = vec![("portable", bulk_portable)];
+        type Bulk = fn([u32; 2], u32, u64, u32, &mut [f32]);
+        let mut variants: Vec<(&str, Bulk)> = vec![("portable", bulk_portable)];
         #[cfg(target_arch = "x86_64")]
         {
             if Isa::Avx2.available() {
