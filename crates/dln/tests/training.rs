@@ -284,3 +284,56 @@ fn stream_namespaces_read_as_an_integer_or_a_table() {
     let params: TrainParams = toml::from_str("seeds = [1]").unwrap();
     assert_eq!(params.streams, StreamNamespaces::default());
 }
+
+/// The final end-to-end strengths `w_k = u_kᵀ W_L⋯W_1 v_k` of every member and mode.
+fn final_mode_strengths(p: &TrainParams) -> Vec<Vec<f64>> {
+    let spec = p.check().unwrap();
+    let teacher = spec.teacher();
+    final_layers(p)
+        .iter()
+        .map(|layers| {
+            let w = layers.iter().skip(1).fold(layers[0].clone(), |acc, l| l * acc);
+            (0..teacher.rank()).map(|k| (teacher.u().column(k).transpose() * &w * teacher.v().column(k))[0]).collect()
+        })
+        .collect()
+}
+
+/// The counter-based batches train like the PCG64 + ziggurat stream they replaced: over 128
+/// members each (disjoint seeds, so the two samples are independent), the final strength of
+/// every mode, in its stationary fluctuations around `s_k`, has the same mean (Welch: within 4
+/// standard errors of the difference) and the same variance (the log of the ratio within 4 of
+/// its standard errors, `√(2/(n−1))` each) under both generators; and the fluctuations are not
+/// degenerate (label noise reaches the weights under both).
+#[test]
+fn counter_based_batches_train_like_the_old_generator() {
+    let n = 128u64;
+    let run = |generator, first_seed: u64| TrainParams {
+        dims: vec![4, 5, 4],
+        teacher: TeacherParams { spectrum: SpectrumSpec::List { s: vec![2.0, 1.0] }, seed: 3 },
+        init: InitScheme::Gaussian { std: GaussianStd::Scale(0.3) },
+        data: DataParams { source: DataSource::Online, sigma: 0.5, generator },
+        lr: 0.05,
+        batch: 2,
+        steps: 600,
+        seeds: (first_seed..first_seed + n).collect(),
+        backend: BackendKind::Flex,
+        n_probe: 0,
+        ..TrainParams::default()
+    };
+    let new = final_mode_strengths(&run(Generator::Philox, 0));
+    let old = final_mode_strengths(&run(Generator::Pcg64Ziggurat, 1000));
+    let moments = |w: &[Vec<f64>], k: usize| {
+        let mean = w.iter().map(|m| m[k]).sum::<f64>() / n as f64;
+        let var = w.iter().map(|m| (m[k] - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
+        (mean, var)
+    };
+    for (k, s) in [(0, 2.0), (1, 1.0)] {
+        let ((m_new, v_new), (m_old, v_old)) = (moments(&new, k), moments(&old, k));
+        assert!((m_new - s).abs() < 0.1 * s && v_new > 1e-6 && v_old > 1e-6, "mode {k}: {m_new} ± {v_new}");
+        let se = ((v_new + v_old) / n as f64).sqrt();
+        assert!((m_new - m_old).abs() < 4.0 * se, "mode {k} means: {m_new} vs {m_old} (se {se})");
+        let log_ratio = (v_new / v_old).ln();
+        let bound = 4.0 * (2.0 * 2.0 / (n - 1) as f64).sqrt();
+        assert!(log_ratio.abs() < bound, "mode {k} variances: {v_new} vs {v_old}");
+    }
+}
