@@ -14,7 +14,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::DlnError;
 use crate::error::Result;
+use crate::fused::Real;
 use crate::teacher::Teacher;
+use crate::train::TrainSpec;
 use modewise_theory::check::non_negative;
 use modewise_theory::rng::philox::Philox;
 use modewise_theory::rng::{PathRng, Stream};
@@ -89,25 +91,26 @@ impl DataParams {
     }
 }
 
-/// One batch for every active member, as the [`BatchSampler`] hands it out. Host buffers hold
-/// member after member, each row-major: inputs `d_0 × B`, noise or labels `d_L × B`.
+/// One batch for every active member, as the [`BatchSampler`] hands it out, in the training
+/// precision `T`. Host buffers hold member after member, each row-major: inputs `d_0 × B`, noise
+/// or labels `d_L × B`.
 #[derive(Debug, Clone, Copy)]
-pub(crate) enum Batch<'a> {
+pub(crate) enum Batch<'a, T> {
     /// Fresh inputs `x` and label noise `noise`: the targets are `M x + noise` (online data).
     Online {
         /// Inputs.
-        x: &'a [f32],
+        x: &'a [T],
         /// Label noise.
-        noise: &'a [f32],
+        noise: &'a [T],
         /// Batch size `B`.
         size: usize,
     },
     /// Inputs `x` with their labels `y` (a fixed sample).
     Labelled {
         /// Inputs.
-        x: &'a [f32],
+        x: &'a [T],
         /// Labels.
-        y: &'a [f32],
+        y: &'a [T],
         /// Batch size `B`.
         size: usize,
     },
@@ -116,30 +119,37 @@ pub(crate) enum Batch<'a> {
     Population,
 }
 
-impl Batch<'_> {
+impl<T: Real> Batch<'_, T> {
     /// The loss scale: `1/B`, or 1 for population descent.
-    pub(crate) fn scale(&self) -> f32 {
+    pub(crate) fn scale(&self) -> T {
         match *self {
-            Self::Online { size, .. } | Self::Labelled { size, .. } => 1.0 / size as f32,
-            Self::Population => 1.0,
+            Self::Online { size, .. } | Self::Labelled { size, .. } => T::one() / T::of(size as f64),
+            Self::Population => T::one(),
         }
     }
 }
 
-/// The members' data streams and the host buffers their batches are drawn into. Members are
-/// kept in the trainer's order; [`retain`](Self::retain) drops the diverged ones.
+/// The members' data streams and the host buffers their batches are drawn into, in the training
+/// precision `T` (the same normal draws in either precision, rounded to `T`). Members are kept in
+/// the trainer's order; [`retain`](Self::retain) drops the diverged ones.
 #[derive(Debug, Clone)]
-pub(crate) struct BatchSampler {
+pub(crate) struct BatchSampler<T> {
     source: DataSource,
-    members: Vec<MemberData>,
+    members: Vec<MemberData<T>>,
     batch: usize,
     d_in: usize,
     d_out: usize,
-    x: Vec<f32>,
-    z: Vec<f32>,
+    x: Vec<T>,
+    z: Vec<T>,
 }
 
-impl BatchSampler {
+impl<T: Real> BatchSampler<T> {
+    /// The samplers of the members of `spec` (its seeds, data namespace, data and batch size).
+    pub(crate) fn of(spec: &TrainSpec) -> Self {
+        let p = spec.params();
+        Self::new(&p.seeds, p.streams.data, &p.data, spec.teacher(), p.batch)
+    }
+
     /// The samplers of the members with these seeds in the data namespace `namespace`, for
     /// batches of `batch` points.
     pub(crate) fn new(seeds: &[u64], namespace: u64, data: &DataParams, teacher: &Teacher, batch: usize) -> Self {
@@ -156,14 +166,14 @@ impl BatchSampler {
 
     /// Draws the next batch of every member (advancing their data streams; population descent
     /// draws nothing).
-    pub(crate) fn next(&mut self) -> Batch<'_> {
+    pub(crate) fn next(&mut self) -> Batch<'_, T> {
         if self.source == DataSource::Population {
             return Batch::Population;
         }
         let (e, b) = (self.members.len(), self.batch);
         let (nx, nz) = (self.d_in * b, self.d_out * b);
-        self.x.resize(e * nx, 0.0);
-        self.z.resize(e * nz, 0.0);
+        self.x.resize(e * nx, T::zero());
+        self.z.resize(e * nz, T::zero());
         self.members
             .par_iter_mut()
             .zip(self.x.par_chunks_mut(nx))
@@ -185,27 +195,27 @@ impl BatchSampler {
 
 /// One member's data sampler.
 #[derive(Debug, Clone)]
-pub(crate) struct MemberData {
+pub(crate) struct MemberData<T> {
     rng: PathRng,
     /// The counter-based generator of online batches and the number of the next batch (`None`
     /// with [`Generator::Pcg64Ziggurat`] or a fixed sample).
     batches: Option<(Philox, u64)>,
-    sigma: f32,
-    fixed: Option<FixedSample>,
+    sigma: T,
+    fixed: Option<FixedSample<T>>,
 }
 
 #[derive(Debug, Clone)]
-struct FixedSample {
+struct FixedSample<T> {
     n: usize,
     /// Inputs, `n × d_in`, one sample per row.
-    x: Vec<f32>,
+    x: Vec<T>,
     /// Labels, `n × d_out`.
-    y: Vec<f32>,
+    y: Vec<T>,
     perm: Vec<usize>,
     pos: usize,
 }
 
-impl MemberData {
+impl<T: Real> MemberData<T> {
     /// The sampler of the member with this seed in the data namespace `namespace`.
     pub(crate) fn new(seed: u64, namespace: u64, data: &DataParams, teacher: &Teacher) -> Self {
         let mut rng = Stream::Data { namespace }.rng(seed);
@@ -215,22 +225,22 @@ impl MemberData {
         };
         let batches = (data.source == DataSource::Online && data.generator == Generator::Philox)
             .then(|| (Philox::of(seed, Stream::Batches { namespace }), 0));
-        Self { rng, batches, sigma: data.sigma as f32, fixed }
+        Self { rng, batches, sigma: T::of(data.sigma), fixed }
     }
 
     /// Fills `x` (`d_in × B`, row-major) and `z` (`d_out × B`, row-major) with the next batch:
     /// for online data `z` is the label noise `ε`, for a fixed sample the labels `y`.
-    pub(crate) fn next_batch(&mut self, x: &mut [f32], z: &mut [f32], batch: usize) {
+    pub(crate) fn next_batch(&mut self, x: &mut [T], z: &mut [T], batch: usize) {
         if let Some((philox, next)) = &mut self.batches {
             // Batch `next`: part 0 the inputs, part 1 the label noise.
-            philox.fill_normal(*next, 0, 0, x);
-            if self.sigma > 0.0 {
-                philox.fill_normal(*next, 1, 0, z);
+            T::fill_normal(philox, *next, 0, x);
+            if self.sigma > T::zero() {
+                T::fill_normal(philox, *next, 1, z);
                 for v in z.iter_mut() {
-                    *v *= self.sigma;
+                    *v = *v * self.sigma;
                 }
             } else {
-                z.fill(0.0);
+                z.fill(T::zero());
             }
             *next += 1;
             return;
@@ -240,12 +250,12 @@ impl MemberData {
                 for v in x.iter_mut() {
                     *v = normal(&mut self.rng);
                 }
-                if self.sigma > 0.0 {
+                if self.sigma > T::zero() {
                     for v in z.iter_mut() {
                         *v = self.sigma * normal(&mut self.rng);
                     }
                 } else {
-                    z.fill(0.0);
+                    z.fill(T::zero());
                 }
             }
             Some(f) => {
@@ -263,37 +273,38 @@ impl MemberData {
             }
         }
     }
+}
 
-    /// A fresh population-like sample of `n` inputs and label noises, in f64, for the probes
-    /// (drawn from `rng`, not from the training stream).
-    pub(crate) fn probe_sample(
-        rng: &mut PathRng,
-        n: usize,
-        d_in: usize,
-        d_out: usize,
-        sigma: f64,
-    ) -> (DMatrix<f64>, DMatrix<f64>) {
-        let mut x = DMatrix::zeros(d_in, n);
-        for v in x.iter_mut() {
-            *v = StandardNormal.sample(rng);
-        }
-        let mut e = DMatrix::zeros(d_out, n);
-        if sigma > 0.0 {
-            for v in e.iter_mut() {
-                let z: f64 = StandardNormal.sample(rng);
-                *v = sigma * z;
-            }
-        }
-        (x, e)
+/// A fresh population-like sample of `n` inputs and label noises, in f64, for the probes (drawn
+/// from `rng`, not from the training stream).
+pub(crate) fn probe_sample(
+    rng: &mut PathRng,
+    n: usize,
+    d_in: usize,
+    d_out: usize,
+    sigma: f64,
+) -> (DMatrix<f64>, DMatrix<f64>) {
+    let mut x = DMatrix::zeros(d_in, n);
+    for v in x.iter_mut() {
+        *v = StandardNormal.sample(rng);
     }
+    let mut e = DMatrix::zeros(d_out, n);
+    if sigma > 0.0 {
+        for v in e.iter_mut() {
+            let z: f64 = StandardNormal.sample(rng);
+            *v = sigma * z;
+        }
+    }
+    (x, e)
 }
 
-fn normal(rng: &mut PathRng) -> f32 {
+/// A standard normal draw rounded to `T`.
+fn normal<T: Real>(rng: &mut PathRng) -> T {
     let z: f64 = StandardNormal.sample(rng);
-    z as f32
+    T::of(z)
 }
 
-impl FixedSample {
+impl<T: Real> FixedSample<T> {
     fn draw(n: usize, whiten: bool, sigma: f64, teacher: &Teacher, rng: &mut PathRng) -> Self {
         let d_in = teacher.d_in();
         // One sample per row, as in the research code.
@@ -317,7 +328,7 @@ impl FixedSample {
                 *v += sigma * z;
             }
         }
-        let row_major = |m: &DMatrix<f64>| -> Vec<f32> { m.transpose().iter().map(|&v| v as f32).collect() };
+        let row_major = |m: &DMatrix<f64>| -> Vec<T> { m.transpose().iter().map(|&v| T::of(v)).collect() };
         Self { n, x: row_major(&x), y: row_major(&y), perm: Vec::new(), pos: 0 }
     }
 
@@ -342,12 +353,42 @@ mod tests {
     use super::*;
     use crate::teacher::TeacherParams;
 
+    /// Online batches are the counter-based stream: batch `d` of a member is elements of draw
+    /// `d` (part 0 the inputs, part 1 the noise times σ), whatever the other members, and the
+    /// f64 sampler hands out the same numbers widened.
+    #[test]
+    fn online_batches_are_the_members_counter_based_draws_in_either_precision() {
+        let teacher = TeacherParams::default().build(3, 2).unwrap();
+        let data = DataParams { sigma: 0.5, ..DataParams::default() };
+        let (seeds, batch) = ([4u64, 9, 2], 5);
+        let mut narrow = BatchSampler::<f32>::new(&seeds, 7, &data, &teacher, batch);
+        let mut wide = BatchSampler::<f64>::new(&seeds, 7, &data, &teacher, batch);
+        for d in 0..3u64 {
+            let (Batch::Online { x, noise, .. }, Batch::Online { x: x64, noise: noise64, .. }) =
+                (narrow.next(), wide.next())
+            else {
+                panic!("online batches")
+            };
+            for (e, &seed) in seeds.iter().enumerate() {
+                let g = Philox::of(seed, Stream::Batches { namespace: 7 });
+                for i in 0..3 * batch {
+                    assert_eq!(x[e * 3 * batch + i], g.normal(d, 0, i as u64), "x of member {e}, batch {d}");
+                }
+                for i in 0..2 * batch {
+                    assert_eq!(noise[e * 2 * batch + i], 0.5 * g.normal(d, 1, i as u64), "noise of member {e}");
+                }
+            }
+            assert!(x.iter().zip(x64).all(|(&a, &b)| f64::from(a) == b));
+            assert!(noise.iter().zip(noise64).all(|(&a, &b)| (f64::from(a) - b).abs() <= 1e-7 * b.abs()));
+        }
+    }
+
     #[test]
     fn whitened_sample_has_identity_covariance_and_epochs_are_permutations() {
         let teacher = TeacherParams::default().build(4, 3).unwrap();
         let (n, batch) = (10, 3);
         let mut rng = Stream::Data { namespace: 0 }.rng(1);
-        let mut f = FixedSample::draw(n, true, 0.0, &teacher, &mut rng);
+        let mut f = FixedSample::<f32>::draw(n, true, 0.0, &teacher, &mut rng);
         let x = DMatrix::from_row_slice(n, 4, &f.x.iter().map(|&v| v as f64).collect::<Vec<_>>());
         let cov = x.transpose() * &x / n as f64;
         assert!((cov - DMatrix::<f64>::identity(4, 4)).amax() < 1e-5);

@@ -1,46 +1,55 @@
-//! The engines of the gradient paths: each owns the active members' weights and the buffers and
-//! constants its path needs, and takes one SGD step on a [`Batch`] from the sampler.
+//! The engines of the gradient paths: each owns the active members' weights, their batch
+//! sampler and the buffers and constants its path needs, and takes one SGD step on the next
+//! [`Batch`].
 //!
-//! [`TensorEngine`] keeps burn tensors on the backend's device and computes the gradient with
-//! burn autodiff or the closed form on tensors; [`FusedEngine`] keeps the weights in host memory
-//! and runs the closed form with `gemm`, accumulating each update into the weights. The trainer
-//! sees one [`Engine`]: `step`, `host_layers`, `finite`, `retain`.
+//! [`TensorEngine`] keeps burn tensors on the backend's device (f32) and computes the gradient
+//! with burn autodiff or the closed form on tensors; [`FusedEngine`] keeps the weights in host
+//! memory, in f32 or f64, and runs the closed form with `gemm`, accumulating each update into the
+//! weights. The trainer sees one [`Engine`]: `step`, `host_layers`, `finite`, `retain`.
 
 use std::mem;
 
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use nalgebra::DMatrix;
 
-use crate::data::Batch;
+use crate::data::{Batch, BatchSampler};
 use crate::error::Result;
-use crate::fused::{FusedNet, HostBatch};
+use crate::fused::{FusedNet, HostBatch, Real};
 use crate::model::{host_to_tensors, push_row_major, tensors_to_host};
-use crate::train::{GradientPath, TrainSpec};
+use crate::train::{GradientPath, Precision, TrainSpec};
 use crate::{BackendKind, DataSource, DlnError};
 
-/// The engine of a run's gradient path.
+/// The engine of a run's gradient path and precision.
 pub(crate) enum Engine {
-    /// Autodiff or closed form on burn tensors (boxed: burn's tensors and device handles are
-    /// large).
+    /// Autodiff or closed form on burn tensors, in f32 (boxed: burn's tensors and device handles
+    /// are large).
     Tensor(Box<TensorEngine>),
-    /// The fused closed form on host memory.
-    Fused(FusedEngine),
+    /// The fused closed form on host memory in f32.
+    Fused(FusedEngine<f32>),
+    /// The fused closed form on host memory in f64.
+    Fused64(FusedEngine<f64>),
 }
 
 impl Engine {
-    /// The engine of `spec`'s (resolved) gradient path, starting from `members[e][l]`.
+    /// The engine of `spec`'s (resolved) gradient path and precision, starting from
+    /// `members[e][l]` (one per seed, in order), with the members' data streams.
     pub(crate) fn new(spec: &TrainSpec, members: &[Vec<DMatrix<f64>>], device: Device) -> Result<Self> {
-        Ok(match spec.params().gradient {
-            GradientPath::Fused => Self::Fused(FusedEngine::new(spec, members, device)),
-            path => Self::Tensor(Box::new(TensorEngine::new(spec, members, device, path)?)),
+        let p = spec.params();
+        Ok(match (p.gradient, p.precision) {
+            (GradientPath::Fused, Precision::F32) => Self::Fused(FusedEngine::new(spec, members, device)),
+            (GradientPath::Fused, Precision::F64) => Self::Fused64(FusedEngine::new(spec, members, device)),
+            // `TrainParams::check` refuses f64 on the tensor paths.
+            (path, _) => Self::Tensor(Box::new(TensorEngine::new(spec, members, device, path)?)),
         })
     }
 
-    /// One SGD step with learning rate `lr` for every member on `batch`.
-    pub(crate) fn step(&mut self, batch: &Batch<'_>, lr: f32) {
+    /// One SGD step with learning rate `lr` (rounded to the training precision) for every
+    /// member, on the next batch of each.
+    pub(crate) fn step(&mut self, lr: f64) {
         match self {
-            Self::Tensor(t) => t.step(batch, lr),
-            Self::Fused(f) => f.step(batch, lr),
+            Self::Tensor(t) => t.step(lr as f32),
+            Self::Fused(f) => f.step(f32::of(lr)),
+            Self::Fused64(f) => f.step(lr),
         }
     }
 
@@ -49,6 +58,7 @@ impl Engine {
         match self {
             Self::Tensor(t) => tensors_to_host(&t.weights),
             Self::Fused(f) => Ok(f.net.host_layers()),
+            Self::Fused64(f) => Ok(f.net.host_layers()),
         }
     }
 
@@ -58,30 +68,31 @@ impl Engine {
         match self {
             Self::Tensor(t) => t.finite(),
             Self::Fused(f) => Ok(f.net.finite()),
+            Self::Fused64(f) => Ok(f.net.finite()),
         }
     }
 
-    /// Keeps the members whose `keep` flag is set, in order.
+    /// Keeps the members whose `keep` flag is set, in order (weights and data streams).
     pub(crate) fn retain(&mut self, keep: &[bool]) {
         match self {
             Self::Tensor(t) => t.retain(keep),
-            Self::Fused(f) => f.net.retain(keep),
+            Self::Fused(f) => f.retain(keep),
+            Self::Fused64(f) => f.retain(keep),
         }
     }
 
-    /// The layer tensors `[E, d_l, d_{l−1}]` on the device (uploaded from the host on the fused
-    /// path; none once every member has been dropped).
+    /// The layer tensors `[E, d_l, d_{l−1}]` on the device, in f32 (uploaded from the host on
+    /// the fused path; none once every member has been dropped).
     pub(crate) fn tensors(&self) -> Vec<Tensor<3>> {
-        match self {
-            Self::Tensor(t) => t.weights.clone(),
-            Self::Fused(f) => {
-                let layers = f.net.host_layers();
-                if layers.is_empty() {
-                    Vec::new()
-                } else {
-                    host_to_tensors(&layers, &f.device).expect("layers of the checked shapes upload")
-                }
-            }
+        let layers = match self {
+            Self::Tensor(t) => return t.weights.clone(),
+            Self::Fused(f) => f.net.host_layers(),
+            Self::Fused64(f) => f.net.host_layers(),
+        };
+        if layers.is_empty() {
+            Vec::new()
+        } else {
+            host_to_tensors(&layers, self.device()).expect("layers of the checked shapes upload")
         }
     }
 
@@ -90,6 +101,36 @@ impl Engine {
         match self {
             Self::Tensor(t) => &t.device,
             Self::Fused(f) => &f.device,
+            Self::Fused64(f) => &f.device,
+        }
+    }
+
+    /// The gradients `∇W_l` of the next batch at the current weights, without stepping,
+    /// computed by `path` on f32 tensors (a test oracle: draws the batch, advancing the data
+    /// streams).
+    #[cfg(feature = "testing")]
+    pub(crate) fn next_gradients(&mut self, spec: &TrainSpec, path: GradientPath) -> Vec<Tensor<3>> {
+        let weights = self.tensors();
+        let device = self.device().clone();
+        let e = weights.first().map_or(0, |w| w.dims()[0]);
+        let constants = DeviceConstants::new(spec, e, &device);
+        let (x, y, scale) = match self {
+            Self::Tensor(t) => constants.tensors(&t.sampler.next(), &device),
+            Self::Fused(f) => constants.tensors(&f.sampler.next(), &device),
+            Self::Fused64(_) => panic!("the tensor oracle takes f32 batches; use next_host_gradients"),
+        };
+        gradients(&weights, x, y, scale, path)
+    }
+
+    /// The fused path's gradients of the next batch at the current weights in the training
+    /// precision, `[member][layer]`, without stepping (a test oracle; `None` on the tensor
+    /// paths).
+    #[cfg(feature = "testing")]
+    pub(crate) fn next_host_gradients(&mut self) -> Option<Vec<Vec<DMatrix<f64>>>> {
+        match self {
+            Self::Tensor(_) => None,
+            Self::Fused(f) => Some(f.next_gradients()),
+            Self::Fused64(f) => Some(f.next_gradients()),
         }
     }
 }
@@ -114,7 +155,7 @@ impl DeviceConstants {
 
     /// The batch as tensors `(x, y, scale)`: inputs `[E, d_0, B]`, targets `[E, d_L, B]` and
     /// the loss scale.
-    pub(crate) fn tensors(&self, batch: &Batch<'_>, device: &Device) -> (Tensor<3>, Tensor<3>, f32) {
+    pub(crate) fn tensors(&self, batch: &Batch<'_, f32>, device: &Device) -> (Tensor<3>, Tensor<3>, f32) {
         let [e, d_out, d_in] = self.teacher.dims();
         let upload = |buf: &[f32], rows: usize, b: usize| {
             Tensor::<3>::from_data(TensorData::new(buf.to_vec(), [e, rows, b]), device)
@@ -134,13 +175,15 @@ impl DeviceConstants {
     }
 }
 
-/// The engine of the tensor paths ([`GradientPath::Autodiff`], [`GradientPath::ClosedForm`]).
+/// The engine of the tensor paths ([`GradientPath::Autodiff`], [`GradientPath::ClosedForm`]),
+/// in f32.
 pub(crate) struct TensorEngine {
     device: Device,
     backend: BackendKind,
     path: GradientPath,
     /// Layer tensors `[E, d_l, d_{l−1}]` (none once every member has been dropped).
     weights: Vec<Tensor<3>>,
+    sampler: BatchSampler<f32>,
     constants: DeviceConstants,
     spec: TrainSpec,
 }
@@ -149,11 +192,12 @@ impl TensorEngine {
     fn new(spec: &TrainSpec, members: &[Vec<DMatrix<f64>>], device: Device, path: GradientPath) -> Result<Self> {
         let weights = host_to_tensors(members, &device)?;
         let constants = DeviceConstants::new(spec, members.len(), &device);
-        Ok(Self { backend: spec.params().backend, path, weights, constants, spec: spec.clone(), device })
+        let sampler = BatchSampler::of(spec);
+        Ok(Self { backend: spec.params().backend, path, weights, sampler, constants, spec: spec.clone(), device })
     }
 
-    fn step(&mut self, batch: &Batch<'_>, lr: f32) {
-        let (x, y, scale) = self.constants.tensors(batch, &self.device);
+    fn step(&mut self, lr: f32) {
+        let (x, y, scale) = self.constants.tensors(&self.sampler.next(), &self.device);
         let grads = gradients(&self.weights, x, y, scale, self.path);
         self.weights = mem::take(&mut self.weights).into_iter().zip(grads).map(|(w, g)| w - g.mul_scalar(lr)).collect();
     }
@@ -180,6 +224,7 @@ impl TensorEngine {
         if keep.iter().all(|&k| k) {
             return;
         }
+        self.sampler.retain(keep);
         let idx: Vec<i64> = (0..keep.len()).filter(|&slot| keep[slot]).map(|slot| slot as i64).collect();
         if idx.is_empty() {
             self.weights.clear();
@@ -192,40 +237,73 @@ impl TensorEngine {
     }
 }
 
-/// The engine of [`GradientPath::Fused`]: the weights and work spaces in host memory, and the
-/// batch constants there.
-pub(crate) struct FusedEngine {
+/// The engine of [`GradientPath::Fused`] in precision `T`: the weights, work spaces and data
+/// streams in host memory, and the batch constants there.
+pub(crate) struct FusedEngine<T> {
     device: Device,
-    net: FusedNet,
-    /// `M` row-major in f32.
-    teacher: Vec<f32>,
-    /// `I_{d_0}` row-major in f32 (population descent's input).
-    eye: Vec<f32>,
+    net: FusedNet<T>,
+    sampler: BatchSampler<T>,
+    /// `M` row-major.
+    teacher: Vec<T>,
+    /// `I_{d_0}` row-major (population descent's input).
+    eye: Vec<T>,
     d_in: usize,
 }
 
-impl FusedEngine {
+impl<T: Real> FusedEngine<T> {
     fn new(spec: &TrainSpec, members: &[Vec<DMatrix<f64>>], device: Device) -> Self {
         let d_in = spec.params().dims[0];
-        let mut teacher = Vec::new();
-        push_row_major(&mut teacher, spec.teacher().matrix());
-        let mut eye = Vec::new();
-        push_row_major(&mut eye, &DMatrix::identity(d_in, d_in));
-        Self { device, net: FusedNet::new(&spec.params().dims, members), teacher, eye, d_in }
+        let row_major = |m: &DMatrix<f64>| -> Vec<T> { m.transpose().iter().map(|&v| T::of(v)).collect() };
+        Self {
+            device,
+            net: FusedNet::new(&spec.params().dims, members),
+            sampler: BatchSampler::of(spec),
+            teacher: row_major(spec.teacher().matrix()),
+            eye: row_major(&DMatrix::identity(d_in, d_in)),
+            d_in,
+        }
     }
 
-    fn step(&mut self, batch: &Batch<'_>, lr: f32) {
-        let scale = batch.scale();
-        let host = match *batch {
-            Batch::Online { x, noise, size } => {
-                HostBatch { x, z: noise, teacher: Some(&self.teacher), batch: size, scale, shared: false }
-            }
-            Batch::Labelled { x, y, size } => HostBatch { x, z: y, teacher: None, batch: size, scale, shared: false },
-            Batch::Population => {
-                HostBatch { x: &self.eye, z: &self.teacher, teacher: None, batch: self.d_in, scale, shared: true }
-            }
-        };
+    fn step(&mut self, lr: T) {
+        let batch = self.sampler.next();
+        let host = host_batch(&batch, &self.teacher, &self.eye, self.d_in);
         self.net.step(&host, lr, None);
+    }
+
+    fn retain(&mut self, keep: &[bool]) {
+        self.net.retain(keep);
+        self.sampler.retain(keep);
+    }
+
+    /// The gradients of the next batch, `[member][layer]`, without stepping.
+    #[cfg(feature = "testing")]
+    fn next_gradients(&mut self) -> Vec<Vec<DMatrix<f64>>> {
+        let batch = self.sampler.next();
+        let host = host_batch(&batch, &self.teacher, &self.eye, self.d_in);
+        let mut grads = vec![Vec::new(); self.net.members()];
+        self.net.step(&host, T::zero(), Some(&mut grads));
+        let dims = self.net.dims();
+        grads
+            .iter()
+            .map(|g| {
+                (0..g.len())
+                    .map(|l| DMatrix::from_row_iterator(dims[l + 1], dims[l], g[l].iter().map(|&v| v.wide())))
+                    .collect()
+            })
+            .collect()
+    }
+}
+
+/// The fused path's view of a batch: the sampler's buffers, with the engine's teacher and
+/// identity for online data and population descent.
+fn host_batch<'a, T: Real>(batch: &Batch<'a, T>, teacher: &'a [T], eye: &'a [T], d_in: usize) -> HostBatch<'a, T> {
+    let scale = batch.scale();
+    match *batch {
+        Batch::Online { x, noise, size } => {
+            HostBatch { x, z: noise, teacher: Some(teacher), batch: size, scale, shared: false }
+        }
+        Batch::Labelled { x, y, size } => HostBatch { x, z: y, teacher: None, batch: size, scale, shared: false },
+        Batch::Population => HostBatch { x: eye, z: teacher, teacher: None, batch: d_in, scale, shared: true },
     }
 }
 
@@ -283,7 +361,7 @@ fn fused_gradients(weights: &[Tensor<3>], x: Tensor<3>, y: Tensor<3>, scale: f32
     let mut dims = vec![x.dims()[1]];
     dims.extend(weights.iter().map(|w| w.dims()[1]));
     let members = tensors_to_host(weights).expect("weights read back");
-    let mut net = FusedNet::new(&dims, &members);
+    let mut net = FusedNet::<f32>::new(&dims, &members);
     let (xs, ys) = (host(&x), host(&y));
     let batch = HostBatch { x: &xs, z: &ys, teacher: None, batch: b, scale, shared: false };
     let mut grads = vec![Vec::new(); e];

@@ -1,23 +1,75 @@
 //! The fused CPU path ([`crate::GradientPath::Fused`]): closed-form SGD on host memory with the
 //! `gemm` crate, one member at a time, each layer's update accumulated into its weights by a
-//! single product (`W ← W − η δ hᵀ`), with no tensors, no tape and no gradient buffers.
+//! single product (`W ← W − η δ hᵀ`), with no tensors, no tape and no gradient buffers. It trains
+//! in f32 or in f64 ([`crate::Precision`]): the code is generic over the [`Real`] type.
 
+use std::fmt::Debug;
+
+use modewise_theory::rng::philox::Philox;
 use nalgebra::DMatrix;
 use rayon::prelude::*;
 
-/// A row-major `f32` matrix operand: pointer, rows, columns, row stride, column stride.
+/// A float type the fused path trains in: `f32` or `f64` (both supported by `gemm`).
+pub(crate) trait Real: num_traits::Float + Default + Debug + Send + Sync + 'static {
+    /// `v` rounded to this type (`v as Self`).
+    fn of(v: f64) -> Self;
+    /// The value in f64 (exact).
+    fn wide(self) -> f64;
+    /// Elements `0 … out.len() − 1` of part `part` of draw `draw` of the counter-based
+    /// generator `g`: its `f32` normals, in f64 widened exactly (so both precisions see the same
+    /// data).
+    fn fill_normal(g: &Philox, draw: u64, part: u32, out: &mut [Self]);
+}
+
+impl Real for f32 {
+    fn of(v: f64) -> Self {
+        v as f32
+    }
+
+    fn wide(self) -> f64 {
+        f64::from(self)
+    }
+
+    fn fill_normal(g: &Philox, draw: u64, part: u32, out: &mut [Self]) {
+        g.fill_normal(draw, part, 0, out);
+    }
+}
+
+impl Real for f64 {
+    fn of(v: f64) -> Self {
+        v
+    }
+
+    fn wide(self) -> f64 {
+        self
+    }
+
+    fn fill_normal(g: &Philox, draw: u64, part: u32, out: &mut [Self]) {
+        const CHUNK: usize = 512;
+        let mut buf = [0.0f32; CHUNK];
+        for (i, chunk) in out.chunks_mut(CHUNK).enumerate() {
+            let narrow = &mut buf[..chunk.len()];
+            g.fill_normal(draw, part, (i * CHUNK) as u64, narrow);
+            for (w, &v) in chunk.iter_mut().zip(narrow.iter()) {
+                *w = f64::from(v);
+            }
+        }
+    }
+}
+
+/// A row-major matrix operand: pointer, rows, columns, row stride, column stride.
 #[derive(Clone, Copy)]
-struct View {
-    ptr: *const f32,
+struct View<T> {
+    ptr: *const T,
     rows: usize,
     cols: usize,
     rs: isize,
     cs: isize,
 }
 
-impl View {
+impl<T> View<T> {
     /// A row-major `rows × cols` matrix.
-    fn of(data: &[f32], rows: usize, cols: usize) -> Self {
+    fn of(data: &[T], rows: usize, cols: usize) -> Self {
         debug_assert!(data.len() >= rows * cols);
         Self { ptr: data.as_ptr(), rows, cols, rs: cols as isize, cs: 1 }
     }
@@ -30,7 +82,7 @@ impl View {
 
 /// `dst = alpha·dst + beta·lhs·rhs` (`alpha` ignored and `dst` not read when `read_dst` is
 /// false), `dst` row-major `lhs.rows × rhs.cols`, single-threaded.
-fn product(dst: &mut [f32], read_dst: bool, alpha: f32, lhs: View, rhs: View, beta: f32) {
+fn product<T: Real>(dst: &mut [T], read_dst: bool, alpha: T, lhs: View<T>, rhs: View<T>, beta: T) {
     let (m, k, n) = (lhs.rows, lhs.cols, rhs.cols);
     assert!(rhs.rows == k && dst.len() >= m * n, "product: shapes {m}×{k} · {}×{n} into {}", rhs.rows, dst.len());
     // SAFETY: the views describe live slices of at least the extents checked above (their
@@ -63,40 +115,40 @@ fn product(dst: &mut [f32], read_dst: bool, alpha: f32, lhs: View, rhs: View, be
 
 /// Per-member work space: activations `h_1 … h_L` (`[d_l, B]`), targets and errors.
 #[derive(Debug, Clone, Default)]
-struct Scratch {
-    acts: Vec<Vec<f32>>,
-    y: Vec<f32>,
-    delta: Vec<f32>,
-    delta_prev: Vec<f32>,
+struct Scratch<T> {
+    acts: Vec<Vec<T>>,
+    y: Vec<T>,
+    delta: Vec<T>,
+    delta_prev: Vec<T>,
 }
 
-/// The layers of every member in host memory, row-major `f32` (`[member][layer]`, layer `l`
+/// The layers of every member in host memory, row-major in `T` (`[member][layer]`, layer `l`
 /// of shape `d_l × d_{l−1}`), and their work spaces.
 #[derive(Debug, Clone)]
-pub(crate) struct FusedNet {
+pub(crate) struct FusedNet<T> {
     dims: Vec<usize>,
-    weights: Vec<Vec<Vec<f32>>>,
-    scratch: Vec<Scratch>,
+    weights: Vec<Vec<Vec<T>>>,
+    scratch: Vec<Scratch<T>>,
 }
 
 /// One batch for every member: inputs `x` (`[E][d_0 × B]`), and either the label noise `z`
 /// (targets `M x + z`, `M` row-major `d_L × d_0`) or the targets themselves.
-pub(crate) struct HostBatch<'a> {
+pub(crate) struct HostBatch<'a, T> {
     /// Inputs, member after member, each row-major `d_0 × B`.
-    pub x: &'a [f32],
+    pub x: &'a [T],
     /// Label noise or targets, member after member, each row-major `d_L × B`.
-    pub z: &'a [f32],
+    pub z: &'a [T],
     /// `Some(M)` when `z` is noise to add to `M x`; `None` when `z` holds the targets.
-    pub teacher: Option<&'a [f32]>,
+    pub teacher: Option<&'a [T]>,
     /// Batch size `B` (columns of `x` and `z`).
     pub batch: usize,
     /// Loss scale (`1/B`).
-    pub scale: f32,
+    pub scale: T,
     /// Whether every member uses the same `x` and `z` (population descent's `I` and `M`).
     pub shared: bool,
 }
 
-impl FusedNet {
+impl<T: Real> FusedNet<T> {
     /// Takes the members' layers (`members[e][l]`).
     pub(crate) fn new(dims: &[usize], members: &[Vec<DMatrix<f64>>]) -> Self {
         let weights = members
@@ -107,7 +159,7 @@ impl FusedNet {
                     .map(|w| {
                         let mut out = Vec::with_capacity(w.len());
                         for r in 0..w.nrows() {
-                            out.extend(w.row(r).iter().map(|&v| v as f32));
+                            out.extend(w.row(r).iter().map(|&v| T::of(v)));
                         }
                         out
                     })
@@ -126,11 +178,23 @@ impl FusedNet {
                     .iter()
                     .enumerate()
                     .map(|(l, w)| {
-                        DMatrix::from_row_iterator(self.dims[l + 1], self.dims[l], w.iter().map(|&v| f64::from(v)))
+                        DMatrix::from_row_iterator(self.dims[l + 1], self.dims[l], w.iter().map(|&v| v.wide()))
                     })
                     .collect()
             })
             .collect()
+    }
+
+    /// The number of members.
+    #[cfg(feature = "testing")]
+    pub(crate) fn members(&self) -> usize {
+        self.weights.len()
+    }
+
+    /// The widths `[d_0, …, d_L]`.
+    #[cfg(feature = "testing")]
+    pub(crate) fn dims(&self) -> &[usize] {
+        &self.dims
     }
 
     /// Whether each member's weights are all finite.
@@ -152,10 +216,10 @@ impl FusedNet {
     /// written there instead (`[member][layer]`, row-major) and the weights are left alone.
     /// Members run in parallel on the thread pool; each is computed alone, so results do not
     /// depend on the number of threads.
-    pub(crate) fn step(&mut self, batch: &HostBatch<'_>, lr: f32, grads: Option<&mut [Vec<Vec<f32>>]>) {
+    pub(crate) fn step(&mut self, batch: &HostBatch<'_, T>, lr: T, grads: Option<&mut [Vec<Vec<T>>]>) {
         let dims = &self.dims;
         let (d_in, d_out, b) = (dims[0], dims[dims.len() - 1], batch.batch);
-        let work = |e: usize, layers: &mut Vec<Vec<f32>>, s: &mut Scratch, grads: Option<&mut Vec<Vec<f32>>>| {
+        let work = |e: usize, layers: &mut Vec<Vec<T>>, s: &mut Scratch<T>, grads: Option<&mut Vec<Vec<T>>>| {
             let member = if batch.shared { 0 } else { e };
             let x = &batch.x[member * d_in * b..(member + 1) * d_in * b];
             let z = &batch.z[member * d_out * b..(member + 1) * d_out * b];
@@ -182,56 +246,57 @@ impl FusedNet {
 /// One member's closed-form step: forward, `δ_L = (h_L − y)·scale`, then from the last layer
 /// down `δ_{l−1} = W_lᵀ δ_l` (before `W_l` changes) and `W_l ← W_l − η δ_l h_{l−1}ᵀ`.
 #[allow(clippy::too_many_arguments)]
-fn member_step(
+fn member_step<T: Real>(
     dims: &[usize],
-    layers: &mut [Vec<f32>],
-    s: &mut Scratch,
-    x: &[f32],
-    z: &[f32],
-    batch: &HostBatch<'_>,
-    lr: f32,
-    mut grads: Option<&mut Vec<Vec<f32>>>,
+    layers: &mut [Vec<T>],
+    s: &mut Scratch<T>,
+    x: &[T],
+    z: &[T],
+    batch: &HostBatch<'_, T>,
+    lr: T,
+    mut grads: Option<&mut Vec<Vec<T>>>,
 ) {
     let depth = layers.len();
     let b = batch.batch;
+    let (zero, one) = (T::zero(), T::one());
     // `acts[l]` is `h_l` for `l ≥ 1`; `h_0` is `x` itself (`acts[0]` stays empty).
     s.acts.resize(depth + 1, Vec::new());
     for l in 1..=depth {
         let (done, rest) = s.acts.split_at_mut(l);
-        let input: &[f32] = if l == 1 { x } else { &done[l - 1] };
+        let input: &[T] = if l == 1 { x } else { &done[l - 1] };
         let h = &mut rest[0];
-        h.resize(dims[l] * b, 0.0);
-        product(h, false, 0.0, View::of(&layers[l - 1], dims[l], dims[l - 1]), View::of(input, dims[l - 1], b), 1.0);
+        h.resize(dims[l] * b, zero);
+        product(h, false, zero, View::of(&layers[l - 1], dims[l], dims[l - 1]), View::of(input, dims[l - 1], b), one);
     }
     let d_out = dims[depth];
     s.y.clear();
     s.y.extend_from_slice(z);
     if let Some(m) = batch.teacher {
-        product(&mut s.y, true, 1.0, View::of(m, d_out, dims[0]), View::of(x, dims[0], b), 1.0);
+        product(&mut s.y, true, one, View::of(m, d_out, dims[0]), View::of(x, dims[0], b), one);
     }
     s.delta.clear();
-    s.delta.extend(s.acts[depth].iter().zip(&s.y).map(|(h, y)| (h - y) * batch.scale));
+    s.delta.extend(s.acts[depth].iter().zip(&s.y).map(|(&h, &y)| (h - y) * batch.scale));
     for l in (1..=depth).rev() {
         let (rows, cols) = (dims[l], dims[l - 1]);
         if l > 1 {
-            s.delta_prev.resize(cols * b, 0.0);
+            s.delta_prev.resize(cols * b, zero);
             product(
                 &mut s.delta_prev,
                 false,
-                0.0,
+                zero,
                 View::of(&layers[l - 1], rows, cols).t(),
                 View::of(&s.delta, rows, b),
-                1.0,
+                one,
             );
         }
         let input = View::of(if l == 1 { x } else { &s.acts[l - 1] }, cols, b).t();
         match grads.as_deref_mut() {
             Some(g) => {
                 g.resize(depth, Vec::new());
-                g[l - 1].resize(rows * cols, 0.0);
-                product(&mut g[l - 1], false, 0.0, View::of(&s.delta, rows, b), input, 1.0);
+                g[l - 1].resize(rows * cols, zero);
+                product(&mut g[l - 1], false, zero, View::of(&s.delta, rows, b), input, one);
             }
-            None => product(&mut layers[l - 1], true, 1.0, View::of(&s.delta, rows, b), input, -lr),
+            None => product(&mut layers[l - 1], true, one, View::of(&s.delta, rows, b), input, -lr),
         }
         if l > 1 {
             std::mem::swap(&mut s.delta, &mut s.delta_prev);

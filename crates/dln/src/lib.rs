@@ -4,7 +4,8 @@
 //!
 //! Backends are picked at run time through burn 0.22's dispatch [`burn::tensor::Device`], so one
 //! code path serves every backend and an experiment switches hardware without being recompiled.
-//! Training runs in f32 on every backend; probes run in f64 on the host.
+//! Training runs in f32 on every backend, or in f64 on the fused CPU path
+//! ([`Precision`]); probes run in f64 on the host.
 //!
 //! ```no_run
 //! use modewise_dln::{TrainParams, Trainer};
@@ -43,6 +44,6 @@ pub use model::Dln;
 pub use probe::{Probe, ProbeContext, probe};
 pub use teacher::{SpectrumSpec, Teacher, TeacherParams};
 pub use train::{
-    Divergence, GradientPath, ProbeRecord, ProbeSchedule, StopFlag, StreamNamespaces, TrainParams, TrainReport,
-    TrainSpec, Trainer,
+    Divergence, GradientPath, Precision, ProbeRecord, ProbeSchedule, StopFlag, StreamNamespaces, TrainParams,
+    TrainReport, TrainSpec, Trainer,
 };

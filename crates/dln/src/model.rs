@@ -16,7 +16,8 @@ use crate::error::Result;
 /// `[E, d_0, B]` (one column per sample) and outputs come back as `[E, d_L, B]`.
 ///
 /// The tensors live on whichever burn [`Device`] the network was built on (see
-/// [`BackendKind`](crate::BackendKind)); training runs in f32 on every backend.
+/// [`BackendKind`](crate::BackendKind)), in f32 (an f64 run of the fused path hands its weights
+/// out here rounded to f32; read them in f64 with `Trainer::host_layers`).
 #[derive(Module, Debug)]
 pub struct Dln {
     /// `layers[l − 1]` is `W_l`, shape `[E, d_l, d_{l−1}]`.

@@ -4,7 +4,7 @@
 use nalgebra::DMatrix;
 use serde::{Deserialize, Serialize};
 
-use crate::data::MemberData;
+use crate::data::probe_sample;
 use crate::linalg::{chain_product, frobenius};
 use crate::teacher::Teacher;
 use modewise_theory::ensemble::PathRng;
@@ -45,6 +45,17 @@ pub struct Probe {
     pub mode_drift: Vec<f64>,
     /// Mode diffusion `D_k = (η/B) Var[ψ_kᵀ ∇_θ ℓ]`: exact, or from `n_probe` fresh samples.
     pub mode_diffusion: Vec<f64>,
+}
+
+impl Probe {
+    /// Whether every value is finite. The f64 probes can overflow while the f32 weights are
+    /// still finite (deep networks, large weights); the trainer counts a probe that is not
+    /// finite as the member's divergence and never hands it out.
+    pub fn is_finite(&self) -> bool {
+        let scalars = [self.alignment_error, self.balance_total, self.balance_relative, self.population_loss];
+        let vectors = [&self.mode_strength, &self.mode_matrix, &self.balance, &self.mode_drift, &self.mode_diffusion];
+        scalars.iter().chain(vectors.into_iter().flatten()).all(|v| v.is_finite())
+    }
 }
 
 /// Measures one member whose layers are `[W_1, …, W_L]`; `rng` draws the diffusion samples
@@ -123,7 +134,7 @@ pub fn probe(layers: &[DMatrix<f64>], teacher: &Teacher, ctx: &ProbeContext, rng
             .collect()
     } else {
         let n = ctx.n_probe;
-        let (x, eps) = MemberData::probe_sample(rng, n, teacher.d_in(), d_out, ctx.sigma);
+        let (x, eps) = probe_sample(rng, n, teacher.d_in(), d_out, ctx.sigma);
         let resid = &delta * &x - eps;
         let mut vals = DMatrix::<f64>::zeros(r, n);
         for l in 0..depth {

@@ -12,7 +12,7 @@ use burn::tensor::Tensor;
 use nalgebra::DMatrix;
 use serde::{Deserialize, Serialize};
 
-use crate::data::{BatchSampler, DataParams};
+use crate::data::DataParams;
 use crate::engine::Engine;
 use crate::error::Result;
 use crate::init::InitScheme;
@@ -79,6 +79,48 @@ impl std::fmt::Display for GradientPath {
     }
 }
 
+/// The float type the network trains in.
+///
+/// f32 runs on every backend and gradient path. f64 runs on the fused CPU path only (`gradient =
+/// fused`, or `auto` on ndarray and flex): it pushes the rounding floor of the weights from about
+/// 10⁻⁷ relative to 10⁻¹⁶, so the across-seed variance of a converged mode without label noise
+/// falls to ~10⁻²⁹ s² instead of stalling at the f32 floor ~10⁻¹³ s² (`docs/theory.md` §1.4).
+/// Probes run in f64 on the host either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    /// Single precision (the default).
+    #[default]
+    F32,
+    /// Double precision, on the fused CPU path.
+    F64,
+}
+
+impl Precision {
+    /// The one table of names (specs, data files). Serde's `lowercase` names are the same; a
+    /// test checks it.
+    pub const NAMES: [(Precision, &'static str); 2] = [(Self::F32, "f32"), (Self::F64, "f64")];
+
+    /// The name used in configs and data files.
+    pub fn name(self) -> &'static str {
+        name_in(&self, &Self::NAMES)
+    }
+}
+
+impl std::str::FromStr for Precision {
+    type Err = InvalidParameter;
+
+    fn from_str(s: &str) -> Result<Self, InvalidParameter> {
+        one_of("precision", s, &Self::NAMES)
+    }
+}
+
+impl std::fmt::Display for Precision {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// When the probes run: step 0, log-spaced steps, and the last step.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -122,7 +164,7 @@ impl ProbeSchedule {
 /// numbers. Giving `init` and `data` apart draws e.g. the same initial networks with fresh data.
 ///
 /// In a spec, `streams = 3` sets both namespaces and `streams = { init = 0, data = 3 }` each
-/// one (a missing one is 0); each is below 2¹⁶ ([`NAMESPACES`](modewise_theory::rng::NAMESPACES)).
+/// one (a missing one is 0); each is below 2¹⁶ (`modewise_theory::rng::NAMESPACES`).
 /// They are written out as the table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct StreamNamespaces {
@@ -220,6 +262,8 @@ pub struct TrainParams {
     pub streams: StreamNamespaces,
     /// Gradient path (default `auto`: fused on the CPU backends, closed-form on wgpu).
     pub gradient: GradientPath,
+    /// Training precision (default f32; f64 needs the fused CPU path: see [`Precision`]).
+    pub precision: Precision,
     /// Hardware backend.
     pub backend: BackendKind,
     /// Probe schedule.
@@ -244,6 +288,7 @@ impl Default for TrainParams {
             seeds: vec![0],
             streams: StreamNamespaces::default(),
             gradient: GradientPath::default(),
+            precision: Precision::default(),
             backend: BackendKind::default(),
             probes: ProbeSchedule::default(),
             n_probe: 0,
@@ -294,11 +339,22 @@ impl TrainParams {
                 "fused",
             ));
         }
+        let gradient = self.gradient.resolve(self.backend);
+        if self.precision == Precision::F64 && gradient != GradientPath::Fused {
+            let rule = if self.backend == BackendKind::Wgpu {
+                "f64 trains on the fused CPU path; the wgpu backend trains in f32 (use ndarray or flex)".to_string()
+            } else {
+                format!(
+                    "f64 trains on the fused CPU path only (gradient = fused or auto); the {gradient} path trains in f32"
+                )
+            };
+            return Err(DlnError::invalid("precision", rule, "f64"));
+        }
         let (d_in, d_out) = (self.dims[0], *self.dims.last().expect("checked"));
         self.data.check(self.batch, d_in).map_err(|e| e.within("data"))?;
         let teacher = self.teacher.build(d_in, d_out).map_err(|e| e.within("teacher"))?;
         self.init.check(&self.dims, &teacher).map_err(|e| e.within("init"))?;
-        let params = TrainParams { gradient: self.gradient.resolve(self.backend), ..self.clone() };
+        let params = TrainParams { gradient, ..self.clone() };
         Ok(TrainSpec { params, teacher })
     }
 }
@@ -368,7 +424,11 @@ pub struct ProbeRecord {
     pub probe: Probe,
 }
 
-/// A member stopped because its weights stopped being finite.
+/// A member stopped because its weights, or its probes, stopped being finite.
+///
+/// Weights are checked every `check_every` steps and at every probe; at a probe, a member whose
+/// weights are finite but some of whose (f64) probe values are not ([`Probe::is_finite`]) is
+/// diverged too, and its probe record is not handed out.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Divergence {
     /// Index of the member in `seeds`.
@@ -377,7 +437,8 @@ pub struct Divergence {
     pub seed: u64,
     /// The step at which the divergence was detected.
     pub step: u64,
-    /// The last step at which the weights were checked and finite.
+    /// The last step before `step` at which the member was checked and found finite (0 for a
+    /// divergence found at step 0, when nothing was checked before).
     pub last_finite_step: u64,
 }
 
@@ -399,10 +460,8 @@ pub struct TrainReport {
 /// flag, the probes and the divergences around one gradient engine and one batch sampler.
 pub struct Trainer {
     spec: TrainSpec,
-    /// The gradient path's engine, holding the active members' weights.
+    /// The gradient path's engine, holding the active members' weights and data streams.
     engine: Engine,
-    /// The active members' data streams and batch buffers.
-    sampler: BatchSampler,
     /// Indices (into `seeds`) of the members still training, in engine order.
     active: Vec<usize>,
     step: u64,
@@ -480,7 +539,6 @@ impl Trainer {
         let p = &spec.params;
         Ok(Self {
             engine: Engine::new(spec, &members, device)?,
-            sampler: BatchSampler::new(&p.seeds, p.streams.data, &p.data, &spec.teacher, p.batch),
             active: (0..p.seeds.len()).collect(),
             spec: spec.clone(),
             step: 0,
@@ -515,7 +573,8 @@ impl Trainer {
         })
     }
 
-    /// The current network of the active members, as a burn module.
+    /// The current network of the active members, as a burn module (f32 tensors, also for an
+    /// f64 run).
     pub fn network(&self) -> Dln {
         Dln::from_tensors(self.engine.tensors())
     }
@@ -530,17 +589,20 @@ impl Trainer {
     /// the data streams).
     #[cfg(feature = "testing")]
     pub fn next_gradients(&mut self, path: GradientPath) -> Vec<Tensor<3>> {
-        let weights = self.engine.tensors();
-        let device = self.engine.device().clone();
-        let constants = crate::engine::DeviceConstants::new(&self.spec, self.active.len(), &device);
-        let (x, y, scale) = constants.tensors(&self.sampler.next(), &device);
-        crate::engine::gradients(&weights, x, y, scale, path)
+        self.engine.next_gradients(&self.spec, path)
+    }
+
+    /// The fused path's gradients `∇W_l` of the next batch at the current weights, computed in
+    /// the training precision, `[active member][layer]`, without stepping (a test oracle: the
+    /// `testing` feature; `None` on the tensor paths). Draws the batch.
+    #[cfg(feature = "testing")]
+    pub fn next_host_gradients(&mut self) -> Option<Vec<Vec<DMatrix<f64>>>> {
+        self.engine.next_host_gradients()
     }
 
     /// One SGD step for every active member.
     pub fn step(&mut self) {
-        let batch = self.sampler.next();
-        self.engine.step(&batch, self.spec.params.lr as f32);
+        self.engine.step(self.spec.params.lr);
         self.step += 1;
     }
 
@@ -602,7 +664,8 @@ impl Trainer {
         Ok((records, report))
     }
 
-    /// Probes every active member (dropping the diverged ones first).
+    /// Probes every active member and hands out their records; drops the members whose weights
+    /// or probes are not finite (their records are not handed out).
     fn probe_all<E: From<DlnError>>(
         &mut self,
         observer: &mut impl FnMut(&ProbeRecord) -> std::result::Result<(), E>,
@@ -612,17 +675,22 @@ impl Trainer {
         let finite: Vec<bool> = layers.iter().map(|m| m.iter().all(|w| w.iter().all(|v| v.is_finite()))).collect();
         let p = &self.spec.params;
         let ctx = ProbeContext { sigma: p.data.sigma, lr: p.lr, batch: p.batch, n_probe: p.n_probe };
+        let mut healthy = finite;
         for (slot, &m) in self.active.iter().enumerate() {
-            if !finite[slot] {
+            if !healthy[slot] {
                 continue;
             }
             let seed = p.seeds[m];
             let mut rng = Stream::Probe { namespace: p.streams.data, step: self.step }.rng(seed);
             let probe = probe(&layers[slot], &self.spec.teacher, &ctx, &mut rng);
+            if !probe.is_finite() {
+                healthy[slot] = false;
+                continue;
+            }
             observer(&ProbeRecord { member: m, seed, step: self.step, t: p.lr * self.step as f64, probe })?;
         }
         self.probe_seconds += started.elapsed().as_secs_f64();
-        self.drop_members(&finite);
+        self.drop_members(&healthy);
         Ok(())
     }
 
@@ -651,7 +719,6 @@ impl Trainer {
             let mut flags = finite.iter();
             self.active.retain(|_| *flags.next().expect("one flag per member"));
             self.engine.retain(finite);
-            self.sampler.retain(finite);
         }
         self.last_check = self.step;
     }
@@ -671,5 +738,18 @@ mod tests {
         }
         let err = "gpu".parse::<GradientPath>().unwrap_err();
         assert_eq!(err.to_string(), "gradient: must be one of auto, autodiff, closed-form, fused (got gpu)");
+    }
+
+    #[test]
+    fn precisions_have_one_table_of_names() {
+        use serde::de::{IntoDeserializer, value::Error};
+        for (precision, name) in Precision::NAMES {
+            assert_eq!(name.parse::<Precision>(), Ok(precision));
+            assert_eq!(precision.to_string(), name);
+            assert_eq!(Precision::deserialize(IntoDeserializer::<Error>::into_deserializer(name)), Ok(precision));
+        }
+        assert_eq!(Precision::default(), Precision::F32);
+        let err = "f16".parse::<Precision>().unwrap_err();
+        assert_eq!(err.to_string(), "precision: must be one of f32, f64 (got f16)");
     }
 }

@@ -175,3 +175,40 @@ fn mode_diffusion_matches_brute_force_off_the_aligned_regime() {
         assert!((brute - aligned_formula).abs() > 0.05 * brute, "mode {k}: off-regime D should differ from D(m_k)");
     }
 }
+
+/// Without label noise every mode converges to its `s_k` (the Dirac law, `docs/theory.md` §5.3):
+/// in f32 the loss and the across-seed variance of the modes stall at the rounding floor of the
+/// weights, in f64 they go on falling far below it, so a floor seen in f32 is numerical.
+#[test]
+fn f64_training_pushes_the_rounding_floor_down() {
+    let run = |precision| {
+        let p = TrainParams {
+            lr: 0.02,
+            batch: 8,
+            seeds: vec![1, 2, 3, 4],
+            precision,
+            probes: ProbeSchedule { per_decade: 1.0 },
+            ..aligned_run(0.0, vec![1.4, 1.1, 0.8], 4000, DataSource::Online)
+        };
+        let spec = p.check().unwrap();
+        let (records, _) = Trainer::new(&spec).unwrap().run_collect().unwrap();
+        let last: Vec<&ProbeRecord> = records.iter().filter(|r| r.step == 4000).collect();
+        assert_eq!(last.len(), 4);
+        let loss = last.iter().map(|r| r.probe.population_loss).fold(0.0, f64::max);
+        let var: Vec<f64> = (0..3)
+            .map(|k| {
+                let m: Vec<f64> = last.iter().map(|r| r.probe.mode_strength[k]).collect();
+                let mean = m.iter().sum::<f64>() / 4.0;
+                m.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / 3.0 / spec.teacher().s()[k].powi(2)
+            })
+            .collect();
+        (loss, var)
+    };
+    let (loss32, var32) = run(Precision::F32);
+    let (loss64, var64) = run(Precision::F64);
+    assert!(loss32 > 1e-15, "f32 stalls at its floor: loss {loss32:e}");
+    assert!(loss64 < 1e-26, "f64 goes far below: loss {loss64:e}");
+    let (max32, max64) = (var32.iter().fold(0.0, |a: f64, &b| a.max(b)), var64.iter().fold(0.0, |a: f64, &b| a.max(b)));
+    assert!(max32 > 1e-20, "f32 across-seed variance / s² {var32:?}");
+    assert!(max64 < 1e-28, "f64 across-seed variance / s² {var64:?}");
+}

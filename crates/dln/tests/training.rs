@@ -337,3 +337,77 @@ fn counter_based_batches_train_like_the_old_generator() {
         assert!(log_ratio.abs() < bound, "mode {k} variances: {v_new} vs {v_old}");
     }
 }
+
+/// Every value of a probe, field by field.
+fn probe_values(p: &Probe) -> Vec<f64> {
+    let mut v = vec![p.alignment_error, p.balance_total, p.balance_relative, p.population_loss];
+    for field in [&p.mode_strength, &p.mode_matrix, &p.balance, &p.mode_drift, &p.mode_diffusion] {
+        v.extend(field);
+    }
+    v
+}
+
+/// The f64 probes can overflow while the f32 weights are still finite. A member whose probe is
+/// not finite is diverged at that probe: its record is not handed out, and the step is right —
+/// the member's weights at that step (retrained alone) give a probe that is not finite, while
+/// its previous probe was finite.
+#[test]
+fn non_finite_probes_are_divergence() {
+    use modewise_theory::rng::Stream;
+    // Depth 4 at an ordinary learning rate (issue 16's spec, eight seeds): seed 7's probes
+    // overflow at step 6, before its weights do; seed 1's weights overflow at step 25.
+    let deep = TrainParams {
+        dims: vec![3, 4, 4, 4, 3],
+        teacher: TeacherParams { spectrum: SpectrumSpec::List { s: vec![2.0, 1.0] }, ..TeacherParams::default() },
+        lr: 0.2,
+        batch: 4,
+        steps: 40,
+        seeds: (1..=8).collect(),
+        backend: BackendKind::Flex,
+        n_probe: 64,
+        ..TrainParams::default()
+    };
+    let spec = deep.check().unwrap();
+    let (records, report) = Trainer::new(&spec).unwrap().run_collect().unwrap();
+    assert!(records.iter().all(|r| probe_values(&r.probe).iter().all(|v| v.is_finite())), "a record is not finite");
+    assert!(!report.divergences.is_empty(), "the spec of the issue diverges");
+    let schedule = spec.probe_steps();
+    let mut probe_divergences = 0;
+    for d in &report.divergences {
+        assert!(schedule.contains(&d.step), "found at a probe (check_every is beyond the run): {d:?}");
+        let mine: Vec<u64> = records.iter().filter(|r| r.member == d.member).map(|r| r.step).collect();
+        let before = schedule.iter().copied().filter(|&s| s < d.step).max();
+        assert_eq!(mine.last().copied(), before, "the member's records stop at the probe before {d:?}");
+        assert_eq!(d.last_finite_step, before.unwrap_or(0));
+        // The member alone, retrained to the step of its divergence.
+        let alone = TrainParams { seeds: vec![d.seed], ..deep.clone() };
+        let layers = &final_layers(&TrainParams { steps: d.step, ..alone.clone() })[0];
+        if layers.iter().all(|w| w.iter().all(|v| v.is_finite())) {
+            let ctx = ProbeContext { sigma: 0.0, lr: deep.lr, batch: deep.batch, n_probe: deep.n_probe };
+            let mut rng = Stream::Probe { namespace: 0, step: d.step }.rng(d.seed);
+            let at = probe(layers, spec.teacher(), &ctx, &mut rng);
+            assert!(probe_values(&at).iter().any(|v| !v.is_finite()), "{d:?}: the probe there is finite");
+            probe_divergences += 1;
+        }
+    }
+    assert!(probe_divergences > 0, "at least one member diverges in its probes, not its weights");
+
+    // Huge weights at depth 6: the probes overflow at step 0; no record, every member diverged
+    // at step 0, and no step is taken.
+    let huge = TrainParams {
+        dims: vec![3, 4, 4, 4, 4, 4, 3],
+        init: InitScheme::Gaussian { std: GaussianStd::Scale(1e15) },
+        steps: 10,
+        n_probe: 0,
+        ..deep
+    };
+    let spec = huge.check().unwrap();
+    assert!(spec.initial_layers(0).unwrap().iter().all(|w| w.iter().all(|v| (v.abs() as f32).is_finite())));
+    let (records, report) = Trainer::new(&spec).unwrap().run_collect().unwrap();
+    assert!(records.is_empty(), "{} records", records.len());
+    let found: Vec<(usize, u64, u64)> =
+        report.divergences.iter().map(|d| (d.member, d.step, d.last_finite_step)).collect();
+    assert_eq!(found, (0..8).map(|m| (m, 0, 0)).collect::<Vec<_>>());
+    assert_eq!(report.steps_run, 0);
+    assert!(report.final_layers.iter().all(Option::is_none));
+}
