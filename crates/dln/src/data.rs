@@ -22,8 +22,12 @@ use modewise_theory::rng::philox::Philox;
 use modewise_theory::rng::{PathRng, Stream};
 
 /// Where the training batches come from.
+///
+/// In a spec, a table with a `kind` and the kind's fields: `{ kind = "online" }`,
+/// `{ kind = "fixed", n = 1000 }`, `{ kind = "population" }`; any other key is an error (also
+/// beside the kinds that have no fields).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+#[serde(tag = "kind", rename_all = "kebab-case", from = "DataSourceToml")]
 pub enum DataSource {
     /// A fresh batch `x ~ N(0, I)`, `y = M x + ε` every step (the theory's setting).
     #[default]
@@ -55,6 +59,31 @@ pub enum Generator {
     /// PCG64 data stream, one element after another, rounded to `f32` (about ten times slower;
     /// to reproduce results written by those releases bit for bit).
     Pcg64Ziggurat,
+}
+
+/// [`DataSource`] as read from a spec. Every kind is a struct variant, even without fields:
+/// serde ignores `deny_unknown_fields` on the unit variants of an internally tagged enum, so
+/// `{ kind = "online", n = 5 }` would read as online data without a word.
+#[derive(Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+enum DataSourceToml {
+    Online {},
+    Fixed {
+        n: usize,
+        #[serde(default)]
+        whiten: bool,
+    },
+    Population {},
+}
+
+impl From<DataSourceToml> for DataSource {
+    fn from(t: DataSourceToml) -> Self {
+        match t {
+            DataSourceToml::Online {} => Self::Online,
+            DataSourceToml::Fixed { n, whiten } => Self::Fixed { n, whiten },
+            DataSourceToml::Population {} => Self::Population,
+        }
+    }
 }
 
 /// Unchecked data parameters.
@@ -191,11 +220,45 @@ impl<T: Real> BatchSampler<T> {
         let mut flags = keep.iter();
         self.members.retain(|_| *flags.next().expect("one flag per member"));
     }
+
+    /// `n` fresh batches for the clones of the member at `slot`, drawn from the member's clone
+    /// stream at SGD step `step` (`Stream::Clones`), laid out as the batches of `n` members.
+    /// The member's data stream is not touched. Online data draw fresh points; a fixed sample
+    /// gives each clone `B` distinct points of the member's sample drawn at random (the first
+    /// batch of a fresh permutation); population descent draws nothing.
+    pub(crate) fn clone_batch(&mut self, slot: usize, step: u64, n: usize) -> Batch<'_, T> {
+        if self.source == DataSource::Population {
+            return Batch::Population;
+        }
+        let b = self.batch;
+        let (nx, nz) = (self.d_in * b, self.d_out * b);
+        self.x.resize(n * nx, T::zero());
+        self.z.resize(n * nz, T::zero());
+        let member = &self.members[slot];
+        let mut rng = Stream::Clones { namespace: member.namespace, step }.rng(member.seed);
+        for c in 0..n {
+            let (x, z) = (&mut self.x[c * nx..(c + 1) * nx], &mut self.z[c * nz..(c + 1) * nz]);
+            match &member.fixed {
+                None => draw_online(&mut rng, member.sigma, x, z),
+                Some(f) => {
+                    let picked = rand::seq::index::sample(&mut rng, f.n, b);
+                    f.gather(picked.iter(), x, z, b);
+                }
+            }
+        }
+        match self.source {
+            DataSource::Online => Batch::Online { x: &self.x[..n * nx], noise: &self.z[..n * nz], size: b },
+            DataSource::Fixed { .. } => Batch::Labelled { x: &self.x[..n * nx], y: &self.z[..n * nz], size: b },
+            DataSource::Population => unreachable!("handled above"),
+        }
+    }
 }
 
 /// One member's data sampler.
 #[derive(Debug, Clone)]
 pub(crate) struct MemberData<T> {
+    seed: u64,
+    namespace: u64,
     rng: PathRng,
     /// The counter-based generator of online batches and the number of the next batch (`None`
     /// with [`Generator::Pcg64Ziggurat`] or a fixed sample).
@@ -225,7 +288,7 @@ impl<T: Real> MemberData<T> {
         };
         let batches = (data.source == DataSource::Online && data.generator == Generator::Philox)
             .then(|| (Philox::of(seed, Stream::Batches { namespace }), 0));
-        Self { rng, batches, sigma: T::of(data.sigma), fixed }
+        Self { seed, namespace, rng, batches, sigma: T::of(data.sigma), fixed }
     }
 
     /// Fills `x` (`d_in × B`, row-major) and `z` (`d_out × B`, row-major) with the next batch:
@@ -246,21 +309,9 @@ impl<T: Real> MemberData<T> {
             return;
         }
         match &mut self.fixed {
-            None => {
-                for v in x.iter_mut() {
-                    *v = normal(&mut self.rng);
-                }
-                if self.sigma > T::zero() {
-                    for v in z.iter_mut() {
-                        *v = self.sigma * normal(&mut self.rng);
-                    }
-                } else {
-                    z.fill(T::zero());
-                }
-            }
+            None => draw_online(&mut self.rng, self.sigma, x, z),
             Some(f) => {
-                let d_in = x.len() / batch;
-                let d_out = z.len() / batch;
+                let (d_in, d_out) = (x.len() / batch, z.len() / batch);
                 for b in 0..batch {
                     let i = f.next_index(&mut self.rng, batch);
                     for r in 0..d_in {
@@ -272,6 +323,21 @@ impl<T: Real> MemberData<T> {
                 }
             }
         }
+    }
+}
+
+/// Fills `x` with standard normals and then `z` with `N(0, σ²)` label noise (zeros without
+/// noise), in that order, from `rng`.
+fn draw_online<T: Real>(rng: &mut PathRng, sigma: T, x: &mut [T], z: &mut [T]) {
+    for v in x.iter_mut() {
+        *v = normal(rng);
+    }
+    if sigma > T::zero() {
+        for v in z.iter_mut() {
+            *v = sigma * normal(rng);
+        }
+    } else {
+        z.fill(T::zero());
     }
 }
 
@@ -330,6 +396,20 @@ impl<T: Real> FixedSample<T> {
         }
         let row_major = |m: &DMatrix<f64>| -> Vec<T> { m.transpose().iter().map(|&v| T::of(v)).collect() };
         Self { n, x: row_major(&x), y: row_major(&y), perm: Vec::new(), pos: 0 }
+    }
+
+    /// Copies the points `picked` (one per column, `batch` of them) into `x` (`d_in × B`,
+    /// row-major) and their labels into `y` (`d_out × B`).
+    fn gather(&self, picked: impl Iterator<Item = usize>, x: &mut [T], y: &mut [T], batch: usize) {
+        let (d_in, d_out) = (x.len() / batch, y.len() / batch);
+        for (b, i) in picked.enumerate() {
+            for r in 0..d_in {
+                x[r * batch + b] = self.x[i * d_in + r];
+            }
+            for r in 0..d_out {
+                y[r * batch + b] = self.y[i * d_out + r];
+            }
+        }
     }
 
     /// The next sample index: batches never straddle two epochs, so each epoch is a fresh

@@ -41,7 +41,7 @@ pub use engine::gradients;
 pub use error::{DlnError, InvalidParameter, Result};
 pub use init::{GaussianStd, InitScheme, LayerFactors, ModeScale};
 pub use model::Dln;
-pub use probe::{Probe, ProbeContext, probe};
+pub use probe::{CloneEstimate, Probe, ProbeContext, probe};
 pub use teacher::{SpectrumSpec, Teacher, TeacherParams};
 pub use train::{
     Divergence, GradientPath, Precision, ProbeRecord, ProbeSchedule, StopFlag, StreamNamespaces, TrainParams,

@@ -1,5 +1,6 @@
 //! Probes (f64, on the host): mode strengths and matrix, alignment, balance, population loss,
-//! mode drift and mode diffusion (`docs/theory.md` §6).
+//! mode drift and mode diffusion, and the model-free estimate from cloned one-step increments
+//! (`docs/theory.md` §6).
 
 use nalgebra::DMatrix;
 use serde::{Deserialize, Serialize};
@@ -45,6 +46,15 @@ pub struct Probe {
     pub mode_drift: Vec<f64>,
     /// Mode diffusion `D_k = (η/B) Var[ψ_kᵀ ∇_θ ℓ]`: exact, or from `n_probe` fresh samples.
     pub mode_diffusion: Vec<f64>,
+    /// The model-free mode drift `mean_c(Δm_k)/η` over the one-step increments of `n_clones`
+    /// clones of the weights ([`CloneEstimate`]); `None` without clones.
+    pub drift_clones: Option<Vec<f64>>,
+    /// The model-free mode diffusion `Var_c(Δm_k)/η` (unbiased over the clones), which is
+    /// [`mode_diffusion`](Self::mode_diffusion) up to `O(η)` relative; `None` without clones.
+    pub diffusion_clones: Option<Vec<f64>>,
+    /// The standard error of [`diffusion_clones`](Self::diffusion_clones), estimated from the
+    /// increments' fourth central moment; `None` without clones.
+    pub diffusion_clones_se: Option<Vec<f64>>,
 }
 
 impl Probe {
@@ -54,7 +64,68 @@ impl Probe {
     pub fn is_finite(&self) -> bool {
         let scalars = [self.alignment_error, self.balance_total, self.balance_relative, self.population_loss];
         let vectors = [&self.mode_strength, &self.mode_matrix, &self.balance, &self.mode_drift, &self.mode_diffusion];
-        scalars.iter().chain(vectors.into_iter().flatten()).all(|v| v.is_finite())
+        let clones = [&self.drift_clones, &self.diffusion_clones, &self.diffusion_clones_se];
+        scalars
+            .iter()
+            .chain(vectors.into_iter().flatten())
+            .chain(clones.into_iter().flatten().flatten())
+            .all(|v| v.is_finite())
+    }
+
+    /// Sets the clone fields from a clone estimate.
+    pub(crate) fn set_clones(&mut self, estimate: CloneEstimate) {
+        self.drift_clones = Some(estimate.drift);
+        self.diffusion_clones = Some(estimate.diffusion);
+        self.diffusion_clones_se = Some(estimate.diffusion_se);
+    }
+}
+
+/// A model-free estimate of each mode's drift and diffusion from cloned states
+/// (`docs/theory.md` §6.7): `C` clones of one member's weights take one real SGD step each, on
+/// independent fresh batches, and `Δm_k` is each clone's change of mode strength.
+///
+/// Since `Δm_k = −η ψ_kᵀ ĝ + O(η²)`, `Var_c(Δm_k)/η = (η/B) Var[ψ_kᵀ ∇ℓ] + O(η²)`: the
+/// exact-moments `D_k` up to `O(η)` relative, measured on the network without the probe's
+/// formula. Likewise `mean_c(Δm_k)/η` is the mode drift `−ψ_kᵀ∇ℒ` plus the `O(η)` Itô term.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CloneEstimate {
+    /// `mean_c(Δm_k)/η`, per mode.
+    pub drift: Vec<f64>,
+    /// `Var_c(Δm_k)/η` (the unbiased sample variance over the clones), per mode.
+    pub diffusion: Vec<f64>,
+    /// The standard error of `diffusion`: `sqrt(max(0, μ̂₄ − μ̂₂² (C − 3)/(C − 1)) / C) / η`,
+    /// with `μ̂₂`, `μ̂₄` the clones' second and fourth central moments.
+    pub diffusion_se: Vec<f64>,
+}
+
+impl CloneEstimate {
+    /// The estimate from a member's layers `before` and its clones' layers `after` one step
+    /// (`after[c]` for clone `c`, at least two clones), at learning rate `lr`; all in f64.
+    pub fn new(before: &[DMatrix<f64>], after: &[Vec<DMatrix<f64>>], teacher: &Teacher, lr: f64) -> Self {
+        let (u, v) = (teacher.u(), teacher.v());
+        let strengths = |layers: &[DMatrix<f64>]| -> Vec<f64> {
+            let w = chain_product(layers);
+            (0..teacher.rank()).map(|k| u.column(k).dot(&(&w * v.column(k)))).collect()
+        };
+        let m0 = strengths(before);
+        let increments: Vec<Vec<f64>> =
+            after.iter().map(|layers| strengths(layers).iter().zip(&m0).map(|(m, m0)| m - m0).collect()).collect();
+        let c = after.len() as f64;
+        let (mut drift, mut diffusion, mut diffusion_se) = (Vec::new(), Vec::new(), Vec::new());
+        for k in 0..teacher.rank() {
+            // Shifted by the first clone's increment: identical increments (population
+            // descent) give a variance of exactly 0, and the sums lose no digits to the mean.
+            let shift = increments[0][k];
+            let mean = increments.iter().map(|d| d[k] - shift).sum::<f64>() / c;
+            let (m2, m4) = increments.iter().fold((0.0, 0.0), |(m2, m4), d| {
+                let e2 = (d[k] - shift - mean).powi(2);
+                (m2 + e2 / c, m4 + e2 * e2 / c)
+            });
+            drift.push((shift + mean) / lr);
+            diffusion.push(m2 * c / (c - 1.0) / lr);
+            diffusion_se.push(((m4 - m2 * m2 * (c - 3.0) / (c - 1.0)).max(0.0) / c).sqrt() / lr);
+        }
+        Self { drift, diffusion, diffusion_se }
     }
 }
 
@@ -159,5 +230,8 @@ pub fn probe(layers: &[DMatrix<f64>], teacher: &Teacher, ctx: &ProbeContext, rng
         population_loss,
         mode_drift,
         mode_diffusion,
+        drift_clones: None,
+        diffusion_clones: None,
+        diffusion_clones_se: None,
     }
 }

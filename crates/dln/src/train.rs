@@ -17,7 +17,7 @@ use crate::engine::Engine;
 use crate::error::Result;
 use crate::init::InitScheme;
 use crate::model::Dln;
-use crate::probe::{Probe, ProbeContext, probe};
+use crate::probe::{CloneEstimate, Probe, ProbeContext, probe};
 use crate::teacher::{Teacher, TeacherParams};
 use crate::{BackendKind, DlnError};
 use modewise_theory::InvalidParameter;
@@ -137,13 +137,20 @@ impl Default for ProbeSchedule {
 }
 
 impl ProbeSchedule {
-    /// The probe steps of a run of `steps` steps, increasing, with 0 and `steps` included.
+    /// The most probes per decade a schedule may ask for: at most about 19 300 probes in a run
+    /// of any length (`u64` steps span 19.3 decades).
+    pub const MAX_PER_DECADE: f64 = 1000.0;
+
+    /// The probe steps of a run of `steps` steps, increasing, with 0 and `steps` included. A
+    /// checked schedule ([`TrainParams::check`]) visits at most
+    /// [`MAX_PER_DECADE`](Self::MAX_PER_DECADE) exponents per decade.
     pub fn steps(&self, steps: u64) -> Vec<u64> {
         let mut set = BTreeSet::from([0, steps]);
-        let mut j = 0u32;
+        let mut j = 0u64;
         loop {
             let s = 10f64.powf(j as f64 / self.per_decade).round();
-            if s >= steps as f64 {
+            // Also ends on NaN (an unchecked schedule).
+            if s.is_nan() || s >= steps as f64 {
                 break;
             }
             set.insert(s as u64);
@@ -271,6 +278,11 @@ pub struct TrainParams {
     /// Mode-diffusion probe: 0 (default) computes it exactly; `n ≥ 2` estimates it from `n` fresh
     /// samples (the Monte Carlo reference).
     pub n_probe: usize,
+    /// Model-free diffusion estimate: 0 (default) is off; `n ≥ 2` gives, at every probe, `n`
+    /// clones of each member's weights one real SGD step each on fresh batches (drawn from the
+    /// member's clone stream of that step, so training is untouched) and records the mean and
+    /// variance of their mode increments ([`CloneEstimate`]).
+    pub n_clones: usize,
     /// Divergence check period in steps between probes; at least 1.
     pub check_every: u64,
 }
@@ -292,6 +304,7 @@ impl Default for TrainParams {
             backend: BackendKind::default(),
             probes: ProbeSchedule::default(),
             n_probe: 0,
+            n_clones: 0,
             check_every: 100,
         }
     }
@@ -328,9 +341,19 @@ impl TrainParams {
         }
         self.streams.check().map_err(|e| e.within("streams"))?;
         positive("probes.per_decade", self.probes.per_decade)?;
+        if self.probes.per_decade > ProbeSchedule::MAX_PER_DECADE {
+            return Err(DlnError::invalid(
+                "probes.per_decade",
+                format!("must be at most {} (more only repeats probe steps)", ProbeSchedule::MAX_PER_DECADE),
+                self.probes.per_decade,
+            ));
+        }
         at_least("check_every", self.check_every, 1)?;
         if self.n_probe == 1 {
             return Err(DlnError::invalid("n_probe", "must be 0 (exact diffusion) or at least 2 (samples)", 1));
+        }
+        if self.n_clones == 1 {
+            return Err(DlnError::invalid("n_clones", "must be 0 (no clones) or at least 2 (clones per probe)", 1));
         }
         if self.gradient == GradientPath::Fused && self.backend == BackendKind::Wgpu {
             return Err(DlnError::invalid(
@@ -490,6 +513,12 @@ impl StopFlag {
     /// Whether a stop was requested.
     pub fn is_requested(&self) -> bool {
         self.0.load(Ordering::SeqCst)
+    }
+
+    /// The flag itself, for code that takes a plain [`AtomicBool`] (the theory crate's
+    /// interruptible ensembles, `modewise_theory::Mode::ensemble_until`).
+    pub fn as_atomic(&self) -> &AtomicBool {
+        &self.0
     }
 }
 
@@ -682,7 +711,11 @@ impl Trainer {
             }
             let seed = p.seeds[m];
             let mut rng = Stream::Probe { namespace: p.streams.data, step: self.step }.rng(seed);
-            let probe = probe(&layers[slot], &self.spec.teacher, &ctx, &mut rng);
+            let mut probe = probe(&layers[slot], &self.spec.teacher, &ctx, &mut rng);
+            if p.n_clones >= 2 {
+                let after = self.engine.clone_steps(&self.spec, slot, &layers[slot], p.n_clones, self.step)?;
+                probe.set_clones(CloneEstimate::new(&layers[slot], &after, &self.spec.teacher, p.lr));
+            }
             if !probe.is_finite() {
                 healthy[slot] = false;
                 continue;
