@@ -7,12 +7,21 @@ use common::{modewise, stderr};
 
 #[test]
 fn bench_prints_one_json_object_per_workload() {
-    for (workload, backend, threads) in [("w1", "flex", 1), ("w1e", "ndarray", 2), ("sde", "cpu", 1)] {
+    let cases = [
+        ("w1", "flex", 1, None, 1),
+        ("w1e", "ndarray", 2, None, 64),
+        ("w2", "flex", 1, Some("3"), 3),
+        ("sde", "cpu", 1, None, 1),
+    ];
+    for (workload, backend, threads, members, expected_members) in cases {
         let mut args = vec!["bench", "--workload", workload, "--seconds", "0.2", "--json", "--threads"];
         let t = threads.to_string();
         args.push(&t);
         if workload != "sde" {
             args.extend(["--backend", backend]);
+        }
+        if let Some(m) = members {
+            args.extend(["--members", m]);
         }
         let o = modewise(&args);
         assert!(o.status.success(), "{workload}: {}", stderr(&o));
@@ -20,7 +29,8 @@ fn bench_prints_one_json_object_per_workload() {
         assert_eq!(text.lines().count(), 1, "{text}");
         let v: serde_json::Value = serde_json::from_str(&text).unwrap();
         let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
-        assert_eq!(keys, ["workload", "backend", "threads", "per_second"]);
+        assert_eq!(keys, ["workload", "backend", "threads", "members", "per_second"]);
+        assert_eq!(v["members"], expected_members, "{workload}");
         assert_eq!(v["workload"], workload);
         assert_eq!(v["backend"], backend);
         assert_eq!(v["threads"], threads);
@@ -58,7 +68,7 @@ fn bench_peak_prints_gflops_per_vector_width_and_the_cpu() {
 
 #[test]
 fn bench_refuses_unknown_workloads_and_backends() {
-    let cases: [(&[&str], &str); 7] = [
+    let cases: [(&[&str], &str); 9] = [
         (
             &["--workload", "w4"],
             "error: invalid value 'w4' for '--workload <WORKLOAD>' [possible values: w1, w2, w3, w1e, w2e, sde]",
@@ -73,6 +83,8 @@ fn bench_refuses_unknown_workloads_and_backends() {
         ),
         (&["--workload", "sde", "--backend", "flex"], "error: --backend: must be left out for the sde workload"),
         (&["--workload", "w1", "--seconds", "0"], "error: --seconds: must be finite and positive (got 0.0)"),
+        (&["--workload", "w2", "--members", "0"], "error: --members: must be at least 1 (got 0)"),
+        (&["--workload", "sde", "--members", "4"], "error: --members: must be left out for the sde workload"),
         (&[], "error: the following required arguments were not provided: --workload <WORKLOAD>"),
         (&["--peak", "--workload", "w1"], "error: the argument '--peak' cannot be used with '--workload <WORKLOAD>'"),
     ];

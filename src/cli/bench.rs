@@ -44,11 +44,15 @@ pub struct BenchArgs {
     /// closed-form on wgpu), fused, closed-form or autodiff (the reference).
     #[arg(long, value_parser = named(&GradientPath::NAMES), default_value = "auto")]
     pub gradient: GradientPath,
+    /// Ensemble members of a DLN workload (default: the workload's own, 1 for w1, w2, w3, 64
+    /// for w1e, 16 for w2e), trained as one batched ensemble; rates are then member-steps/s.
+    #[arg(long)]
+    pub members: Option<usize>,
     /// Seconds to measure (at most 3600), after a warm-up of a fifth of that (with --peak: in
     /// all, shared between the widths).
     #[arg(long, default_value_t = 3.0)]
     pub seconds: f64,
-    /// Print one JSON object: {"workload", "backend", "threads", "per_second"}; with --peak
+    /// Print one JSON object: {"workload", "backend", "threads", "members", "per_second"}; with --peak
     /// {"peak": {"avx512": GFLOP/s, "avx2": GFLOP/s}, "widest", "cpu"} (null for a width the
     /// CPU lacks; {"portable": GFLOP/s} off x86-64).
     #[arg(long)]
@@ -85,8 +89,21 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         return peak(args.seconds, args.json);
     };
     let threads = rayon::current_num_threads();
-    let (backend, per_second, unit) = match workload.params(args.backend.unwrap_or(BackendKind::Flex), args.gradient) {
+    if args.members == Some(0) {
+        anyhow::bail!(InvalidParameter::new("--members", "must be at least 1", 0));
+    }
+    let members = args.members.unwrap_or(workload.members());
+    let backend = args.backend.unwrap_or(BackendKind::Flex);
+    super::experiment::built("--backend", backend)?;
+    let (backend, per_second, unit) = match workload.params_with_members(backend, args.gradient, members) {
         None => {
+            if args.members.is_some() {
+                anyhow::bail!(InvalidParameter::new(
+                    "--members",
+                    "must be left out for the sde workload (its paths are fixed)",
+                    members
+                ));
+            }
             if let Some(b) = args.backend {
                 anyhow::bail!(InvalidParameter::new(
                     "--backend",
@@ -107,7 +124,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             // Steps are queued on the device; a sync every 16 steps bounds the queue and makes
             // the clock honest on asynchronous backends.
             let chunk = 16;
-            let units = (chunk * workload.members()) as f64;
+            let units = (chunk * members) as f64;
             let r = rate(args.seconds, units, || {
                 for _ in 0..chunk {
                     trainer.step();
@@ -115,7 +132,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
                 trainer.sync()?;
                 Ok(())
             })?;
-            let unit = if workload.members() > 1 { "member-steps/s" } else { "steps/s" };
+            let unit = if members > 1 { "member-steps/s" } else { "steps/s" };
             (params.backend.name(), r, unit)
         }
     };
@@ -124,6 +141,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             "workload": workload.name(),
             "backend": backend,
             "threads": threads,
+            "members": members,
             "per_second": per_second,
         });
         println!("{out}");

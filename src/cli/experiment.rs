@@ -28,7 +28,8 @@ pub struct RunArgs {
     /// published together). A symbolic link is followed.
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Hardware backend for every run, overriding the spec: ndarray, flex or wgpu.
+    /// Hardware backend for every run, overriding the spec: ndarray, flex, wgpu or cuda (cuda in a
+    /// build with `--features cuda`).
     #[arg(long, value_parser = typed::<BackendKind>())]
     pub backend: Option<BackendKind>,
     /// Replace an existing results directory.
@@ -83,6 +84,9 @@ pub struct ReportArgs {
 /// Loads the experiments named by `what` (a spec file or a preset) with the overrides applied,
 /// on `backend` when given, and checks them.
 fn load(what: &str, overrides: &[Override], backend: Option<BackendKind>) -> anyhow::Result<Vec<CheckedExperiment>> {
+    if let Some(b) = backend {
+        built("--backend", b)?;
+    }
     let path = Path::new(what);
     let specs = if what.ends_with(".toml") || path.is_file() {
         let text = std::fs::read_to_string(path).map_err(|e| ExperimentError::Invalid {
@@ -308,6 +312,20 @@ pub fn report(args: ReportArgs) -> anyhow::Result<()> {
     }
     for warning in drawn.warnings {
         eprintln!("warning: {warning}");
+    }
+    Ok(())
+}
+
+/// Refuses a backend this build lacks (`cuda` without the cargo feature), naming `flag`.
+pub(crate) fn built(flag: &str, backend: BackendKind) -> anyhow::Result<()> {
+    if !backend.built() {
+        anyhow::bail!(modewise_dln::InvalidParameter::new(
+            flag,
+            format!(
+                "this modewise was built without the {backend} backend: rebuild it with `cargo build --release --features {backend}`"
+            ),
+            backend
+        ));
     }
     Ok(())
 }

@@ -24,6 +24,7 @@
 
 pub mod backend;
 pub mod data;
+mod device;
 mod engine;
 pub mod error;
 mod fused;

@@ -80,6 +80,12 @@ impl Philox {
         Self::new(stream_key(seed, stream.number()))
     }
 
+    /// The Philox key `(k₀, k₁)` (for a second implementation, e.g. a GPU kernel, to draw the
+    /// same stream).
+    pub fn key(&self) -> [u32; 2] {
+        self.key
+    }
+
     /// Philox4x32-10 of one 128-bit counter under this key.
     pub fn block(&self, counter: [u32; 4]) -> [u32; 4] {
         let (mut c, mut k) = (counter, self.key);
