@@ -324,7 +324,7 @@ pub(crate) fn built(flag: &str, backend: BackendKind) -> anyhow::Result<()> {
             format!(
                 "this modewise was built without the {backend} backend: rebuild it with `cargo build --release --features {backend}`"
             ),
-            backend
+            backend.name()
         ));
     }
     Ok(())

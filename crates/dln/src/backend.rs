@@ -38,10 +38,7 @@ impl BackendKind {
     /// Whether this build has the backend: all but [`Cuda`](Self::Cuda), which needs the cargo
     /// feature `cuda` (`cargo build --release --features cuda`).
     pub const fn built(self) -> bool {
-        match self {
-            Self::Cuda => cfg!(feature = "cuda"),
-            _ => true,
-        }
+        !matches!(self, Self::Cuda) || cfg!(feature = "cuda")
     }
 
     /// Whether the backend runs on a GPU (through cubecl: wgpu, cuda), where the training data

@@ -19,8 +19,10 @@ use modewise_theory::rng::philox::Philox;
 /// Units per cube of the batch kernel.
 const CUBE_UNITS: u32 = 128;
 
-/// `ln u` for `u` in `[2⁻²⁴, 1]`: the CPU's `philox::ln`, operation by operation.
+/// `ln u` for `u` in `[2⁻²⁴, 1]`: the CPU's `philox::ln`, operation by operation (the kernel
+/// language takes literals: `1.414_213_5` is `f32::consts::SQRT_2`, the CPU's threshold).
 #[cube]
+#[allow(clippy::approx_constant)]
 fn ln_unit(u: f32) -> f32 {
     let bits = u32::reinterpret(u);
     let mut e = i32::cast_from(bits >> 23u32) - 127i32;
@@ -96,7 +98,7 @@ fn write_pair(out: &mut [f32], at: usize, end: usize, a: u32, b: u32, scale: f32
 /// (part 1, `nz` elements, times `sigma`). Member `e`'s key is `keys[2e], keys[2e + 1]`; the
 /// counter is `(block, part, draw_lo, draw_hi)`.
 #[cube(launch)]
-#[allow(clippy::too_many_arguments)]
+#[allow(clippy::too_many_arguments, clippy::manual_div_ceil)]
 fn philox_batches(
     keys: &[u32],
     x: &mut [f32],

@@ -362,7 +362,7 @@ impl TrainParams {
                     "this build has no {0} backend: build modewise with `--features {0}` (it needs the {0} driver at run time)",
                     self.backend
                 ),
-                self.backend,
+                self.backend.name(),
             ));
         }
         if self.gradient == GradientPath::Fused && self.backend.is_gpu() {
