@@ -9,7 +9,10 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::{assert_same_results, command, files, modewise, stderr};
+use common::{
+    Running, assert_same_results, command, entries, files, modewise, non_finite, output_within, stderr,
+    try_output_within,
+};
 use modewise_experiments::read_parquet;
 
 /// A small valid spec (seconds to run in a debug build).
@@ -127,6 +130,24 @@ fn bad_inputs() -> Vec<Bad> {
         run_set("overlays.sde_dt_over_lr=0", "overlays.sde_dt_over_lr: must be finite and positive"),
         run_set(r#"variants=[{label="a", set={lr=-1.0}}]"#, "variants[0] (a): train.lr: must be finite and positive"),
         run_set("noequals", "--set: must be KEY=VALUE (got `noequals`)"),
+        // Keys beside a data source's kind are refused for every kind.
+        run_set(r#"train.data.source={kind="online", n=5}"#, "train.data.source: unknown field `n`"),
+        run_set(r#"train.data.source={kind="population", foo=1}"#, "train.data.source: unknown field `foo`"),
+        // What a run would need is refused up front, naming the field.
+        run_set("train.dims=[1000000, 1000000]", "train.dims: the run would need about"),
+        run_set("train.batch=1000000000000", "train.batch: the run would need about"),
+        run_set("train.n_probe=1000000000000", "train.n_probe: the run would need about"),
+        run_set(
+            r#"train.data.source={kind="fixed", n=1000000000000}"#,
+            "train.data.source.n: the run would need about",
+        ),
+        run_set("overlays.sde_paths=1000000000000", "overlays.sde_paths: the run would need about"),
+        run_set("overlays.chain_paths=1000000000000", "overlays.chain_paths: the run would need about"),
+        run_set(
+            r#"train.teacher.spectrum={kind="power-law", s_max=1.0, decay=1.0, rank=1000000000000}"#,
+            "train.teacher.spectrum.rank: must not exceed min(d_0, d_L) = 3",
+        ),
+        run_set("train.probes.per_decade=1e9", "train.probes.per_decade: must be at most 1000"),
         // Command line.
         cli(&["run", "no-such-preset", "--out", "OUT"], SPEC, "preset: must be one of saddle, stationary"),
         cli(
@@ -135,6 +156,20 @@ fn bad_inputs() -> Vec<Bad> {
             "--backend: must be one of ndarray, flex, wgpu",
         ),
         cli(&["run", "FILE", "--out", "OUT", "--threads", "0"], SPEC, "--threads: must be at least 1"),
+        cli(&["run", "FILE", "--out", "OUT", "--threads", "100000"], SPEC, "--threads: must be at most 4 per core"),
+        cli(&["bench", "--workload", "w1", "--seconds", "1e300"], SPEC, "--seconds: must be at most 3600"),
+        cli(&["report", "OUT"], SPEC, "DIR: must be a results directory written by `modewise run` (got"),
+        cli(&["report", "BLOCKED"], SPEC, "DIR: must be a results directory written by `modewise run` (got"),
+        cli(
+            &["run", "FILE", "--out", "OUT"],
+            "name = \"x\"\nname = \"y\"\n",
+            "spec line 2: malformed TOML: duplicate key",
+        ),
+        cli(
+            &["run", "FILE", "--out", "OUT", "--set", "analysis=\"sde-vs-sgd\"", "--set", "train.steps=0"],
+            SPEC,
+            "train.steps: must be at least 1 with analysis = \"sde-vs-sgd\"",
+        ),
         cli(&["run", "missing.toml", "--out", "OUT"], SPEC, "spec file: must exist and be readable"),
         cli(&["run", "FILE", "--out", "OUT", "--frobnicate"], SPEC, "unexpected argument '--frobnicate'"),
         cli(&["run", "FILE", "--out", "OUT"], "name = \"x\"\n[train\n", "spec line 2: malformed TOML"),
@@ -147,6 +182,10 @@ fn bad_inputs() -> Vec<Bad> {
         cli(&["run", "FILE", "--out", "BLOCKED/out"], SPEC, "--out: must be a writable directory"),
         cli(&["sweep", "FILE", "--out", "BLOCKED/out"], &sweep_file(lr_axis), "--out: must be a writable directory"),
         cli(&["run", "FILE", "--out", "BLOCKED"], SPEC, "--out: must be a directory, but"),
+        cli(&["run", "FILE", "--out", "DANGLING"], SPEC, "is a symbolic link to"),
+        cli(&["sweep", "FILE", "--out", "DANGLING"], &sweep_file(lr_axis), "is a symbolic link to"),
+        cli(&["run", "FILE", "--out", "/", "--force"], SPEC, "--out: must name a directory below its parent"),
+        cli(&["run", "FILE", "--out", "OUT/.."], SPEC, "--out: must name a directory below its parent"),
         // Sweeps.
         cli(&["sweep", "FILE", "--out", "OUT"], SPEC, "sweep: is missing: a sweep file needs a [sweep] table"),
         cli(&["sweep", "missing.toml", "--out", "OUT"], SPEC, "sweep file: must exist and be readable"),
@@ -157,18 +196,41 @@ fn bad_inputs() -> Vec<Bad> {
         sweep(r#""train.lr" = 0.1"#, "sweep.train.lr: must be a non-empty list of values (got 0.1)"),
         sweep(r#""train.lr" = [0.01, -0.02]"#, "sweep point 1 (lr=-0.02): train.lr: must be finite and positive"),
         sweep(r#""train.lrr" = [0.1]"#, "sweep point 0 (lrr=0.1): train.lrr: unknown field `lrr`"),
+        sweep("\"train.lr\" = [0.01]\n[sweep.train]\nlr = [0.02]", "sweep.train.lr: is given twice"),
+        sweep("", "sweep: is empty"),
+        sweep(
+            r#""train.dims" = [[3, 4, 3], [1000000, 1000000]]"#,
+            "sweep point 1 (dims=[1000000, 1000000]): train.dims: the run would need",
+        ),
     ];
-    let mut slurm =
-        cli(&["sweep", "FILE", "--out", "OUT"], &sweep_file(lr_axis), "--shard: needs 0 ≤ I < N and N ≥ 1 (got 3/2)");
-    slurm.env = vec![("SLURM_ARRAY_TASK_ID", "3"), ("SLURM_ARRAY_TASK_COUNT", "2")];
-    v.push(slurm);
+    let slurm = |env: Vec<(&'static str, &'static str)>, expect| Bad {
+        env,
+        ..cli(&["sweep", "FILE", "--out", "OUT"], &sweep_file(lr_axis), expect)
+    };
+    v.push(slurm(
+        vec![("SLURM_ARRAY_TASK_ID", "3"), ("SLURM_ARRAY_TASK_COUNT", "2")],
+        "--shard: needs 0 ≤ I < N and N ≥ 1 (got 3/2) from SLURM_ARRAY_TASK_ID=3, SLURM_ARRAY_TASK_COUNT=2",
+    ));
+    v.push(slurm(
+        vec![("SLURM_ARRAY_TASK_ID", "1")],
+        "--shard: SLURM_ARRAY_TASK_ID = 1 is set without SLURM_ARRAY_TASK_COUNT or SLURM_ARRAY_TASK_MIN and SLURM_ARRAY_TASK_MAX",
+    ));
+    v.push(slurm(
+        vec![
+            ("SLURM_ARRAY_TASK_ID", "2"),
+            ("SLURM_ARRAY_TASK_MIN", "0"),
+            ("SLURM_ARRAY_TASK_MAX", "8"),
+            ("SLURM_ARRAY_TASK_COUNT", "5"),
+        ],
+        "--shard: SLURM_ARRAY_TASK_COUNT = 5 is not SLURM_ARRAY_TASK_MAX − SLURM_ARRAY_TASK_MIN + 1 = 9",
+    ));
     v
 }
 
 #[test]
 fn bad_inputs_are_refused_with_one_line_naming_the_field_and_nothing_is_written() {
     let cases = bad_inputs();
-    assert!(cases.len() >= 30, "at least 30 distinct bad inputs ({})", cases.len());
+    assert!(cases.len() >= 80, "at least 80 distinct bad inputs ({})", cases.len());
     let mut inputs: Vec<String> = cases.iter().map(|c| format!("{:?} {:?} {:?}", c.args, c.file, c.env)).collect();
     inputs.sort();
     inputs.dedup();
@@ -180,13 +242,17 @@ fn bad_inputs_are_refused_with_one_line_naming_the_field_and_nothing_is_written(
         std::fs::write(&file, &case.file).unwrap();
         let blocked = tmp.path().join("blocked");
         std::fs::write(&blocked, "a file where a directory is expected").unwrap();
-        let out = tmp.path().join("out");
+        let dangling = tmp.path().join("dangling");
+        std::os::unix::fs::symlink(tmp.path().join("nowhere"), &dangling).unwrap();
+        // Below a directory that does not exist yet: a refusal must not leave it behind.
+        let out = tmp.path().join("new").join("out");
         let args: Vec<String> = case
             .args
             .iter()
             .map(|a| {
                 a.replace("FILE", file.to_str().unwrap())
                     .replace("BLOCKED", blocked.to_str().unwrap())
+                    .replace("DANGLING", dangling.to_str().unwrap())
                     .replace("OUT", out.to_str().unwrap())
             })
             .collect();
@@ -195,11 +261,17 @@ fn bad_inputs_are_refused_with_one_line_naming_the_field_and_nothing_is_written(
         for (k, v) in &case.env {
             c.env(k, v);
         }
-        let o = c.output().unwrap();
+        let o = match try_output_within(&mut c) {
+            Ok(o) => o,
+            Err(hung) => {
+                failures.push(format!("case {i} {:?}: {hung}", case.args));
+                continue;
+            }
+        };
         let err = stderr(&o);
         let line = err.strip_suffix('\n').unwrap_or(&err);
-        let mut left: Vec<_> = files(tmp.path());
-        left.retain(|f| f != Path::new("spec.toml") && f != Path::new("blocked"));
+        let mut left: Vec<_> = entries(tmp.path());
+        left.retain(|f| !["spec.toml", "blocked", "dangling"].iter().any(|kept| f == Path::new(kept)));
         let ok = o.status.code() == Some(2)
             && !line.contains('\n')
             && line.starts_with("error: ")
@@ -325,7 +397,7 @@ fn a_killed_sweep_resumes_to_exactly_the_uninterrupted_rows() {
     for table in ["runs", "trajectories"] {
         let dir = out.join(table).join("run_index=3");
         std::fs::create_dir_all(&dir).unwrap();
-        std::fs::copy(reference.join(table).join("run_index=0/part.parquet"), dir.join("part.parquet")).unwrap();
+        std::fs::copy(reference.join(table).join("run_index=3/part.parquet"), dir.join("part.parquet")).unwrap();
     }
     std::fs::write(out.join("theory/run_index=3/.part.parquet.tmp-999999").tap_parent(), b"PAR1 half").unwrap();
 
@@ -382,7 +454,8 @@ fn ctrl_c_discards_the_current_run_cleanly_and_resume_finishes_the_sweep() {
     // Every run present is complete: no partial parts, no temporary files.
     let complete: Vec<usize> = (0..5).filter(|&i| summary_part(&out, i).exists()).collect();
     assert!(!complete.is_empty() && complete.len() < 5, "interrupted mid-sweep: {complete:?}");
-    for f in files(&out) {
+    assert!(out.join("sweep.toml").is_file(), "the sweep's manifest");
+    for f in files(&out).into_iter().filter(|f| f != Path::new("sweep.toml")) {
         let name = f.to_string_lossy().into_owned();
         assert!(name.ends_with("part.parquet"), "stray file {name}");
         let i: usize = name.split("run_index=").nth(1).unwrap().split('/').next().unwrap().parse().unwrap();
@@ -448,7 +521,8 @@ fn existing_results_are_never_overwritten_silently() {
     let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(left.len(), 3, "no staging directory is left: {left:?}");
 
-    // Sweeps: refused without --resume or --force; --force redoes the shard's runs.
+    // Sweeps: refused without --resume or --force; --force redoes the shard's runs (of the same
+    // sweep: another sweep's directory is refused whatever the flags).
     let sweep = tmp.path().join("sweep.toml");
     std::fs::write(&sweep, sweep_file(r#""train.lr" = [0.01, 0.02]"#)).unwrap();
     let sdir = tmp.path().join("sweep");
@@ -461,9 +535,15 @@ fn existing_results_are_never_overwritten_silently() {
     std::fs::rename(&sdir, &reference).unwrap();
     assert!(modewise(&args).status.success());
     let o = modewise(&[&args[..], &["--force", "--set", "train.steps=41"]].concat());
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("holds the results of another sweep (train.steps is 40 there and 41 here)"));
+    std::fs::write(sdir.join("runs/run_index=1/part.parquet"), b"not what the run wrote").unwrap();
+    let o = modewise(&[&args[..], &["--force"]].concat());
     assert!(o.status.success(), "{}", stderr(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("2 runs done, 0 skipped"));
     let steps = read_parquet(&sdir.join("runs/run_index=1/part.parquet")).unwrap();
-    assert_eq!(steps.column("steps").unwrap().u64().unwrap().get(0), Some(41), "--force redid the runs");
+    assert_eq!(steps.column("steps").unwrap().u64().unwrap().get(0), Some(40), "--force redid the runs");
+    assert_same_results(&reference, &sdir);
 }
 
 #[test]
@@ -534,4 +614,389 @@ fn memory_stays_bounded_over_a_million_steps() {
     // Probes are log-spaced (10 per decade): two more decades add about 20 rows, not 10⁶.
     assert!(long_rows <= short_rows + 25, "{short_rows} → {long_rows} trajectory rows");
     assert!(long_peak - short_peak < 8.0, "peak memory grew from {short_peak:.1} to {long_peak:.1} MiB");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Unattended cluster runs (issue 16): no hangs, no NaN written, resume that refuses a changed
+// sweep, atomic publish with a lock, sweep manifests, limits refused up front, signals.
+
+/// The divergence spec of these tests: eight Gaussian starts, 200 steps.
+fn divergence_spec(dir: &Path) -> std::path::PathBuf {
+    let file = dir.join("div.toml");
+    let text = SPEC
+        .replace("steps = 40", "steps = 200")
+        .replace("seeds = [1, 2]", "seeds = [1, 2, 3, 4, 5, 6, 7, 8]\ninit = { kind = \"gaussian\", scale = 0.5 }");
+    std::fs::write(&file, text).unwrap();
+    file
+}
+
+/// Writes SPEC with `replace` applied into `dir/name` and returns the path as text.
+fn spec_file(dir: &Path, name: &str, replace: &[(&str, &str)]) -> String {
+    let text = replace.iter().fold(SPEC.to_string(), |t, (a, b)| t.replace(a, b));
+    let file = dir.join(name);
+    std::fs::write(&file, text).unwrap();
+    file.to_str().unwrap().to_string()
+}
+
+/// Issue 16, item 1: every member diverges at η = 0.7 and the SDE overlay's variance spans
+/// 10⁻⁵⁴ to beyond 10³⁰⁸, which used to send plotters' tick search on the variance figure's log
+/// axis into an endless loop (in `run` and in `report`).
+#[test]
+fn a_run_whose_theory_overflows_still_draws_its_figures_and_report_redraws_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = divergence_spec(tmp.path());
+    let out = tmp.path().join("res");
+    let o = output_within(&mut command(&[
+        "run",
+        file.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--set",
+        "train.lr=0.7",
+        "--set",
+        "overlays.sde_paths=1000",
+    ]));
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    for figure in ["modes.svg", "variance.svg", "alignment.svg"] {
+        assert!(out.join(figure).is_file(), "{figure}: {}", stderr(&o));
+    }
+    assert_eq!(non_finite(&out), Vec::<String>::new(), "no table holds NaN or infinity");
+    std::fs::remove_file(out.join("variance.svg")).unwrap();
+    let o = output_within(&mut command(&["report", out.to_str().unwrap()]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("variance.svg"), "{}", stderr(&o));
+    assert!(out.join("variance.svg").is_file());
+}
+
+/// Issue 16, item 2: the f64 probes of deep networks overflow before their f32 weights do;
+/// whatever diverges, no float column of any table holds NaN or ±infinity (the theory table
+/// included, when every member diverged and the ensembles overflow).
+#[test]
+fn no_table_holds_nan_or_infinity() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = divergence_spec(tmp.path());
+    let cases: [&[&str]; 3] = [
+        &["--set", "train.dims=[3, 4, 4, 4, 3]", "--set", "train.lr=0.2"],
+        &["--set", "train.dims=[3, 4, 4, 4, 4, 4, 3]", "--set", r#"train.init={kind="gaussian", scale=1e15}"#],
+        &["--set", "train.lr=0.7", "--set", "overlays.sde_paths=1000", "--set", "overlays.chain_paths=300"],
+    ];
+    for (i, extra) in cases.iter().enumerate() {
+        let out = tmp.path().join(format!("case{i}"));
+        let args = [&["run", file.to_str().unwrap(), "--out", out.to_str().unwrap()], *extra].concat();
+        let o = output_within(&mut command(&args));
+        assert_eq!(o.status.code(), Some(3), "{extra:?}: members diverge: {}", stderr(&o));
+        assert_eq!(non_finite(&out), Vec::<String>::new(), "{extra:?}");
+    }
+}
+
+/// Issue 16, item 3: `--resume` refuses a directory whose runs come from another sweep (an
+/// edited list, another `--set`), naming the first difference; a run with any part missing is
+/// redone.
+#[test]
+fn resume_refuses_another_sweep_and_redoes_a_run_with_a_part_missing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("sweep.toml");
+    std::fs::write(&file, sweep_file(r#""train.lr" = [0.005, 0.01]"#)).unwrap();
+    let (file_s, out) = (file.to_str().unwrap(), tmp.path().join("res"));
+    let out_s = out.to_str().unwrap();
+    let o = modewise(&["sweep", file_s, "--out", out_s]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let reference = tmp.path().join("reference");
+    copy_dir(&out, &reference);
+    let before = entries(&out);
+    // Another list, or another --set: refused, naming the first difference, nothing touched.
+    std::fs::write(&file, sweep_file(r#""train.lr" = [0.01, 0.02]"#)).unwrap();
+    let o = modewise(&["sweep", file_s, "--out", out_s, "--resume"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(
+            "holds the results of another sweep (sweep.train.lr is [0.005, 0.01] there and [0.01, 0.02] here)"
+        ),
+        "{}",
+        stderr(&o)
+    );
+    std::fs::write(&file, sweep_file(r#""train.lr" = [0.005, 0.01]"#)).unwrap();
+    let o = modewise(&["sweep", file_s, "--out", out_s, "--resume", "--set", "train.steps=10"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("train.steps is 40 there and 10 here"), "{}", stderr(&o));
+    // A directory without a manifest (as older versions wrote): each part's stored spec is
+    // compared with the run this sweep expands to at its index.
+    std::fs::remove_file(out.join("sweep.toml")).unwrap();
+    let o = modewise(&["sweep", file_s, "--out", out_s, "--resume", "--set", "train.steps=10"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.starts_with("error: --resume: run 0 (") && err.contains("train.steps is 40 there and 10 here"),
+        "{err}"
+    );
+    assert_eq!(entries(&out), before.into_iter().filter(|e| e != Path::new("sweep.toml")).collect::<Vec<_>>());
+    // A run with its summary but without its runs part is incomplete: redone, to the same rows.
+    std::fs::remove_file(out.join("runs/run_index=1/part.parquet")).unwrap();
+    let o = modewise(&["sweep", file_s, "--out", out_s, "--resume"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("1 runs done, 1 skipped as complete"));
+    assert_same_results(&reference, &out);
+}
+
+/// Copies a directory tree.
+fn copy_dir(from: &Path, to: &Path) {
+    for f in files(from) {
+        std::fs::create_dir_all(to.join(&f).parent().unwrap()).unwrap();
+        std::fs::copy(from.join(&f), to.join(&f)).unwrap();
+    }
+}
+
+/// Issue 16, item 4: a second `run` into a destination being written is refused; a publish
+/// killed midway leaves the old results, which the next run restores rather than deletes; a
+/// symbolic link is followed; a long name works.
+#[test]
+fn concurrent_runs_are_refused_and_killed_publishes_keep_the_old_results() {
+    let tmp = tempfile::tempdir().unwrap();
+    let slow = spec_file(tmp.path(), "slow.toml", &[("steps = 40", "steps = 400000")]);
+    let quick = spec_file(tmp.path(), "quick.toml", &[]);
+    let out = tmp.path().join("res");
+    let out_s = out.to_str().unwrap();
+    let mut first = Running::start(&mut command(&["run", &slow, "--out", out_s]));
+    first.wait_for_line("run rel (1/1)");
+    let o = modewise(&["run", &quick, "--out", out_s]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let pid = first.child.id();
+    assert!(
+        stderr(&o).contains(&format!("--out: {out_s} is being written by another modewise process (pid {pid})")),
+        "{}",
+        stderr(&o)
+    );
+    first.signal(libc::SIGINT);
+    let (status, err, _) = first.finish();
+    assert_eq!(status.code(), Some(130), "{err}");
+    assert_eq!(entries(tmp.path()), [Path::new("quick.toml"), Path::new("slow.toml")], "no results, no lock");
+
+    // What a publish killed between moving the old results aside and the new ones in left:
+    // no destination, the old results aside, a staging directory. The next run restores the old
+    // results (and, without --force, refuses to replace them).
+    let o = modewise(&["run", &quick, "--out", out_s]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let old = tmp.path().join(".res.staging-4000000-old");
+    std::fs::rename(&out, &old).unwrap();
+    std::fs::create_dir(tmp.path().join(".res.staging-4000000")).unwrap();
+    let o = modewise(&["run", &quick, "--out", out_s, "--set", "train.lr=0.02"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("already holds results"), "{}", stderr(&o));
+    let runs = read_parquet(&out.join("runs.parquet")).unwrap();
+    assert_eq!(runs.column("lr").unwrap().f64().unwrap().get(0), Some(0.05), "the old results are back");
+    let o = modewise(&["run", &quick, "--out", out_s, "--set", "train.lr=0.02", "--force"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let runs = read_parquet(&out.join("runs.parquet")).unwrap();
+    assert_eq!(runs.column("lr").unwrap().f64().unwrap().get(0), Some(0.02));
+    let names: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(names.len(), 3, "nothing beside the results: {names:?}");
+
+    // A symbolic link is followed, and stays a link.
+    let real = tmp.path().join("real");
+    std::fs::create_dir(&real).unwrap();
+    let link = tmp.path().join("link");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    for force in [false, true] {
+        let mut args = vec!["run", &quick, "--out", link.to_str().unwrap()];
+        if force {
+            args.push("--force");
+        }
+        let o = modewise(&args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(link.is_symlink() && real.join("runs.parquet").is_file());
+    }
+    // A name of 250 bytes (its staging directory's name would exceed 255).
+    let long = tmp.path().join("x".repeat(250));
+    let o = modewise(&["run", &quick, "--out", long.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(long.join("runs.parquet").is_file());
+}
+
+/// Issue 16, item 4: the demo is published as one unit: interrupted in its second experiment,
+/// `run demo --force` leaves all four old experiments.
+#[test]
+fn an_interrupted_forced_demo_leaves_all_of_the_old_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("demo");
+    let out_s = out.to_str().unwrap();
+    // Each experiment's base run only, small: about a second in all (debug build); the forced
+    // run takes some seconds from its second experiment on, while the test interrupts it.
+    let small = |steps| {
+        ["--set", steps, "--set", "variants=[]", "--set", "overlays.sde_paths=8", "--set", "overlays.chain_paths=8"]
+    };
+    let o = output_within(&mut command(&[&["run", "demo", "--out", out_s], &small("train.steps=20")[..]].concat()));
+    assert!(matches!(o.status.code(), Some(0 | 3)), "{}", stderr(&o));
+    let before: Vec<_> = files(&out).into_iter().map(|f| (f.clone(), std::fs::read(out.join(&f)).unwrap())).collect();
+    assert!(before.iter().filter(|(f, _)| f.ends_with("runs.parquet")).count() == 4);
+    let forced_args = [&["run", "demo", "--out", out_s, "--force"], &small("train.steps=1000")[..]].concat();
+    let mut forced = Running::start(&mut command(&forced_args));
+    forced.wait_for_line("run demo-stationary");
+    forced.signal(libc::SIGINT);
+    let (status, err, _) = forced.finish();
+    assert_eq!(status.code(), Some(130), "{err}");
+    let after: Vec<_> = files(&out).into_iter().map(|f| (f.clone(), std::fs::read(out.join(&f)).unwrap())).collect();
+    assert!(after == before, "the old demo, whole");
+    let names: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(names, ["demo"], "no staging directory or lock is left");
+}
+
+/// Issue 16, item 5: a sweep marks its directory with a manifest and refuses any other
+/// non-empty directory; `run --force` refuses a sweep's directory; their default paths differ.
+#[test]
+fn sweeps_keep_to_their_own_directories() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sweep = tmp.path().join("grid.toml");
+    std::fs::write(&sweep, sweep_file(r#""train.lr" = [0.01, 0.02]"#)).unwrap();
+    spec_file(tmp.path(), "spec.toml", &[]);
+    let run_in = |args: &[&str]| {
+        let mut c = command(args);
+        c.current_dir(tmp.path());
+        c.output().unwrap()
+    };
+    // Default paths: data/<name> for a run, data/sweeps/<name> for a sweep.
+    let o = run_in(&["sweep", "grid.toml"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run_in(&["run", "spec.toml"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let sdir = tmp.path().join("data/sweeps/rel");
+    assert!(tmp.path().join("data/rel/runs.parquet").is_file());
+    assert!(sdir.join("runs/run_index=1/part.parquet").is_file());
+    let manifest: toml::Table = std::fs::read_to_string(sdir.join("sweep.toml")).unwrap().parse().unwrap();
+    assert_eq!(manifest["points"].as_integer(), Some(2));
+    assert_eq!(manifest["modewise_version"].as_str(), Some(env!("CARGO_PKG_VERSION")));
+    let swept: toml::Table = manifest["sweep"].as_str().unwrap().parse().unwrap();
+    assert_eq!(swept["sweep"]["train.lr"].as_array().unwrap().len(), 2);
+    // A run's results directory, and a directory holding anything else, refuse a sweep.
+    for dir in ["data/rel", "other"] {
+        std::fs::create_dir_all(tmp.path().join(dir)).unwrap();
+        std::fs::write(tmp.path().join(dir).join("notes.txt"), "mine").unwrap();
+        let before = entries(&tmp.path().join(dir));
+        let o = run_in(&["sweep", "grid.toml", "--out", dir, "--force"]);
+        assert_eq!(o.status.code(), Some(2), "{dir}: {}", stderr(&o));
+        assert!(stderr(&o).contains("is not empty and is not a sweep's directory"), "{}", stderr(&o));
+        assert_eq!(entries(&tmp.path().join(dir)), before, "{dir} untouched");
+    }
+    // A sweep's directory refuses a run, even with --force.
+    let before = entries(&sdir);
+    let o = run_in(&["run", "spec.toml", "--out", "data/sweeps/rel", "--force"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("holds a sweep's results (sweep.toml)"), "{}", stderr(&o));
+    assert_eq!(entries(&sdir), before);
+}
+
+/// Issue 16, item 6: a sweep of a million points costs one point's memory per shard (the
+/// expansion of every point took 3.7 GB).
+#[test]
+fn a_shard_of_a_sweep_of_a_million_points_costs_one_points_memory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let list = |range: std::ops::Range<u64>| range.map(|v| v.to_string()).collect::<Vec<_>>().join(", ");
+    let axes = format!("\"train.teacher.seed\" = [{}]\n\"train.steps\" = [{}]", list(0..1000), list(1..1001));
+    let file = tmp.path().join("huge.toml");
+    std::fs::write(&file, sweep_file(&axes)).unwrap();
+    let out = tmp.path().join("res");
+    let o = output_within(&mut command(&[
+        "sweep",
+        file.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--shard",
+        "999999/1000000",
+    ]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let runs = read_parquet(&out.join("runs/run_index=999999/part.parquet")).unwrap();
+    assert_eq!(column_strings(&runs, "run_id"), ["rel-999999", "rel-999999"]);
+    assert_eq!(runs.column("steps").unwrap().u64().unwrap().get(0), Some(1000));
+    assert!(peak_mib(&o) < 400.0, "peak memory {} MiB", peak_mib(&o));
+}
+
+/// Issue 16, items 1 and 6: SIGTERM (what Slurm sends at the end of a job's time) stops a run
+/// cleanly in training and in the theory overlays (ensembles that would take years), with status
+/// 143, a message, and nothing left behind (not even the `data/` it created); a very long run is
+/// announced with its estimated time.
+#[test]
+fn sigterm_stops_training_and_overlays_cleanly_and_long_runs_are_announced() {
+    let tmp = tempfile::tempdir().unwrap();
+    let training = spec_file(tmp.path(), "training.toml", &[("steps = 40", "steps = 1000000000000000")]);
+    let overlays = spec_file(
+        tmp.path(),
+        "overlays.toml",
+        &[("n_probe = 64", "n_probe = 64\n[overlays]\nsde_paths = 100\nsde_dt_over_lr = 1e-9")],
+    );
+    for (file, wait_for) in [(&training, "run rel (1/1)"), (&overlays, "rel: computing the theory overlays")] {
+        let mut c = command(&["run", file]);
+        c.current_dir(tmp.path());
+        let mut running = Running::start(&mut c);
+        running.wait_for_line("warning: rel is estimated to take about");
+        running.wait_for_line(wait_for);
+        running.signal(libc::SIGTERM);
+        let (status, err, _) = running.finish();
+        assert_eq!(status.code(), Some(143), "{file}: {err}");
+        assert!(err.contains("error: interrupted: rel stopped") && err.contains("nothing was written"), "{err}");
+        assert_eq!(entries(tmp.path()), [Path::new("overlays.toml"), Path::new("training.toml")], "{file}");
+    }
+}
+
+/// Issue 16, item 7: Slurm's 1-based job arrays (`--array=1-2`) map onto shards 0 and 1.
+#[test]
+fn a_one_based_slurm_array_runs_every_shard() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("grid.toml");
+    std::fs::write(&file, sweep_file(r#""train.lr" = [0.01, 0.02]"#)).unwrap();
+    let out = tmp.path().join("res");
+    for id in ["1", "2"] {
+        let mut c = command(&["sweep", file.to_str().unwrap(), "--out", out.to_str().unwrap(), "--resume"]);
+        c.envs([
+            ("SLURM_ARRAY_TASK_ID", id),
+            ("SLURM_ARRAY_TASK_MIN", "1"),
+            ("SLURM_ARRAY_TASK_MAX", "2"),
+            ("SLURM_ARRAY_TASK_COUNT", "2"),
+        ]);
+        let o = c.output().unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    for i in 0..2 {
+        assert!(summary_part(&out, i).is_file(), "run {i}");
+    }
+}
+
+/// Issue 16, item 8: a sweep into a directory where nothing can be written fails before any
+/// training (also with --resume), and an I/O error names its cause once. Files are made
+/// unwritable with a file-size limit of 0, which holds for root too.
+#[test]
+fn an_unwritable_sweep_fails_before_training_and_io_causes_are_printed_once() {
+    use std::os::unix::process::CommandExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("grid.toml");
+    std::fs::write(&file, sweep_file(r#""train.lr" = [0.01, 0.02]"#)).unwrap();
+    let spec = spec_file(tmp.path(), "spec.toml", &[]);
+    let no_writes = |args: &[&str]| {
+        let mut c = command(args);
+        // SAFETY: setrlimit and signal are async-signal-safe; the child only execs after them.
+        unsafe {
+            c.pre_exec(|| {
+                let limit = libc::rlimit { rlim_cur: 0, rlim_max: libc::RLIM_INFINITY };
+                libc::setrlimit(libc::RLIMIT_FSIZE, &limit);
+                libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+                Ok(())
+            });
+        }
+        c.output().unwrap()
+    };
+    let out = tmp.path().join("res");
+    std::fs::create_dir(&out).unwrap();
+    let o = no_writes(&["sweep", file.to_str().unwrap(), "--out", out.to_str().unwrap(), "--resume"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.starts_with("error: --out: must be a writable directory (") && !err.contains("(1/2)"),
+        "no training: {err}"
+    );
+    assert!(entries(&out).is_empty());
+    let o = no_writes(&["run", &spec, "--out", tmp.path().join("run").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let err = stderr(&o);
+    let last = err.lines().last().unwrap();
+    assert!(last.starts_with("error: ") && last.contains("File too large (os error 27)"), "{err}");
+    assert_eq!(last.matches("os error 27").count(), 1, "the cause once: {last}");
+    assert!(!last.contains("thrift"), "{last}");
 }

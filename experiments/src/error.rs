@@ -45,6 +45,13 @@ pub enum ExperimentError {
         /// The cause.
         reason: String,
     },
+    /// A stop was requested while the results were written or the figures drawn (see
+    /// [`ExperimentError::stop_point`]).
+    #[error("interrupted while {during}")]
+    Stopped {
+        /// What was being done.
+        during: &'static str,
+    },
     /// A stop was requested (Ctrl-C); `detail` says what was kept and what was discarded.
     #[error("interrupted: {detail}")]
     Interrupted {
@@ -89,6 +96,39 @@ pub enum DestinationProblem {
         /// The first run of the shard found.
         run: usize,
     },
+    /// The path is a symbolic link to nothing.
+    #[error("is a symbolic link to {}, which does not exist", target.display())]
+    DanglingLink {
+        /// Where the link points.
+        target: PathBuf,
+    },
+    /// The path names no directory below a parent (the root, `.` or `..`).
+    #[error("must name a directory below its parent, not the root, `.` or `..`")]
+    NoName,
+    /// The directory's name is longer than a file name may be.
+    #[error("has a name of {bytes} bytes; a file name may have at most 255")]
+    NameTooLong {
+        /// The name's length.
+        bytes: usize,
+    },
+    /// Another process is writing the directory (it holds its lock).
+    #[error("is being written by another modewise process{}", pid.map_or(String::new(), |p| format!(" (pid {p})")))]
+    Busy {
+        /// That process, when known.
+        pid: Option<u32>,
+    },
+    /// The directory holds a sweep's results (a `run` would replace them).
+    #[error("holds a sweep's results ({})", crate::sweep::MANIFEST)]
+    IsSweep,
+    /// The directory is not empty and holds no sweep manifest: it is not a sweep's directory.
+    #[error("is not empty and is not a sweep's directory (it has no {})", crate::sweep::MANIFEST)]
+    NotSweep,
+    /// The directory holds another sweep's results.
+    #[error("holds the results of another sweep: {difference}")]
+    OtherSweep {
+        /// The first difference between the two sweeps.
+        difference: String,
+    },
     /// The directory (or `path` on the way to it) cannot be created or written.
     #[error("is not writable ({}: {source})", path.display())]
     Unwritable {
@@ -123,6 +163,24 @@ impl std::fmt::Display for SweepProgress {
 }
 
 impl ExperimentError {
+    /// Where a requested stop ended the work (`at step 40`, `while computing the theory
+    /// overlays and verdicts`, `while drawing the figures`), if this error is such a stop.
+    pub fn stop_point(&self) -> Option<String> {
+        match self {
+            Self::Dln(modewise_dln::DlnError::Interrupted { step }) => Some(format!("at step {step}")),
+            Self::Theory(modewise_theory::TheoryError::Interrupted) => {
+                Some("while computing the theory overlays and verdicts".into())
+            }
+            Self::Stopped { during } => Some(format!("while {during}")),
+            _ => None,
+        }
+    }
+
+    /// Whether the error reports a requested stop (Ctrl-C, SIGTERM), of any phase.
+    pub fn is_interrupted(&self) -> bool {
+        matches!(self, Self::Interrupted { .. } | Self::SweepInterrupted(_)) || self.stop_point().is_some()
+    }
+
     /// The broken parameter rule, if the error is one (of this crate, the DLN crate or the
     /// theory crate).
     pub fn invalid_parameter(&self) -> Option<&InvalidParameter> {

@@ -1,17 +1,19 @@
-//! Running a whole experiment into a results directory: validation first, training, overlays,
-//! verdicts, tables and figures written into a staging directory that is renamed into place.
+//! Running whole experiments into a results directory: validation first, training, overlays,
+//! verdicts, tables and figures written into a staging directory that is put in place in one
+//! atomic step (see [`crate::publish`]) — one experiment, or several (the demo) as one unit.
 
 use std::path::{Path, PathBuf};
 
-use modewise_dln::{Divergence, DlnError, StopFlag};
+use modewise_dln::{Divergence, StopFlag};
 
 use crate::ExperimentError;
 use crate::error::DestinationProblem;
-use crate::io::create_destination;
 use crate::output::write_tables;
-use crate::report::draw_figures;
-use crate::run::{Progress, Timings, train_and_analyse};
+use crate::publish::{Created, Destination, Lock, clean_stale, create_staging, publish};
+use crate::report::Results;
+use crate::run::{Phase, Progress, Timings, train_and_analyse};
 use crate::spec::{CheckedExperiment, ExperimentSpec};
+use crate::sweep::MANIFEST;
 use crate::table::Verdict;
 
 /// Options of a run that are not part of the spec (a backend for every run is set on the spec,
@@ -22,7 +24,8 @@ pub struct RunOptions {
     pub out: Option<PathBuf>,
     /// Replace an existing results directory.
     pub force: bool,
-    /// Checked while training: once requested, the run stops and nothing is written.
+    /// Checked in every phase (training, overlays and verdicts, writing, figures): once
+    /// requested, the run stops and nothing is written.
     pub stop: StopFlag,
 }
 
@@ -39,6 +42,8 @@ pub struct ExperimentOutcome {
     pub members: usize,
     /// The figures written.
     pub figures: Vec<PathBuf>,
+    /// The figures that could not be drawn, each with its reason (the tables are complete).
+    pub warnings: Vec<String>,
     /// Where the time went.
     pub timings: Timings,
 }
@@ -48,98 +53,138 @@ pub fn default_dir(spec: &ExperimentSpec) -> PathBuf {
     Path::new("data").join(&spec.name)
 }
 
-/// Checks that `dir` may receive an experiment's results (the one destination check of the crate):
-/// an existing, non-empty directory is refused unless `force`.
+/// Checks that `dir` may receive an experiment's results (the one destination check of a
+/// run), before any work: an existing, non-empty directory is refused unless `force`, a
+/// sweep's directory always, and so are paths that cannot hold results (a file, a symbolic
+/// link to nothing, the root, a name longer than 255 bytes).
 pub fn check_destination(dir: &Path, force: bool) -> Result<(), ExperimentError> {
-    crate::io::check_destination(dir, |dir| {
-        let non_empty = dir.read_dir().map(|mut it| it.next().is_some()).unwrap_or(false);
-        (non_empty && !force).then_some(DestinationProblem::Taken)
+    check_resolved(&Destination::resolve(dir)?, force)
+}
+
+/// [`check_destination`] of a resolved destination.
+fn check_resolved(dest: &Destination, force: bool) -> Result<(), ExperimentError> {
+    if dest.dir.join(MANIFEST).exists() {
+        return Err(dest.refuse(DestinationProblem::IsSweep));
+    }
+    let non_empty = dest.dir.read_dir().map(|mut it| it.next().is_some()).unwrap_or(false);
+    if non_empty && !force {
+        return Err(dest.refuse(DestinationProblem::Taken));
+    }
+    Ok(())
+}
+
+/// Runs `work` in a staging directory beside `dir` and puts what it wrote in place of `dir`
+/// (see [`crate::publish`]): the destination is checked first, locked against other writers
+/// and checked again under the lock. On an error or a stop nothing is published, and the
+/// staging directory and any directory created on the way are removed.
+fn into_staging<T>(
+    dir: &Path,
+    options: &RunOptions,
+    work: impl FnOnce(&Path) -> Result<T, ExperimentError>,
+) -> Result<T, ExperimentError> {
+    let dest = Destination::resolve(dir)?;
+    check_resolved(&dest, options.force)?;
+    let mut created = Created::create(dir, &dest.parent)?;
+    let result = (|| {
+        let lock = Lock::acquire(&dest)?;
+        // What a killed writer left goes first (old results it had moved aside come back), so
+        // that the check under the lock sees the destination as it really is.
+        clean_stale(&dest, &lock);
+        check_resolved(&dest, options.force)?;
+        let staging = create_staging(&dest, &lock)?;
+        let done = work(&staging).and_then(|out| {
+            if options.stop.is_requested() {
+                return Err(ExperimentError::Stopped { during: "publishing the results" });
+            }
+            publish(&staging, &dest, &lock)?;
+            Ok(out)
+        });
+        if done.is_err() {
+            let _ = std::fs::remove_dir_all(&staging);
+        }
+        done
+    })();
+    if result.is_err() {
+        created.undo();
+    }
+    result
+}
+
+/// An error of a run into `dir` as reported: a stop says where it came and that nothing was
+/// written.
+fn reported(err: ExperimentError, what: &str, dir: &Path) -> ExperimentError {
+    match err.stop_point() {
+        Some(at) => ExperimentError::Interrupted {
+            detail: format!("{what} stopped {at}; nothing was written to {}", dir.display()),
+        },
+        None => err,
+    }
+}
+
+/// Trains, analyses and writes one experiment into `out` (tables, then figures), which is
+/// inside a staging directory; the outcome names the files as they will be once `out` is
+/// published as `published`.
+fn run_into(
+    experiment: &CheckedExperiment,
+    out: &Path,
+    published: &Path,
+    stop: &StopFlag,
+    progress: &mut dyn FnMut(Progress<'_>),
+) -> Result<ExperimentOutcome, ExperimentError> {
+    let (spec, plans) = (experiment.spec(), experiment.plans());
+    let total = plans.len();
+    let a = train_and_analyse(experiment, |i| (plans[i].run_id.clone(), i, total), stop, progress)?;
+    let (results, theory, verdicts, mut timings) = (a.results, a.theory, a.verdicts, a.timings);
+    progress(Progress::Phase { name: spec.name.as_str(), phase: Phase::Writing });
+    let started = std::time::Instant::now();
+    std::fs::create_dir_all(out).map_err(|source| ExperimentError::Io { path: out.to_path_buf(), source })?;
+    write_tables(|table| table.path_in(out), spec, &results, &theory, &verdicts, stop)?;
+    timings.parquet = started.elapsed().as_secs_f64();
+    progress(Progress::Phase { name: spec.name.as_str(), phase: Phase::Figures });
+    let started = std::time::Instant::now();
+    let drawn = Results::load(out)?.draw_within(out, stop)?;
+    timings.figures = started.elapsed().as_secs_f64();
+    let divergences = results.iter().flat_map(|r| r.divergences_by_run()).collect();
+    let members = results.iter().map(|r| r.plan.train.params().seeds.len()).sum();
+    let figures = drawn.written.iter().filter_map(|f| f.file_name()).map(|n| published.join(n)).collect();
+    Ok(ExperimentOutcome {
+        dir: published.to_path_buf(),
+        verdicts,
+        divergences,
+        members,
+        figures,
+        warnings: drawn.warnings,
+        timings,
     })
 }
 
-/// Creates the staging directory of `dir` beside it (removing stale ones left by killed runs),
-/// which also proves that the destination is writable before any training.
-fn create_staging(dir: &Path) -> Result<PathBuf, ExperimentError> {
-    let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    create_destination(dir, parent)?;
-    let name = dir.file_name().map_or("results".into(), |n| n.to_string_lossy().into_owned());
-    let prefix = format!(".{name}.staging-");
-    // A staging directory whose process is gone was left by a kill: nothing in it is complete.
-    // (Only where /proc tells which processes live.)
-    if let (true, Ok(entries)) = (Path::new("/proc/self").exists(), parent.read_dir()) {
-        for entry in entries.flatten() {
-            let file_name = entry.file_name().to_string_lossy().into_owned();
-            let stale = file_name
-                .strip_prefix(&prefix)
-                .map(|rest| rest.strip_suffix("-old").unwrap_or(rest))
-                .and_then(|pid| pid.parse::<u32>().ok())
-                .is_some_and(|pid| !Path::new("/proc").join(pid.to_string()).exists());
-            if stale {
-                let _ = std::fs::remove_dir_all(entry.path());
-            }
-        }
-    }
-    let staging = parent.join(format!("{prefix}{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&staging);
-    create_destination(dir, &staging)?;
-    Ok(staging)
-}
-
-/// Moves a complete staging directory to `dir`, replacing what is there (with `force`) so
-/// that `dir` always holds either the old results or the new ones, never a mix.
-fn publish(staging: &Path, dir: &Path) -> Result<(), ExperimentError> {
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| ExperimentError::Io { path, source }
-    };
-    if dir.exists() {
-        let old = PathBuf::from(format!("{}-old", staging.display()));
-        std::fs::rename(dir, &old).map_err(io(dir))?;
-        std::fs::rename(staging, dir).map_err(io(dir))?;
-        std::fs::remove_dir_all(&old).map_err(io(&old))
-    } else {
-        std::fs::rename(staging, dir).map_err(io(dir))
-    }
-}
-
-/// Runs every run of a checked experiment and writes the results directory: all of it, or (on
-/// an error or an interruption) nothing.
+/// Runs every run of a checked experiment and writes the results directory
+/// (`options.out`, default `data/<name>`): all of it, or (on an error or a stop) nothing.
 pub fn execute(
     experiment: &CheckedExperiment,
     options: &RunOptions,
     progress: &mut dyn FnMut(Progress<'_>),
 ) -> Result<ExperimentOutcome, ExperimentError> {
-    let (spec, plans) = (experiment.spec(), experiment.plans());
-    let dir = options.out.clone().unwrap_or_else(|| default_dir(spec));
-    check_destination(&dir, options.force)?;
-    let staging = create_staging(&dir)?;
-    let result = (|| {
-        let total = plans.len();
-        let a = train_and_analyse(experiment, |i| (plans[i].run_id.clone(), i, total), &options.stop, progress)?;
-        let (results, theory, verdicts, mut timings) = (a.results, a.theory, a.verdicts, a.timings);
-        let started = std::time::Instant::now();
-        write_tables(|table| table.path_in(&staging), spec, &results, &theory, &verdicts)?;
-        timings.parquet = started.elapsed().as_secs_f64();
-        let divergences = results.iter().flat_map(|r| r.divergences_by_run()).collect();
-        let members = results.iter().map(|r| r.plan.train.params().seeds.len()).sum();
-        let started = std::time::Instant::now();
-        let figures = draw_figures(&staging)?;
-        timings.figures = started.elapsed().as_secs_f64();
-        publish(&staging, &dir)?;
-        Ok::<_, ExperimentError>((verdicts, divergences, members, figures, timings))
-    })();
-    let (verdicts, divergences, members, figures, timings) = match result {
-        Ok(x) => x,
-        Err(e) => {
-            let _ = std::fs::remove_dir_all(&staging);
-            return Err(match e {
-                ExperimentError::Dln(DlnError::Interrupted { step }) => ExperimentError::Interrupted {
-                    detail: format!("{} stopped at step {step}; nothing was written to {}", spec.name, dir.display()),
-                },
-                other => other,
-            });
-        }
-    };
-    let figures = figures.iter().filter_map(|f| f.file_name()).map(|n| dir.join(n)).collect();
-    Ok(ExperimentOutcome { dir, verdicts, divergences, members, figures, timings })
+    let dir = options.out.clone().unwrap_or_else(|| default_dir(experiment.spec()));
+    into_staging(&dir, options, |staging| run_into(experiment, staging, &dir, &options.stop, progress))
+        .map_err(|e| reported(e, experiment.name(), &dir))
+}
+
+/// Runs several experiments into one results directory `dir`, each into `dir/<name>/`, and
+/// publishes them as one unit: `dir` holds either all the old results or all the new ones
+/// (`options.out` is not used).
+pub fn execute_all(
+    experiments: &[CheckedExperiment],
+    dir: &Path,
+    options: &RunOptions,
+    progress: &mut dyn FnMut(Progress<'_>),
+) -> Result<Vec<ExperimentOutcome>, ExperimentError> {
+    let what = experiments.iter().map(CheckedExperiment::name).collect::<Vec<_>>().join(", ");
+    into_staging(dir, options, |staging| {
+        experiments
+            .iter()
+            .map(|e| run_into(e, &staging.join(e.name()), &dir.join(e.name()), &options.stop, progress))
+            .collect()
+    })
+    .map_err(|e| reported(e, &what, dir))
 }

@@ -53,8 +53,9 @@ pub enum SeriesStyle {
     Points,
 }
 
-/// One named series of (x, y) points; points with non-finite coordinates (or non-positive ones
-/// on a log axis) are skipped.
+/// One named series of (x, y) points; points that cannot be placed on the axes are skipped:
+/// coordinates that are not finite or beyond ±1e300, or below 1e-300 (zero and negative values
+/// included) on a log axis, or below the [`MAX_DECADES`] a log axis spans.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Series {
     /// Legend label; an empty label keeps the series out of the legend.
@@ -107,7 +108,8 @@ pub struct HistogramPlot {
     pub x_label: String,
     /// Description of the y axis.
     pub y_label: String,
-    /// The bins as (lower edge, upper edge, density); bins with non-finite values are skipped.
+    /// The bins as (lower edge, upper edge, density); bins with values that cannot be placed on
+    /// an axis (not finite, or beyond ±1e300) are skipped.
     pub bins: Vec<(f64, f64, f64)>,
     /// Curves drawn over the bars.
     pub curves: Vec<Series>,
@@ -155,7 +157,7 @@ fn reason<E: Display>(err: E) -> String {
 }
 
 /// Renders `figure`, returning the SVG text or the reason it could not be drawn.
-fn render(figure: &Figure) -> Result<String, String> {
+pub(crate) fn render(figure: &Figure) -> Result<String, String> {
     let (width, height, layout) = match figure {
         Figure::Grid { columns, panels, .. } => {
             if *columns == 0 {
@@ -245,14 +247,29 @@ impl Extent {
     }
 }
 
-/// Whether `v` can be placed on an axis (finite, and positive on a log axis).
+/// Largest magnitude placed on an axis. Beyond it a range's width or ratio overflows, and
+/// plotters' search for tick positions then never ends (it loops on infinite or NaN steps), so
+/// larger values are left out of a figure (the tables keep them).
+const MAX_MAGNITUDE: f64 = 1e300;
+/// Smallest positive value placed on a logarithmic axis (see [`MAX_MAGNITUDE`]).
+const MIN_LOG: f64 = 1e-300;
+/// Most decades a logarithmic axis spans: data spread wider keep their upper decades, and the
+/// smaller values are not drawn.
+const MAX_DECADES: f64 = 100.0;
+/// Smallest width of a linear axis relative to the magnitude of its ends: a narrower range is
+/// widened as a single value is (below it, tick positions are lost in rounding).
+const MIN_RELATIVE_WIDTH: f64 = 1e-9;
+
+/// Whether `v` can be placed on an axis: finite and of magnitude at most [`MAX_MAGNITUDE`], and
+/// on a log axis at least [`MIN_LOG`].
 fn usable(v: f64, log: bool) -> bool {
-    v.is_finite() && (!log || v > 0.0)
+    v.is_finite() && v.abs() <= MAX_MAGNITUDE && (!log || v >= MIN_LOG)
 }
 
-/// The drawn range of a linear axis: the data extent with a margin, widened when degenerate;
-/// `[0, 1]` when empty. With `anchor_zero`, the range includes 0 and gets no margin below a
-/// lower end at 0 (histogram bars rest on it).
+/// The drawn range of a linear axis: the data extent with a margin, widened when degenerate
+/// (a single value, or a width below [`MIN_RELATIVE_WIDTH`] of its magnitude); `[0, 1]` when
+/// empty. With `anchor_zero`, the range includes 0 and gets no margin below a lower end at 0
+/// (histogram bars rest on it). The extent must hold usable values only.
 fn linear_range(extent: Extent, anchor_zero: bool) -> Range<f64> {
     let mut ext = extent;
     if anchor_zero {
@@ -262,29 +279,32 @@ fn linear_range(extent: Extent, anchor_zero: bool) -> Range<f64> {
         return 0.0..1.0;
     }
     let (mut lo, mut hi) = (ext.lo, ext.hi);
-    if lo == hi {
-        let pad = if lo == 0.0 { 1.0 } else { lo.abs() * 0.1 };
-        return (lo - pad)..(hi + pad);
+    let magnitude = lo.abs().max(hi.abs());
+    if hi - lo <= MIN_RELATIVE_WIDTH * magnitude {
+        let centre = 0.5 * (lo + hi);
+        let pad = if magnitude == 0.0 { 1.0 } else { magnitude * 0.1 };
+        return (centre - pad)..(centre + pad);
     }
     let margin = (hi - lo) * RANGE_MARGIN;
-    if margin.is_finite() {
-        if !(anchor_zero && lo == 0.0) {
-            lo -= margin;
-        }
-        hi += margin;
+    if !(anchor_zero && lo == 0.0) {
+        lo -= margin;
     }
+    hi += margin;
     lo..hi
 }
 
-/// The drawn range of a logarithmic axis: the data extent with a margin in decades, widened
-/// when degenerate, and widened to the surrounding powers of ten when it would contain none
-/// (so that the axis has at least one labelled tick); `[1, 10]` when empty.
+/// The drawn range of a logarithmic axis: the data extent (at most [`MAX_DECADES`] of it, the
+/// upper ones) with a margin in decades, widened when degenerate, and widened to the
+/// surrounding powers of ten when it would contain none (so that the axis has at least one
+/// labelled tick); `[1, 10]` when empty. The extent must hold usable values only, so the range
+/// is finite, positive and spans a finite ratio.
 fn log_range(extent: Extent) -> Range<f64> {
     if extent.is_empty() {
         return 1.0..10.0;
     }
     let (mut lo, mut hi) = (extent.lo.log10(), extent.hi.log10());
-    if lo == hi {
+    lo = lo.max(hi - MAX_DECADES);
+    if hi - lo < 1e-9 {
         lo -= 0.5;
         hi += 0.5;
     } else {
@@ -296,8 +316,12 @@ fn log_range(extent: Extent) -> Range<f64> {
         lo = lo.floor();
         hi = hi.ceil();
     }
-    let (lo, hi) = (10f64.powf(lo), 10f64.powf(hi));
-    if lo > 0.0 && hi.is_finite() && lo < hi { lo..hi } else { extent.lo..extent.hi.max(extent.lo * 10.0) }
+    10f64.powf(lo)..10f64.powf(hi)
+}
+
+/// Whether `v` lies within `range` (the axes' ranges are increasing).
+fn within(v: f64, range: &Range<f64>) -> bool {
+    range.start <= v && v <= range.end
 }
 
 /// A compact tick label: plain decimals for moderate magnitudes, scientific notation otherwise.
@@ -356,6 +380,14 @@ fn draw_line_plot(area: &Area<'_>, plot: &LinePlot) -> Result<(), String> {
         log_x,
         log_y,
     };
+    // A logarithmic axis may leave out the lowest decades: draw only what lies on the axes.
+    let on_axes = |&(x, y): &(f64, f64)| within(x, &axes.x) && within(y, &axes.y);
+    let series: Vec<(&Series, Vec<(f64, f64)>)> = series
+        .into_iter()
+        .map(|(s, p)| (s, p.into_iter().filter(on_axes).collect::<Vec<_>>()))
+        .filter(|(_, p)| !p.is_empty())
+        .collect();
+    let markers: Vec<&Marker> = markers.into_iter().filter(|m| within(m.x, &axes.x)).collect();
     let marker_xs: Vec<f64> = markers.iter().map(|m| m.x).collect();
     let entries = series.iter().filter(|(s, _)| !s.label.is_empty()).count()
         + markers.iter().filter(|m| !m.label.is_empty()).count();
@@ -582,7 +614,7 @@ fn draw_histogram(area: &Area<'_>, plot: &HistogramPlot) -> Result<(), String> {
     let bins: Vec<(f64, f64, f64)> = plot
         .bins
         .iter()
-        .filter(|(lo, hi, d)| lo.is_finite() && hi.is_finite() && d.is_finite())
+        .filter(|&&(lo, hi, d)| usable(lo, false) && usable(hi, false) && usable(d, false))
         .map(|&(lo, hi, d)| (lo.min(hi), lo.max(hi), d))
         .collect();
     let curves: Vec<(&Series, Vec<(f64, f64)>)> =
@@ -817,6 +849,58 @@ mod tests {
         assert!((r.start - 1.0).abs() < 1e-12 && (r.end - 10.0).abs() < 1e-9, "{r:?}");
         let r = linear_range(Extent { lo: 0.0, hi: 2.0 }, true);
         assert_eq!(r.start, 0.0);
+    }
+
+    /// Values that made plotters' tick search loop forever before the axes were bounded: a
+    /// log axis over a ratio that overflows (1e-54 to 5e273 with margins, or up to f64::MAX),
+    /// subnormal and infinite values, and a linear range whose width overflows.
+    #[test]
+    fn hostile_data_draw_on_bounded_axes() {
+        let hostile = vec![
+            (0.5, 1e-54),
+            (1.0, 5.5e273),
+            (2.0, f64::MAX),
+            (3.0, 5e-324),
+            (4.0, f64::INFINITY),
+            (5.0, f64::NAN),
+            (6.0, -f64::MAX),
+            (7.0, 1e-300),
+            (f64::MAX, 1.0),
+        ];
+        for (log_x, log_y) in [(true, true), (false, true), (true, false), (false, false)] {
+            let plot = LinePlot {
+                title: "Hostile".into(),
+                x_label: "t".into(),
+                y_label: "v".into(),
+                log_x,
+                log_y,
+                series: vec![Series { label: "s".into(), points: hostile.clone(), style: SeriesStyle::Line, color: 0 }],
+                markers: vec![Marker { x: 1e299, label: "far".into(), color: 1 }],
+            };
+            let svg = render_svg(&Figure::Lines(plot)).unwrap();
+            assert!(svg.contains("Hostile") && !svg.contains("NaN") && !svg.contains("inf"), "{log_x} {log_y}");
+        }
+        let mut ys = Extent::empty();
+        for &(_, y) in hostile.iter().filter(|&&(_, y)| usable(y, true)) {
+            ys.add(y);
+        }
+        let r = log_range(ys);
+        assert!(r.start > 0.0 && r.end.is_finite() && (r.end / r.start).is_finite(), "{r:?}");
+        assert!((r.end / r.start).log10() <= MAX_DECADES * (1.0 + 2.0 * RANGE_MARGIN) + 1e-6, "{r:?}");
+        assert!(within(5.5e273, &r) && !within(1e-54, &r), "the upper decades are kept: {r:?}");
+        let r = linear_range(Extent { lo: -MAX_MAGNITUDE, hi: MAX_MAGNITUDE }, false);
+        assert!((r.end - r.start).is_finite(), "{r:?}");
+        // A width lost in rounding is widened like a single value.
+        let r = linear_range(Extent { lo: 1e10, hi: 1e10 + 1e-5 }, false);
+        assert!(r.start < 0.95e10 && r.end > 1.05e10, "{r:?}");
+        let hist = HistogramPlot {
+            title: "Hostile histogram".into(),
+            x_label: "w".into(),
+            y_label: "density".into(),
+            bins: vec![(0.0, f64::MAX, 1.0), (f64::NEG_INFINITY, 0.0, 1.0), (0.0, 1.0, f64::NAN), (0.0, 1.0, 0.5)],
+            curves: vec![Series { label: "c".into(), points: hostile, style: SeriesStyle::Line, color: 1 }],
+        };
+        assert!(render_svg(&Figure::Histogram(hist)).unwrap().contains("Hostile histogram"));
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! Files in and out: the one atomic writer (temporary file, flush, rename) behind every Parquet
-//! table and figure, Parquet reading, and the one check of a results destination.
+//! table, figure and sweep manifest, and Parquet reading.
 
 use std::fs::File;
 use std::path::Path;
@@ -7,7 +7,6 @@ use std::path::Path;
 use polars::prelude::*;
 
 use crate::ExperimentError;
-use crate::error::DestinationProblem;
 use crate::table::{Row, from_frame};
 
 /// One row per recorded time: `t`, `step`, `mean_w`, `var_w`, `finite` (paths still finite).
@@ -29,21 +28,58 @@ pub fn write_parquet_atomic(frame: &mut DataFrame, path: &Path) -> Result<(), Ex
 }
 
 /// Writes `frame` to `path` as zstd-compressed Parquet with key-value `metadata`, through
-/// [`write_atomic`].
+/// [`write_atomic`]. A write that fails in the file system (a full disk) is reported by its
+/// cause, not by the Parquet encoder's view of it ("Invalid thrift: transport error").
 pub fn write_parquet_with(
     frame: &mut DataFrame,
     path: &Path,
     metadata: &[(String, String)],
 ) -> Result<(), ExperimentError> {
+    write_atomic(path, |file| encode_parquet(frame, metadata, file, path))
+}
+
+/// Encodes `frame` as Parquet into `out` (see [`write_parquet_with`]).
+fn encode_parquet(
+    frame: &mut DataFrame,
+    metadata: &[(String, String)],
+    out: &mut impl std::io::Write,
+    path: &Path,
+) -> Result<(), ExperimentError> {
     let meta = (!metadata.is_empty()).then(|| KeyValueMetadata::from_static(metadata.to_vec()));
-    write_atomic(path, |file| {
-        ParquetWriter::new(file)
-            .with_compression(ParquetCompression::Zstd(None))
-            .with_key_value_metadata(meta)
-            .finish(frame)
-            .map(|_| ())
-            .map_err(|source| ExperimentError::Polars { path: path.to_path_buf(), source })
-    })
+    let mut recording = Recording { inner: out, error: None };
+    let encoded = ParquetWriter::new(&mut recording)
+        .with_compression(ParquetCompression::Zstd(None))
+        .with_key_value_metadata(meta)
+        .finish(frame);
+    match (encoded, recording.error) {
+        (Ok(_), _) => Ok(()),
+        (Err(_), Some(source)) => Err(ExperimentError::Io { path: path.to_path_buf(), source }),
+        (Err(source), None) => Err(ExperimentError::Polars { path: path.to_path_buf(), source }),
+    }
+}
+
+/// A writer that keeps the first I/O error of the writer it wraps (and passes a copy on).
+struct Recording<'a, W> {
+    inner: &'a mut W,
+    error: Option<std::io::Error>,
+}
+
+impl<W: std::io::Write> Recording<'_, W> {
+    fn keep(&mut self, e: std::io::Error) -> std::io::Error {
+        let copy = std::io::Error::new(e.kind(), e.to_string());
+        self.error.get_or_insert(e);
+        copy
+    }
+}
+
+impl<W: std::io::Write> std::io::Write for Recording<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.inner.write(buf).map_err(|e| self.keep(e))
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush().map_err(|e| self.keep(e))
+    }
 }
 
 /// Writes a file atomically, the one way every result file (Parquet table, SVG figure) is
@@ -73,29 +109,6 @@ pub fn write_atomic(
         let _ = d.sync_all();
     }
     Ok(())
-}
-
-/// The one check of a results destination, before any training: it must not be a file, and
-/// `conflict(dir)` must find nothing in it that the options forbid replacing (it returns what
-/// stands in the way).
-pub fn check_destination(
-    dir: &Path,
-    conflict: impl FnOnce(&Path) -> Option<DestinationProblem>,
-) -> Result<(), ExperimentError> {
-    let problem = if dir.is_file() { Some(DestinationProblem::IsFile) } else { conflict(dir) };
-    match problem {
-        Some(problem) => Err(ExperimentError::Destination { dir: dir.to_path_buf(), problem }),
-        None => Ok(()),
-    }
-}
-
-/// Creates `path` (and its parents) on the way to the destination `dir` where results will go;
-/// failing, says that `dir` is not writable.
-pub fn create_destination(dir: &Path, path: &Path) -> Result<(), ExperimentError> {
-    std::fs::create_dir_all(path).map_err(|source| ExperimentError::Destination {
-        dir: dir.to_path_buf(),
-        problem: DestinationProblem::Unwritable { path: path.to_path_buf(), source },
-    })
 }
 
 /// Reads the rows of a table of a results directory (or one part of a sweep), typed.
@@ -193,23 +206,37 @@ mod tests {
         assert_eq!(names(dir.path()), ["out.txt"]);
     }
 
+    /// A writer whose device fills after `room` bytes.
+    struct FillingUp {
+        room: usize,
+    }
+
+    impl std::io::Write for FillingUp {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            if buf.len() > self.room {
+                return Err(std::io::Error::from_raw_os_error(28)); // ENOSPC
+            }
+            self.room -= buf.len();
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
     #[test]
-    fn destination_check_refuses_a_file_and_a_conflict_naming_the_directory() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("a-file");
-        std::fs::write(&file, "x").unwrap();
-        let err = check_destination(&file, |_| None).unwrap_err();
-        assert_eq!(err.to_string(), format!("{}: is a file, not a directory", file.display()));
-        let err = check_destination(dir.path(), |_| Some(DestinationProblem::Taken)).unwrap_err();
-        assert!(matches!(err, ExperimentError::Destination { problem: DestinationProblem::Taken, .. }), "{err}");
-        assert!(err.to_string().starts_with(&format!("{}: already holds results", dir.path().display())), "{err}");
-        check_destination(&dir.path().join("new"), |_| None).unwrap();
-        let nested = dir.path().join("new").join("deeper");
-        create_destination(&nested, &nested).unwrap();
-        assert!(nested.is_dir());
-        let below = file.join("below-a-file");
-        let err = create_destination(&below, &below).unwrap_err();
-        assert!(err.to_string().starts_with(&format!("{}: is not writable (", below.display())), "{err}");
+    fn a_full_disk_is_reported_as_a_full_disk() {
+        let mut frame = df!("a" => (0..10_000).map(f64::from).collect::<Vec<_>>()).unwrap();
+        let path = Path::new("out/x.parquet");
+        let err = encode_parquet(&mut frame, &[], &mut FillingUp { room: 100 }, path).unwrap_err();
+        let text = err.to_string();
+        assert!(matches!(err, ExperimentError::Io { .. }), "{err:?}");
+        assert!(text.starts_with("out/x.parquet: No space left on device"), "{text}");
+        assert!(!text.contains("thrift"), "{text}");
+        let mut sink = Vec::new();
+        encode_parquet(&mut frame, &[], &mut sink, path).unwrap();
+        assert!(sink.starts_with(b"PAR1"));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use modewise_dln::StopFlag;
 use polars::prelude::*;
 
 use crate::ExperimentError;
@@ -40,26 +41,45 @@ pub fn frame(
 }
 
 /// Writes the four tables in [`Table::ALL`] order, each atomically, table `t` to `path_of(t)`
-/// (creating its directory).
+/// (creating its directory); a requested `stop` ends it between two tables with
+/// [`ExperimentError::Stopped`].
 pub fn write_tables(
     path_of: impl Fn(Table) -> PathBuf,
     spec: &ExperimentSpec,
     results: &[RunResult],
     theory: &[TheoryRow],
     verdicts: &[Verdict],
+    stop: &StopFlag,
 ) -> Result<(), ExperimentError> {
     let meta = metadata(spec);
+    let theory = finite_theory(theory);
     for &table in Table::ALL {
+        if stop.is_requested() {
+            return Err(ExperimentError::Stopped { during: "writing the tables" });
+        }
         let path = path_of(table);
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent)
                 .map_err(|source| ExperimentError::Io { path: parent.to_path_buf(), source })?;
         }
-        let mut frame = frame(table, results, theory, verdicts)
+        let mut frame = frame(table, results, &theory, verdicts)
             .map_err(|source| ExperimentError::Polars { path: path.clone(), source })?;
         write_parquet_with(&mut frame, &path, &meta)?;
     }
     Ok(())
+}
+
+/// The theory rows as written, so that the table holds no NaN or infinity: a row whose value
+/// is not finite (an ensemble's mean over no finite path, a flow or density that overflowed)
+/// is left out, and a variance that is not finite (it overflowed, or the paths' spread is
+/// undefined) is written as null.
+pub fn finite_theory(rows: &[TheoryRow]) -> Vec<TheoryRow> {
+    rows.iter()
+        .filter(|r| {
+            r.value.is_finite() && r.w0.is_finite() && r.t.is_none_or(f64::is_finite) && r.w.is_none_or(f64::is_finite)
+        })
+        .map(|r| TheoryRow { variance: r.variance.filter(|v| v.is_finite()), ..r.clone() })
+        .collect()
 }
 
 /// The verdict table as text: claim, run, mode, quantity, predicted, measured, holds.

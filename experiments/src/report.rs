@@ -7,9 +7,14 @@ use std::path::{Path, PathBuf};
 
 use modewise_theory::{Coordinate, ModeParams};
 
+use std::io::Write;
+use std::sync::mpsc::RecvTimeoutError;
+
+use modewise_dln::StopFlag;
+
 use crate::ExperimentError;
-use crate::figures::{Figure, HistogramPlot, LinePlot, Marker, Series, SeriesStyle, write_svg};
-use crate::io::read_rows;
+use crate::figures::{Figure, HistogramPlot, LinePlot, Marker, Series, SeriesStyle, render, write_svg};
+use crate::io::{read_rows, write_atomic};
 use crate::stats::PerStep;
 use crate::table::{Overlay, Quantity, Row, RunRow, TheoryRow, TrajectoryRow, Verdict};
 
@@ -121,6 +126,56 @@ impl Results {
             .map(|v| (v.predicted, v.measured))
     }
 
+    /// Draws every figure that has a panel into `dir`, as [`Results::draw`] does, but so that
+    /// no figure can stop the program: each is rendered on a thread of its own while this one
+    /// waits, watching `stop` (a requested stop ends the wait with
+    /// [`ExperimentError::Stopped`]); a figure that fails, panics or takes longer than
+    /// [`FIGURE_DEADLINE`] is left out with a warning (its thread is abandoned, and writes
+    /// nothing).
+    pub fn draw_within(&self, dir: &Path, stop: &StopFlag) -> Result<Drawn, ExperimentError> {
+        let mut drawn = Drawn::default();
+        for (name, figure) in FIGURES {
+            if stop.is_requested() {
+                return Err(ExperimentError::Stopped { during: "drawing the figures" });
+            }
+            let Some(figure) = figure(self) else { continue };
+            let path = dir.join(name);
+            let (send, receive) = std::sync::mpsc::channel();
+            std::thread::Builder::new()
+                .name(format!("figure {name}"))
+                .spawn(move || {
+                    let _ = send.send(render(&figure));
+                })
+                .map_err(|source| ExperimentError::Io { path: path.clone(), source })?;
+            let started = std::time::Instant::now();
+            let svg = loop {
+                match receive.recv_timeout(std::time::Duration::from_millis(50)) {
+                    Ok(svg) => break svg,
+                    Err(RecvTimeoutError::Disconnected) => break Err("drawing panicked".to_string()),
+                    Err(RecvTimeoutError::Timeout) if stop.is_requested() => {
+                        return Err(ExperimentError::Stopped { during: "drawing the figures" });
+                    }
+                    Err(RecvTimeoutError::Timeout) if started.elapsed() > FIGURE_DEADLINE => {
+                        break Err(format!("drawing took longer than {} s", FIGURE_DEADLINE.as_secs()));
+                    }
+                    Err(RecvTimeoutError::Timeout) => {}
+                }
+            };
+            let written =
+                svg.map_err(|reason| ExperimentError::Figure { path: path.clone(), reason }).and_then(|svg| {
+                    write_atomic(&path, |file| {
+                        file.write_all(svg.as_bytes())
+                            .map_err(|source| ExperimentError::Io { path: path.clone(), source })
+                    })
+                });
+            match written {
+                Ok(()) => drawn.written.push(path),
+                Err(e) => drawn.warnings.push(format!("{name} was not drawn: {e}")),
+            }
+        }
+        Ok(drawn)
+    }
+
     /// Draws every figure that has a panel into `dir`; returns the paths written.
     pub fn draw(&self, dir: &Path) -> Result<Vec<PathBuf>, ExperimentError> {
         let mut written = Vec::new();
@@ -133,6 +188,19 @@ impl Results {
         }
         Ok(written)
     }
+}
+
+/// The longest [`Results::draw_within`] waits for one figure before it gives it up. Drawing a
+/// figure takes well under a second; only a defect could make it take this long.
+pub const FIGURE_DEADLINE: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// What [`Results::draw_within`] drew.
+#[derive(Debug, Clone, Default)]
+pub struct Drawn {
+    /// The figures written.
+    pub written: Vec<PathBuf>,
+    /// One line per figure left out: its name and why.
+    pub warnings: Vec<String>,
 }
 
 /// A figure drawn from the results: `None` when it would have no panel.
@@ -494,5 +562,25 @@ mod tests {
         let names: Vec<_> = written.iter().map(|p| p.file_name().unwrap().to_str().unwrap()).collect();
         assert_eq!(names, ["modes.svg", "diffusion.svg", "variance.svg", "alignment.svg"]);
         assert!(std::fs::read_to_string(dir.path().join("modes.svg")).unwrap().contains("r, mode 1 (s = 1.000)"));
+    }
+
+    /// Drawing off the caller's thread writes the same figures, and a requested stop ends it
+    /// (the figures phase of Ctrl-C and SIGTERM) without writing any.
+    #[test]
+    fn drawing_within_a_stop_flag_writes_the_figures_or_stops() {
+        let dir = results_dir();
+        let results = Results::load(dir.path()).unwrap();
+        let stop = StopFlag::new();
+        let drawn = results.draw_within(dir.path(), &stop).unwrap();
+        let names: Vec<_> = drawn.written.iter().map(|p| p.file_name().unwrap().to_str().unwrap()).collect();
+        assert_eq!(names, ["modes.svg", "diffusion.svg", "variance.svg", "alignment.svg"]);
+        assert!(drawn.warnings.is_empty(), "{:?}", drawn.warnings);
+        let strict = Results::load(dir.path()).unwrap().draw(dir.path()).unwrap();
+        assert_eq!(strict, drawn.written);
+        let other = tempfile::tempdir().unwrap();
+        stop.request();
+        let err = results.draw_within(other.path(), &stop).unwrap_err();
+        assert!(matches!(err, ExperimentError::Stopped { during: "drawing the figures" }), "{err}");
+        assert_eq!(std::fs::read_dir(other.path()).unwrap().count(), 0, "nothing written");
     }
 }

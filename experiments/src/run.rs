@@ -54,6 +54,42 @@ pub enum Progress<'a> {
         /// Its id.
         run_id: &'a str,
     },
+    /// A sweep's shard was checked, before any work: its runs and what they are estimated to
+    /// cost together.
+    Checked {
+        /// Runs in the shard.
+        points: usize,
+        /// Their estimate (memory: the largest run's; time: all of them).
+        estimate: &'a crate::resources::Estimate,
+    },
+    /// A phase after training starts.
+    Phase {
+        /// The run (overlays) or the experiment (writing, figures) it concerns.
+        name: &'a str,
+        /// Which phase.
+        phase: Phase,
+    },
+}
+
+/// The phases of an experiment after a run's training, as [`Progress::Phase`] reports them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// The theory overlays and verdicts of a run.
+    Overlays,
+    /// Writing the Parquet tables.
+    Writing,
+    /// Drawing the figures.
+    Figures,
+}
+
+impl std::fmt::Display for Phase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Overlays => "computing the theory overlays and verdicts",
+            Self::Writing => "writing the tables",
+            Self::Figures => "drawing the figures",
+        })
+    }
 }
 
 /// The measurements of one run.
@@ -182,8 +218,9 @@ pub fn train_and_analyse(
         let r = train_run(plan, stop, progress)?;
         out.timings.training += r.wall_seconds - r.probe_seconds;
         out.timings.probes += r.probe_seconds;
+        progress(Progress::Phase { name: &label, phase: Phase::Overlays });
         let started = Instant::now();
-        out.verdicts.extend(analyse(experiment.spec(), &r, &mut out.theory)?);
+        out.verdicts.extend(analyse(experiment.spec(), &r, &mut out.theory, stop)?);
         out.timings.overlays += started.elapsed().as_secs_f64();
         progress(Progress::RunDone { run_id: &label });
         out.results.push(r);
@@ -283,12 +320,15 @@ impl OverlayStart<'_> {
     }
 }
 
-/// Computes the overlays of a run and its verdicts (from the members that did not diverge).
+/// Computes the overlays of a run and its verdicts (from the members that did not diverge); a
+/// requested `stop` ends the ensembles with [`modewise_theory::TheoryError::Interrupted`].
 pub fn analyse(
     spec: &ExperimentSpec,
     result: &RunResult,
     theory: &mut Vec<TheoryRow>,
+    stop: &StopFlag,
 ) -> Result<Vec<Verdict>, ExperimentError> {
+    let stop = stop.as_atomic();
     let train = &result.plan.train;
     let p = train.params();
     let run_id = result.plan.run_id.as_str();
@@ -317,11 +357,12 @@ pub fn analyse(
         if o.sde_paths > 0 {
             let dynamics =
                 Dynamics::Sde { scheme: o.sde_scheme, coordinate: Coordinate::EndToEnd, dt: p.lr * o.sde_dt_over_lr };
-            let stats = mode.ensemble(w0, dynamics, &paths(o.sde_paths, Ensemble::OverlaySde))?;
+            let stats = mode.ensemble_until(w0, dynamics, &paths(o.sde_paths, Ensemble::OverlaySde), stop)?;
             theory.extend(start.ensemble(Overlay::Sde, &stats));
         }
         if o.chain_paths > 0 {
-            let stats = mode.ensemble(w0, Dynamics::Chain, &paths(o.chain_paths, Ensemble::OverlayChain))?;
+            let stats =
+                mode.ensemble_until(w0, Dynamics::Chain, &paths(o.chain_paths, Ensemble::OverlayChain), stop)?;
             theory.extend(start.ensemble(Overlay::Chain, &stats));
         }
         let density = if mode.sigma() > 0.0
@@ -348,7 +389,7 @@ pub fn analyse(
                 verdicts.extend(saddle_verdicts(run_id, k, &mode, w0, &records)?);
                 verdicts.extend(stationary_verdicts(run_id, k, &mode, density.as_ref(), train, &records));
             }
-            Analysis::SdeVsSgd => verdicts.extend(sde_verdicts(run_id, k, &mode, w0, train, &records)?),
+            Analysis::SdeVsSgd => verdicts.extend(sde_verdicts(run_id, k, &mode, w0, train, &records, stop)?),
         }
     }
     Ok(verdicts)
@@ -482,14 +523,16 @@ fn sde_verdicts(
     w0: f64,
     train: &TrainSpec,
     records: &[ProbeRecord],
+    stop: &std::sync::atomic::AtomicBool,
 ) -> Result<Vec<Verdict>, ExperimentError> {
     let p = train.params();
     let last_t = p.steps as f64 * p.lr;
     let grid = TimeGrid::from_times(vec![0.0, last_t])?;
-    let sde = mode.ensemble(
+    let sde = mode.ensemble_until(
         w0,
         Dynamics::Sde { scheme: Default::default(), coordinate: Coordinate::EndToEnd, dt: p.lr },
         &EnsembleParams::new(4000, p.seeds[0], grid).on_streams(Ensemble::VerdictSde, k),
+        stop,
     )?;
     let var = member_variance(records, |r| r.probe.mode_strength[k]).last().map_or(f64::NAN, |x| x.1);
     let last_step = records.iter().map(|r| r.step).max().unwrap_or(0);

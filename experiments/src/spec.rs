@@ -8,6 +8,7 @@ use modewise_theory::Scheme;
 use serde::{Deserialize, Serialize};
 
 use crate::ExperimentError;
+use crate::resources::{Estimate, check_memory, estimate_run, kept_bytes};
 
 /// Which measurements and verdicts an experiment computes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -110,6 +111,7 @@ pub struct RunPlan {
 pub struct CheckedExperiment {
     spec: ExperimentSpec,
     plans: Vec<RunPlan>,
+    estimate: Estimate,
 }
 
 impl CheckedExperiment {
@@ -126,6 +128,12 @@ impl CheckedExperiment {
     /// The experiment's name.
     pub fn name(&self) -> &str {
         &self.spec.name
+    }
+
+    /// What running it is estimated to cost (memory, which the check refused beyond what the
+    /// machine has available, and time).
+    pub fn estimate(&self) -> &Estimate {
+        &self.estimate
     }
 }
 
@@ -303,15 +311,53 @@ fn apply(table: &mut toml::Table, overrides: &[Override]) -> Result<(), Experime
     ordered.into_iter().try_for_each(|o| apply_one(table, o))
 }
 
+/// The error of malformed TOML in `what` (`spec`, `sweep file`), naming the line where the
+/// parser stopped (`spec line 3`).
+pub(crate) fn malformed_toml(what: &str, text: &str, e: &toml::de::Error) -> ExperimentError {
+    // The line is one more than the line breaks before the error's first byte.
+    let line = e.span().map(|s| text.as_bytes()[..s.start.min(text.len())].iter().filter(|&&b| b == b'\n').count() + 1);
+    let msg = e.message().replace('\n', " ");
+    invalid(line.map_or(what.to_string(), |l| format!("{what} line {l}")), format!("malformed TOML: {msg}"))
+}
+
+/// Every value of a TOML table by its dotted key (arrays, and arrays of tables, whole).
+fn flat(table: &toml::Table) -> BTreeMap<String, &toml::Value> {
+    fn walk<'a>(prefix: &str, t: &'a toml::Table, out: &mut BTreeMap<String, &'a toml::Value>) {
+        for (k, v) in t {
+            let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+            match v {
+                toml::Value::Table(inner) => walk(&key, inner, out),
+                other => {
+                    out.insert(key, other);
+                }
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk("", table, &mut out);
+    out
+}
+
+/// The first difference between two specs (or sweeps) as TOML tables, in the order of their
+/// dotted keys: `train.lr is 0.02 there and 0.01 here` (`there`: `old`, `here`: `new`; a key
+/// one lacks is `absent`); `None` when they are the same.
+pub(crate) fn first_difference(old: &toml::Table, new: &toml::Table) -> Option<String> {
+    let (a, b) = (flat(old), flat(new));
+    let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+    keys.into_iter().find_map(|k| {
+        let (x, y) = (a.get(k), b.get(k));
+        (x != y).then(|| {
+            let show = |v: Option<&&toml::Value>| v.map_or("absent".to_string(), |v| v.to_string());
+            format!("{k} is {} there and {} here", show(x), show(y))
+        })
+    })
+}
+
 impl ExperimentSpec {
     /// Reads a spec from TOML text with overrides applied (see [`Override`]). Unknown keys and
     /// wrong types are errors naming the field; the rules are checked by [`Self::check`].
     pub fn from_toml(text: &str, overrides: &[Override]) -> Result<Self, ExperimentError> {
-        let mut table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
-            let line = e.span().map(|s| text[..s.start].lines().count().max(1));
-            let msg = e.message().replace('\n', " ");
-            invalid(line.map_or("spec".to_string(), |l| format!("spec line {l}")), format!("malformed TOML: {msg}"))
-        })?;
+        let mut table: toml::Table = text.parse().map_err(|e| malformed_toml("spec", text, &e))?;
         apply(&mut table, overrides)?;
         Self::from_table(table)
     }
@@ -367,17 +413,54 @@ impl ExperimentSpec {
                 format!("must be finite and positive (got {})", o.sde_dt_over_lr),
             ));
         }
-        Ok(CheckedExperiment { spec: self.clone(), plans: self.plans()? })
+        let runs = self.runs()?;
+        // What the runs will cost, before anything is allocated (checking the parameters
+        // builds the teacher): one run at a time, the records of all kept until written.
+        let mut estimate = Estimate::default();
+        for (_, _, params, prefix) in &runs {
+            let run = estimate_run(params, &self.overlays, self.analysis, &format!("{prefix}train"));
+            estimate.then(&run, kept_bytes(params));
+        }
+        if !self.variants.is_empty() {
+            // The base is checked too (its teacher built), though only its variants run.
+            let base = estimate_run(
+                &self.train,
+                &Overlays { sde_paths: 0, chain_paths: 0, ..self.overlays.clone() },
+                Analysis::None,
+                "train",
+            );
+            estimate.bytes = estimate.bytes.max(base.bytes);
+            if base.largest.as_ref().map(|l| l.2) > estimate.largest.as_ref().map(|l| l.2) {
+                estimate.largest = base.largest;
+            }
+        }
+        check_memory(&estimate)?;
+        if !self.variants.is_empty() {
+            // The base's own rules hold even when every run is a variant.
+            self.train.check().map_err(|e| ExperimentError::from(e).within("train"))?;
+        }
+        let plans = runs
+            .into_iter()
+            .map(|(run_id, label, params, prefix)| {
+                if self.analysis == Analysis::SdeVsSgd && params.steps == 0 {
+                    return Err(invalid(
+                        format!("{prefix}train.steps"),
+                        "must be at least 1 with analysis = \"sde-vs-sgd\" (it compares the last step with the SDE) (got 0)",
+                    ));
+                }
+                let train = params.check().map_err(|e| ExperimentError::from(e).within(&format!("{prefix}train")))?;
+                Ok(RunPlan { run_id, label, train })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(CheckedExperiment { spec: self.clone(), plans, estimate })
     }
 
-    /// Expands the spec into its checked runs.
-    fn plans(&self) -> Result<Vec<RunPlan>, ExperimentError> {
-        let check = |p: &TrainParams, prefix: &str| -> Result<TrainSpec, ExperimentError> {
-            p.check().map_err(|e| ExperimentError::from(e).within(prefix))
-        };
-        let base_spec = check(&self.train, "train")?;
+    /// The spec's runs before their parameters are checked: run id, label, training parameters
+    /// and the prefix that names their fields (empty for the base run, `variants[I] (label): `
+    /// for a variant).
+    fn runs(&self) -> Result<Vec<(String, String, TrainParams, String)>, ExperimentError> {
         if self.variants.is_empty() {
-            return Ok(vec![RunPlan { run_id: self.name.clone(), label: "base".into(), train: base_spec }]);
+            return Ok(vec![(self.name.clone(), "base".into(), self.train.clone(), String::new())]);
         }
         let base = toml::Table::try_from(&self.train).expect("train parameters serialise");
         let mut seen = std::collections::BTreeSet::new();
@@ -404,8 +487,8 @@ impl ExperimentSpec {
                 let params: TrainParams = serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
                     invalid(format!("variants[{i}].set.{}", e.path()), e.into_inner().message().replace('\n', " "))
                 })?;
-                let train = check(&params, &format!("variants[{i}] ({}): train", v.label))?;
-                Ok(RunPlan { run_id: format!("{}/{}", self.name, v.label), label: v.label.clone(), train })
+                let prefix = format!("variants[{i}] ({}): ", v.label);
+                Ok((format!("{}/{}", self.name, v.label), v.label.clone(), params, prefix))
             })
             .collect()
     }

@@ -652,10 +652,23 @@ impl Row for Verdict {
             name: "quantity",
             access: Access::Named(|r| r.quantity.name(), |r, v| Quantity::from_name(v).map(|q| r.quantity = q)),
         },
-        ColumnDef { name: "predicted", access: Access::F64(|r| r.predicted, |r, v| r.predicted = v) },
-        ColumnDef { name: "measured", access: Access::F64(|r| r.measured, |r, v| r.measured = v) },
+        // Undefined values (NaN, e.g. no predicted peak) are written as null, never as NaN.
+        ColumnDef {
+            name: "predicted",
+            access: Access::OptF64(|r| finite(r.predicted), |r, v| r.predicted = v.unwrap_or(f64::NAN)),
+        },
+        ColumnDef {
+            name: "measured",
+            access: Access::OptF64(|r| finite(r.measured), |r, v| r.measured = v.unwrap_or(f64::NAN)),
+        },
         ColumnDef { name: "holds", access: Access::Bool(|r| r.holds, |r, v| r.holds = v) },
     ];
+}
+
+/// `v` when it is finite: a value written to a nullable column, where NaN and infinity become
+/// null.
+fn finite(v: f64) -> Option<f64> {
+    v.is_finite().then_some(v)
 }
 
 /// The fixed columns of `table` as `(name, type, nullable)`, for documentation checks.
@@ -895,9 +908,16 @@ mod tests {
         let err = from_frame::<Verdict>(&bad).unwrap_err().to_string();
         assert!(err.contains("column `claim`: unknown value `4 new claim`"), "{err}");
         let mut null = frame.clone();
-        null.with_column(Column::new("measured".into(), [None::<f64>])).unwrap();
+        null.with_column(Column::new("holds".into(), [None::<bool>])).unwrap();
         let err = from_frame::<Verdict>(&null).unwrap_err().to_string();
-        assert!(err.contains("column `measured` holds a null"), "{err}");
+        assert!(err.contains("column `holds` holds a null"), "{err}");
+        // An undefined verdict value is written as null and read back as NaN.
+        let undefined = Verdict { predicted: f64::NAN, measured: f64::INFINITY, ..Verdict::default() };
+        let written = to_frame(std::slice::from_ref(&undefined)).unwrap();
+        assert_eq!(written.column("predicted").unwrap().null_count(), 1);
+        assert_eq!(written.column("measured").unwrap().null_count(), 1);
+        let back = from_frame::<Verdict>(&written).unwrap();
+        assert!(back[0].predicted.is_nan() && back[0].measured.is_nan());
         let missing = frame.drop("holds").unwrap();
         let err = from_frame::<Verdict>(&missing).unwrap_err().to_string();
         assert!(err.contains("holds"), "{err}");

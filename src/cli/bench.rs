@@ -21,6 +21,9 @@ where
         .map(|name| name.parse::<T>().expect("a possible value parses"))
 }
 
+/// The longest measurement `--seconds` may ask for: an hour.
+const MAX_SECONDS: f64 = 3600.0;
+
 /// Arguments of `modewise bench`.
 #[derive(Debug, Args)]
 pub struct BenchArgs {
@@ -41,8 +44,8 @@ pub struct BenchArgs {
     /// closed-form on wgpu), fused, closed-form or autodiff (the reference).
     #[arg(long, value_parser = named(&GradientPath::NAMES), default_value = "auto")]
     pub gradient: GradientPath,
-    /// Seconds to measure, after a warm-up of a fifth of that (with --peak: in all, shared
-    /// between the widths).
+    /// Seconds to measure (at most 3600), after a warm-up of a fifth of that (with --peak: in
+    /// all, shared between the widths).
     #[arg(long, default_value_t = 3.0)]
     pub seconds: f64,
     /// Print one JSON object: {"workload", "backend", "threads", "per_second"}; with --peak
@@ -71,6 +74,13 @@ fn rate(seconds: f64, units: f64, mut one: impl FnMut() -> anyhow::Result<()>) -
 /// `modewise bench`.
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     positive("--seconds", args.seconds)?;
+    if args.seconds > MAX_SECONDS {
+        anyhow::bail!(InvalidParameter::new(
+            "--seconds",
+            format!("must be at most {MAX_SECONDS} (an hour)"),
+            args.seconds
+        ));
+    }
     let Some(workload) = args.workload else {
         return peak(args.seconds, args.json);
     };

@@ -6,10 +6,11 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use modewise_dln::{BackendKind, Divergence, StopFlag};
-use modewise_experiments::sweep::Shard;
+use modewise_experiments::resources::LONG_RUN_SECONDS;
+use modewise_experiments::sweep::{MANIFEST, Shard};
 use modewise_experiments::{
-    CheckedExperiment, ExperimentError, ExperimentSpec, Override, PRESETS, Progress, Results, RunOptions, Timings,
-    execute, preset, preset_toml, verdict_table,
+    CheckedExperiment, Estimate, ExperimentError, ExperimentSpec, Override, PRESETS, Progress, Results, RunOptions,
+    Table, Timings, check_destination, execute, execute_all, preset, preset_toml, verdict_table,
 };
 
 use super::{EXIT_DIVERGED, typed};
@@ -23,7 +24,8 @@ pub struct RunArgs {
     /// (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE", value_parser = typed::<Override>())]
     pub set: Vec<Override>,
-    /// Results directory (default `data/<name>`; for `demo`, one subdirectory per experiment).
+    /// Results directory (default `data/<name>`; for `demo`, one subdirectory per experiment,
+    /// published together). A symbolic link is followed.
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Hardware backend for every run, overriding the spec: ndarray, flex or wgpu.
@@ -42,11 +44,14 @@ pub struct SweepArgs {
     /// Override a spec field (repeatable); `sweep.<field>` replaces a swept list.
     #[arg(long = "set", value_name = "KEY=VALUE", value_parser = typed::<Override>())]
     pub set: Vec<Override>,
-    /// Results directory (default `data/<name>`), Hive-partitioned by run index.
+    /// Results directory (default `data/sweeps/<name>`), Hive-partitioned by run index and
+    /// marked by its manifest `sweep.toml`; a directory holding anything else is refused.
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Run only shard I of N (`I/N`, 0-based); defaults to Slurm's
-    /// SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT when set, else everything.
+    /// Run only shard I of N (`I/N`, 0-based). Without it, Slurm's job-array variables give
+    /// the shard: SLURM_ARRAY_TASK_ID − SLURM_ARRAY_TASK_MIN of SLURM_ARRAY_TASK_MAX −
+    /// SLURM_ARRAY_TASK_MIN + 1 (any first index, `--array=1-10` too), or SLURM_ARRAY_TASK_ID
+    /// of SLURM_ARRAY_TASK_COUNT; without those, the whole sweep.
     #[arg(long, value_name = "I/N", value_parser = typed::<Shard>())]
     pub shard: Option<Shard>,
     /// Skip runs whose results are complete; redo the others.
@@ -95,14 +100,33 @@ fn load(what: &str, overrides: &[Override], backend: Option<BackendKind>) -> any
     Ok(specs.into_iter().map(|s| on_backend(s).check()).collect::<Result<_, _>>()?)
 }
 
-/// A stop flag raised by the first Ctrl-C (the running experiment then stops cleanly at its
-/// next check); a second Ctrl-C exits at once with status 130.
-fn stop_on_ctrl_c() -> anyhow::Result<StopFlag> {
-    use signal_hook::consts::SIGINT;
+/// A stop flag raised by the first Ctrl-C (SIGINT) or SIGTERM (what Slurm sends at the end of
+/// a job's time): the running command then stops cleanly at its next check, in whatever phase
+/// (training, overlays and verdicts, writing, figures). A second signal exits at once with
+/// status 130 (SIGINT) or 143 (SIGTERM).
+fn stop_on_signals() -> anyhow::Result<StopFlag> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
     let flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    signal_hook::flag::register_conditional_shutdown(SIGINT, i32::from(super::EXIT_INTERRUPTED), flag.clone())?;
-    signal_hook::flag::register(SIGINT, flag.clone())?;
+    for (signal, status) in [(SIGINT, super::EXIT_INTERRUPTED), (SIGTERM, super::EXIT_TERMINATED)] {
+        signal_hook::flag::register_conditional_shutdown(signal, i32::from(status), flag.clone())?;
+        signal_hook::flag::register(signal, flag.clone())?;
+    }
+    signal_hook::flag::register(SIGTERM, super::terminated())?;
     Ok(StopFlag::from(flag))
+}
+
+/// Warns before work estimated to take longer than an hour (at the documented single-core
+/// rates of `modewise_experiments::resources`).
+fn warn_if_long(what: &str, estimate: &Estimate) {
+    if estimate.seconds() > LONG_RUN_SECONDS {
+        eprintln!(
+            "warning: {what} is estimated to take about {} on one core (training {}, theory ensembles {}); Ctrl-C \
+             or SIGTERM stops it cleanly",
+            estimate.describe_time(),
+            modewise_experiments::resources::describe_seconds(estimate.training_seconds),
+            modewise_experiments::resources::describe_seconds(estimate.overlay_seconds),
+        );
+    }
 }
 
 /// Peak resident memory of this process in MiB (Linux: `VmHWM` of /proc/self/status).
@@ -136,31 +160,30 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
     let what = args.what.clone().unwrap_or_else(|| "demo".into());
     let experiments = load(&what, &args.set, args.backend)?;
     let several = experiments.len() > 1;
-    let base = args.out.clone().unwrap_or_else(|| Path::new("data").join(&what));
-    // Refuse before any training when a destination is taken.
-    let outs: Vec<PathBuf> = experiments
-        .iter()
-        .map(|e| {
-            if several {
-                base.join(e.name())
-            } else {
-                args.out.clone().unwrap_or_else(|| Path::new("data").join(e.name()))
-            }
-        })
-        .collect();
-    for out in &outs {
-        modewise_experiments::check_destination(out, args.force)?;
+    let name = if several { what.as_str() } else { experiments[0].name() };
+    let dir = args.out.clone().unwrap_or_else(|| Path::new("data").join(name));
+    // Refuse before any training when the destination is taken.
+    check_destination(&dir, args.force)?;
+    let mut estimate = Estimate::default();
+    for e in &experiments {
+        estimate.training_seconds += e.estimate().training_seconds;
+        estimate.overlay_seconds += e.estimate().overlay_seconds;
     }
-    let stop = stop_on_ctrl_c()?;
-    let mut all = Vec::new();
-    let (mut divergences, mut members, mut timings) = (Vec::new(), 0, Timings::default());
-    for (experiment, out) in experiments.iter().zip(outs) {
-        let bar = progress_bar();
-        let mut on_progress = progress_handler(&bar);
-        let options = RunOptions { out: Some(out), force: args.force, stop: stop.clone() };
-        let outcome = execute(experiment, &options, &mut on_progress);
-        bar.finish_and_clear();
-        let outcome = outcome?;
+    warn_if_long(name, &estimate);
+    let options = RunOptions { out: Some(dir.clone()), force: args.force, stop: stop_on_signals()? };
+    let bar = progress_bar();
+    let mut on_progress = progress_handler(&bar);
+    let outcomes = if several {
+        execute_all(&experiments, &dir, &options, &mut on_progress)
+    } else {
+        execute(&experiments[0], &options, &mut on_progress).map(|o| vec![o])
+    };
+    bar.finish_and_clear();
+    let (mut all, mut divergences, mut members, mut timings) = (Vec::new(), Vec::new(), 0, Timings::default());
+    for (experiment, outcome) in experiments.iter().zip(outcomes?) {
+        for warning in &outcome.warnings {
+            eprintln!("warning: {}: {warning}", experiment.name());
+        }
         eprintln!("{}: results in {}", experiment.name(), outcome.dir.display());
         divergences.extend(outcome.divergences);
         members += outcome.members;
@@ -185,6 +208,15 @@ fn progress_handler(bar: &ProgressBar) -> impl FnMut(Progress<'_>) + '_ {
         }
         Progress::Step { step } => bar.set_position(step),
         Progress::RunDone { .. } => {}
+        Progress::Phase { name, phase } => {
+            bar.set_message(format!("{name}: {phase}"));
+            if bar.is_hidden() {
+                eprintln!("{name}: {phase}");
+            }
+        }
+        Progress::Checked { points, estimate } => {
+            warn_if_long(&format!("this shard's {points} runs"), estimate);
+        }
     }
 }
 
@@ -203,7 +235,7 @@ fn progress_bar() -> ProgressBar {
 
 /// `modewise sweep`.
 pub fn sweep(args: SweepArgs) -> anyhow::Result<u8> {
-    use modewise_experiments::sweep::{SweepOptions, expand, run_shard};
+    use modewise_experiments::sweep::{Sweep, SweepOptions, default_dir, run_shard};
     let mut overrides = args.set.clone();
     if let Some(b) = args.backend {
         // An override of the base: a variant that sets its own backend keeps it.
@@ -217,13 +249,12 @@ pub fn sweep(args: SweepArgs) -> anyhow::Result<u8> {
         field: "sweep file".into(),
         rule: format!("must exist and be readable ({}: {e})", args.file.display()),
     })?;
-    let points = expand(&text, &overrides)?;
-    let name = points[0].label.split('/').next().unwrap_or("sweep").to_string();
-    let dir = args.out.clone().unwrap_or_else(|| Path::new("data").join(&name));
-    let options = SweepOptions { resume: args.resume, force: args.force, stop: stop_on_ctrl_c()? };
+    let sweep = Sweep::parse(&text, &overrides)?;
+    let dir = args.out.clone().unwrap_or_else(|| default_dir(sweep.name()));
+    let options = SweepOptions { resume: args.resume, force: args.force, stop: stop_on_signals()? };
     let bar = progress_bar();
     let mut on_progress = progress_handler(&bar);
-    let outcome = run_shard(&points, &dir, shard, &options, &mut on_progress);
+    let outcome = run_shard(&sweep, &dir, shard, &options, &mut on_progress);
     bar.finish_and_clear();
     let outcome = outcome?;
     print!("{}", verdict_table(&outcome.verdicts));
@@ -251,13 +282,32 @@ pub fn presets(args: PresetsArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `modewise report DIR`.
+/// `modewise report DIR`: the directory must hold the four tables of a run (a sweep's
+/// directory is refused: its tables are datasets); a figure that cannot be drawn is a warning.
 pub fn report(args: ReportArgs) -> anyhow::Result<()> {
-    let results = Results::load(&args.dir)?;
-    let figures = results.draw(&args.dir)?;
+    let dir = &args.dir;
+    let refuse = |why: String| ExperimentError::Invalid {
+        field: "DIR".into(),
+        rule: format!("must be a results directory written by `modewise run` (got {}: {why})", dir.display()),
+    };
+    if !dir.is_dir() {
+        return Err(refuse(if dir.exists() { "not a directory".into() } else { "no such directory".into() }).into());
+    }
+    if dir.join(MANIFEST).exists() {
+        return Err(refuse("a sweep's directory; read its tables as datasets".into()).into());
+    }
+    if let Some(missing) = Table::ALL.iter().map(|t| t.file_name()).find(|f| !dir.join(f).is_file()) {
+        return Err(refuse(format!("it has no {missing}")).into());
+    }
+    let stop = stop_on_signals()?;
+    let results = Results::load(dir)?;
+    let drawn = results.draw_within(dir, &stop)?;
     print!("{}", verdict_table(&results.verdicts));
-    for f in figures {
+    for f in drawn.written {
         eprintln!("figure {}", f.display());
+    }
+    for warning in drawn.warnings {
+        eprintln!("warning: {warning}");
     }
     Ok(())
 }

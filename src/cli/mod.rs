@@ -4,9 +4,9 @@
 //! Exit statuses: 0 on success (and for `--help`/`--version`), [`EXIT_USAGE`] (2) when an
 //! argument is malformed or breaks a parameter rule, [`EXIT_DIVERGED`] (3) when every run
 //! finished and its results were written but some ensemble members diverged,
-//! [`EXIT_INTERRUPTED`] (130) after Ctrl-C, [`EXIT_FAILURE`] (1) for anything else (a numerical
-//! failure of the theory, an I/O error). Every failure prints exactly one line, `error: …`, on
-//! stderr.
+//! [`EXIT_INTERRUPTED`] (130) after Ctrl-C, [`EXIT_TERMINATED`] (143) after SIGTERM,
+//! [`EXIT_FAILURE`] (1) for anything else (a numerical failure of the theory, an I/O error).
+//! Every failure prints exactly one line, `error: …`, on stderr.
 
 mod bench;
 mod experiment;
@@ -22,6 +22,7 @@ use clap::builder::TypedValueParser;
 use clap::error::ErrorKind;
 use clap::{Parser, Subcommand};
 use modewise_dln::DlnError;
+use modewise_experiments::sweep::MANIFEST;
 use modewise_experiments::{DestinationProblem, ExperimentError};
 use modewise_theory::{InvalidParameter, TheoryError};
 
@@ -34,6 +35,20 @@ pub const EXIT_FAILURE: u8 = 1;
 pub const EXIT_DIVERGED: u8 = 3;
 /// Exit status after Ctrl-C (128 + SIGINT, the shell's convention).
 pub const EXIT_INTERRUPTED: u8 = 130;
+/// Exit status after SIGTERM (128 + SIGTERM), e.g. from Slurm at the end of a job's time.
+pub const EXIT_TERMINATED: u8 = 143;
+
+/// Set by SIGTERM (see `experiment::stop_on_signals`): an interrupted command then exits with
+/// [`EXIT_TERMINATED`] rather than [`EXIT_INTERRUPTED`].
+fn terminated() -> std::sync::Arc<std::sync::atomic::AtomicBool> {
+    static FLAG: std::sync::OnceLock<std::sync::Arc<std::sync::atomic::AtomicBool>> = std::sync::OnceLock::new();
+    FLAG.get_or_init(Default::default).clone()
+}
+
+/// The exit status of an interrupted command: 143 after SIGTERM, else 130.
+fn interrupted_status() -> u8 {
+    if terminated().load(std::sync::atomic::Ordering::SeqCst) { EXIT_TERMINATED } else { EXIT_INTERRUPTED }
+}
 
 /// SGD noise and the saddle-to-saddle dynamics of deep linear networks.
 #[derive(Debug, Parser)]
@@ -43,7 +58,7 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
     /// Worker threads of the CPU backends and the theory ensembles (default: all cores, or
-    /// RAYON_NUM_THREADS). Results do not depend on it.
+    /// RAYON_NUM_THREADS), at most 4 per core available. Results do not depend on it.
     #[arg(long, global = true, value_name = "N")]
     pub threads: Option<usize>,
 }
@@ -101,15 +116,21 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
     }
 }
 
-/// Sizes the global thread pool used by the CPU backends and the theory ensembles.
+/// Sizes the global thread pool used by the CPU backends and the theory ensembles: at least 1,
+/// at most 4 per core available (more only contend; 1024 where the cores cannot be counted).
 fn set_threads(n: usize) -> anyhow::Result<()> {
+    let invalid = |rule: String| ExperimentError::Invalid { field: "--threads".into(), rule };
     if n == 0 {
-        anyhow::bail!(ExperimentError::Invalid {
-            field: "--threads".into(),
-            rule: "must be at least 1 (got 0)".into()
-        });
+        anyhow::bail!(invalid("must be at least 1 (got 0)".into()));
     }
-    rayon::ThreadPoolBuilder::new().num_threads(n).build_global()?;
+    let limit = std::thread::available_parallelism().map_or(1024, |cores| 4 * cores.get());
+    if n > limit {
+        anyhow::bail!(invalid(format!("must be at most 4 per core available, {limit} (got {n})")));
+    }
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(n)
+        .build_global()
+        .map_err(|e| anyhow::Error::from(invalid(format!("could not start {n} threads ({e})"))))?;
     Ok(())
 }
 
@@ -190,6 +211,7 @@ fn experiment_message(err: &ExperimentError) -> Option<String> {
     Some(match err {
         // `--shard`, or Slurm's array variables that stand for it.
         ExperimentError::Invalid { field, rule } if field == "shard" => format!("--shard: {rule}"),
+        ExperimentError::Invalid { field, rule } if field == "resume" => format!("--resume: {rule}"),
         ExperimentError::Destination { dir, problem } => {
             let dir = dir.display();
             match problem {
@@ -203,6 +225,30 @@ fn experiment_message(err: &ExperimentError) -> Option<String> {
                 ),
                 DestinationProblem::Unwritable { path, source } => {
                     format!("--out: must be a writable directory ({}: {source})", path.display())
+                }
+                DestinationProblem::DanglingLink { target } => {
+                    format!("--out: {dir} is a symbolic link to {}, which does not exist", target.display())
+                }
+                DestinationProblem::NoName => {
+                    format!("--out: must name a directory below its parent, not the root, `.` or `..` (got {dir})")
+                }
+                DestinationProblem::NameTooLong { bytes } => {
+                    format!("--out: a directory name may have at most 255 bytes (got {bytes} in {dir})")
+                }
+                DestinationProblem::Busy { pid } => format!(
+                    "--out: {dir} is being written by another modewise process{}; wait for it or choose another --out",
+                    pid.map_or(String::new(), |p| format!(" (pid {p})"))
+                ),
+                DestinationProblem::IsSweep => format!(
+                    "--out: {dir} holds a sweep's results ({MANIFEST}), which `run` never replaces, even with --force; \
+                     choose another --out"
+                ),
+                DestinationProblem::NotSweep => format!(
+                    "--out: {dir} is not empty and is not a sweep's directory (it has no {MANIFEST}); choose a new or \
+                     empty directory"
+                ),
+                DestinationProblem::OtherSweep { difference } => {
+                    format!("--out: {dir} holds the results of another sweep ({difference}); choose another --out")
                 }
             }
         }
@@ -240,23 +286,28 @@ fn describe_failure(err: &anyhow::Error) -> (u8, String) {
         || matches!(experiment, Some(ExperimentError::Invalid { .. } | ExperimentError::Destination { .. }))
     {
         EXIT_USAGE
-    } else if matches!(
-        (experiment, err.downcast_ref::<DlnError>()),
-        (
-            Some(
-                ExperimentError::Interrupted { .. }
-                    | ExperimentError::SweepInterrupted(_)
-                    | ExperimentError::Dln(DlnError::Interrupted { .. })
-            ),
-            _
-        ) | (_, Some(DlnError::Interrupted { .. }))
-    ) {
-        EXIT_INTERRUPTED
+    } else if experiment.is_some_and(ExperimentError::is_interrupted)
+        || matches!(err.downcast_ref::<DlnError>(), Some(DlnError::Interrupted { .. }))
+    {
+        interrupted_status()
     } else {
         EXIT_FAILURE
     };
-    let message = experiment.and_then(experiment_message).unwrap_or_else(|| format!("{err:#}"));
+    let message = experiment.and_then(experiment_message).unwrap_or_else(|| chain_text(err));
     (status, message.replace(['\r', '\n'], " "))
+}
+
+/// An error and its causes, `error: cause: cause`, each cause once: a cause whose text the
+/// message already holds (an I/O error's `path: cause` names it) is not repeated.
+fn chain_text(err: &anyhow::Error) -> String {
+    let mut text = err.to_string();
+    for cause in err.chain().skip(1) {
+        let cause = cause.to_string();
+        if !text.contains(&cause) {
+            text = format!("{text}: {cause}");
+        }
+    }
+    text
 }
 
 #[cfg(test)]

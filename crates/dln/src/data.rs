@@ -22,8 +22,12 @@ use modewise_theory::rng::philox::Philox;
 use modewise_theory::rng::{PathRng, Stream};
 
 /// Where the training batches come from.
+///
+/// In a spec, a table with a `kind` and the kind's fields: `{ kind = "online" }`,
+/// `{ kind = "fixed", n = 1000 }`, `{ kind = "population" }`; any other key is an error (also
+/// beside the kinds that have no fields).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+#[serde(tag = "kind", rename_all = "kebab-case", from = "DataSourceToml")]
 pub enum DataSource {
     /// A fresh batch `x ~ N(0, I)`, `y = M x + ε` every step (the theory's setting).
     #[default]
@@ -55,6 +59,31 @@ pub enum Generator {
     /// PCG64 data stream, one element after another, rounded to `f32` (about ten times slower;
     /// to reproduce results written by those releases bit for bit).
     Pcg64Ziggurat,
+}
+
+/// [`DataSource`] as read from a spec. Every kind is a struct variant, even without fields:
+/// serde ignores `deny_unknown_fields` on the unit variants of an internally tagged enum, so
+/// `{ kind = "online", n = 5 }` would read as online data without a word.
+#[derive(Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+enum DataSourceToml {
+    Online {},
+    Fixed {
+        n: usize,
+        #[serde(default)]
+        whiten: bool,
+    },
+    Population {},
+}
+
+impl From<DataSourceToml> for DataSource {
+    fn from(t: DataSourceToml) -> Self {
+        match t {
+            DataSourceToml::Online {} => Self::Online,
+            DataSourceToml::Fixed { n, whiten } => Self::Fixed { n, whiten },
+            DataSourceToml::Population {} => Self::Population,
+        }
+    }
 }
 
 /// Unchecked data parameters.

@@ -104,6 +104,14 @@ impl TeacherParams {
     /// Draws the teacher for a network with input dimension `d_in` and output dimension `d_out`.
     /// Fields are named within the teacher (`spectrum.s[1]`).
     pub fn build(&self, d_in: usize, d_out: usize) -> Result<Teacher> {
+        // A spectrum given by its rank is refused before its values are listed (a huge rank
+        // would be allocated first).
+        if let SpectrumSpec::PowerLaw { rank, .. } | SpectrumSpec::Linear { rank, .. } = self.spectrum
+            && rank > d_in.min(d_out)
+        {
+            let rule = format!("must not exceed min(d_0, d_L) = {}", d_in.min(d_out));
+            return Err(DlnError::invalid("spectrum.rank", rule, rank));
+        }
         let s = self.spectrum.values().map_err(|e| e.within("spectrum"))?;
         let r = s.len();
         if r > d_in.min(d_out) {

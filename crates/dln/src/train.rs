@@ -137,13 +137,20 @@ impl Default for ProbeSchedule {
 }
 
 impl ProbeSchedule {
-    /// The probe steps of a run of `steps` steps, increasing, with 0 and `steps` included.
+    /// The most probes per decade a schedule may ask for: at most about 19 300 probes in a run
+    /// of any length (`u64` steps span 19.3 decades).
+    pub const MAX_PER_DECADE: f64 = 1000.0;
+
+    /// The probe steps of a run of `steps` steps, increasing, with 0 and `steps` included. A
+    /// checked schedule ([`TrainParams::check`]) visits at most
+    /// [`MAX_PER_DECADE`](Self::MAX_PER_DECADE) exponents per decade.
     pub fn steps(&self, steps: u64) -> Vec<u64> {
         let mut set = BTreeSet::from([0, steps]);
-        let mut j = 0u32;
+        let mut j = 0u64;
         loop {
             let s = 10f64.powf(j as f64 / self.per_decade).round();
-            if s >= steps as f64 {
+            // Also ends on NaN (an unchecked schedule).
+            if s.is_nan() || s >= steps as f64 {
                 break;
             }
             set.insert(s as u64);
@@ -328,6 +335,13 @@ impl TrainParams {
         }
         self.streams.check().map_err(|e| e.within("streams"))?;
         positive("probes.per_decade", self.probes.per_decade)?;
+        if self.probes.per_decade > ProbeSchedule::MAX_PER_DECADE {
+            return Err(DlnError::invalid(
+                "probes.per_decade",
+                format!("must be at most {} (more only repeats probe steps)", ProbeSchedule::MAX_PER_DECADE),
+                self.probes.per_decade,
+            ));
+        }
         at_least("check_every", self.check_every, 1)?;
         if self.n_probe == 1 {
             return Err(DlnError::invalid("n_probe", "must be 0 (exact diffusion) or at least 2 (samples)", 1));
@@ -490,6 +504,12 @@ impl StopFlag {
     /// Whether a stop was requested.
     pub fn is_requested(&self) -> bool {
         self.0.load(Ordering::SeqCst)
+    }
+
+    /// The flag itself, for code that takes a plain [`AtomicBool`] (the theory crate's
+    /// interruptible ensembles, `modewise_theory::Mode::ensemble_until`).
+    pub fn as_atomic(&self) -> &AtomicBool {
+        &self.0
     }
 }
 

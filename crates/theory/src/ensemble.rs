@@ -13,6 +13,8 @@
 //! crossing is a discretisation artefact; reflection respects the symmetry `a → −a` of even
 //! depths and matches the peer scripts. The exact chain is left as it is: it is SGD itself.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use rand_distr::{ChiSquared, Distribution, StandardNormal};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -117,6 +119,20 @@ impl Mode {
     /// mean and variance of `w` on the grid (see the module documentation for the random
     /// streams and positivity).
     pub fn ensemble(&self, w0: f64, dynamics: Dynamics, params: &EnsembleParams) -> Result<EnsembleStats> {
+        self.ensemble_until(w0, dynamics, params, &AtomicBool::new(false))
+    }
+
+    /// [`Mode::ensemble`] that gives up with [`TheoryError::Interrupted`] once `stop` is set
+    /// (another thread sets it, e.g. on Ctrl-C): every block of paths looks at it every
+    /// [`CHUNK`] steps, so a long ensemble stops within moments. Results of a run that was not
+    /// stopped are those of [`Mode::ensemble`], bit for bit.
+    pub fn ensemble_until(
+        &self,
+        w0: f64,
+        dynamics: Dynamics,
+        params: &EnsembleParams,
+        stop: &AtomicBool,
+    ) -> Result<EnsembleStats> {
         self.check_initial(w0)?;
         at_least("paths", params.paths, 1)?;
         let dt = match dynamics {
@@ -124,7 +140,7 @@ impl Mode {
             Dynamics::Sde { dt, .. } => positive("dt", dt)?,
         };
         let steps = params.grid.steps(dt);
-        let run = Run { w0, steps: &steps, params };
+        let run = Run { w0, steps: &steps, params, stop };
         let stats = match dynamics {
             Dynamics::Chain => run.go(&ChainKernel::new(self)?),
             Dynamics::Sde { scheme: Scheme::EulerMaruyama, coordinate: Coordinate::EndToEnd, dt } => match self.depth {
@@ -139,7 +155,8 @@ impl Mode {
             Dynamics::Sde { scheme, coordinate, dt } => {
                 run.go(&SdeKernel { mode: *self, scheme, coordinate, dt, sqrt_dt: dt.sqrt() })
             }
-        };
+        }
+        .ok_or(TheoryError::Interrupted)?;
         Ok(EnsembleStats { times: steps.iter().map(|&n| n as f64 * dt).collect(), steps, ..stats })
     }
 }
@@ -181,11 +198,13 @@ trait Kernel: Sync {
     fn to_w(&self, x: f64) -> f64;
 }
 
-/// The ensemble being run: initial value, recorded steps and parameters.
+/// The ensemble being run: initial value, recorded steps, parameters, and the flag that stops
+/// it.
 pub(crate) struct Run<'a> {
     pub(crate) w0: f64,
     pub(crate) steps: &'a [u64],
     pub(crate) params: &'a EnsembleParams,
+    pub(crate) stop: &'a AtomicBool,
 }
 
 /// Per-block result: values `[time][path]` of the block's paths.
@@ -195,20 +214,22 @@ pub(crate) struct BlockOut {
 }
 
 impl Run<'_> {
-    fn go<K: Kernel>(&self, kernel: &K) -> EnsembleStats {
+    /// Runs every block and merges them; `None` when stopped.
+    fn go<K: Kernel>(&self, kernel: &K) -> Option<EnsembleStats> {
         let p = self.params.paths;
         let blocks = p.div_ceil(BLOCK);
-        let outs: Vec<BlockOut> = (0..blocks)
+        let outs: Option<Vec<BlockOut>> = (0..blocks)
             .into_par_iter()
             .map(|b| {
                 let first = b * BLOCK;
                 self.block(kernel, first, BLOCK.min(p - first))
             })
             .collect();
-        self.reduce(&outs)
+        Some(self.reduce(&outs?))
     }
 
-    fn block<K: Kernel>(&self, kernel: &K, first: usize, n: usize) -> BlockOut {
+    /// Runs one block of paths; `None` as soon as the stop flag is seen.
+    fn block<K: Kernel>(&self, kernel: &K, first: usize, n: usize) -> Option<BlockOut> {
         let mut rngs: Vec<PathRng> =
             (0..n).map(|i| path_rng(self.params.seed, self.params.stream_offset + (first + i) as u64)).collect();
         let mut x = vec![kernel.init(self.w0); n];
@@ -218,6 +239,9 @@ impl Run<'_> {
         let mut current = 0u64;
         for (ti, &target) in self.steps.iter().enumerate() {
             while current < target {
+                if self.stop.load(Ordering::Relaxed) {
+                    return None;
+                }
                 let m = (target - current).min(CHUNK as u64) as usize;
                 for (i, rng) in rngs.iter_mut().enumerate() {
                     for j in 0..m {
@@ -233,7 +257,7 @@ impl Run<'_> {
                 *v = kernel.to_w(xi);
             }
         }
-        BlockOut { values, paths: n }
+        Some(BlockOut { values, paths: n })
     }
 
     /// Merges block statistics in block order (Chan et al.'s pairwise update), over finite values.
@@ -502,14 +526,16 @@ mod tests {
             let grid = TimeGrid::linear(2.0, 5).unwrap();
             let params = EnsembleParams { record_paths: true, ..EnsembleParams::new(130, 4, grid) };
             let steps = params.grid.steps(dt);
-            let run = Run { w0: 0.05, steps: &steps, params: &params };
-            let generic = run.go(&SdeKernel {
-                mode,
-                scheme: Scheme::EulerMaruyama,
-                coordinate: Coordinate::EndToEnd,
-                dt,
-                sqrt_dt: dt.sqrt(),
-            });
+            let run = Run { w0: 0.05, steps: &steps, params: &params, stop: &AtomicBool::new(false) };
+            let generic = run
+                .go(&SdeKernel {
+                    mode,
+                    scheme: Scheme::EulerMaruyama,
+                    coordinate: Coordinate::EndToEnd,
+                    dt,
+                    sqrt_dt: dt.sqrt(),
+                })
+                .expect("not stopped");
             let fast = mode
                 .ensemble(
                     0.05,
@@ -522,5 +548,20 @@ mod tests {
                 assert!((x - y).abs() <= 1e-10 * x.abs().max(1e-3), "L={depth}: {x} vs {y}");
             }
         }
+    }
+
+    /// A set stop flag ends an ensemble at its first check; an unset one changes nothing.
+    #[test]
+    fn a_set_stop_flag_interrupts_an_ensemble_and_an_unset_one_changes_nothing() {
+        let mode = crate::ModeParams { depth: 2, s: 1.0, sigma: 0.3, lr: 0.01, batch: 1 }.check().unwrap();
+        let grid = TimeGrid::linear(5.0, 4).unwrap();
+        let params = EnsembleParams::new(200, 7, grid);
+        let dynamics = Dynamics::Sde { scheme: Scheme::EulerMaruyama, coordinate: Coordinate::EndToEnd, dt: 0.01 };
+        let err = mode.ensemble_until(0.1, dynamics, &params, &AtomicBool::new(true)).unwrap_err();
+        assert_eq!(err, TheoryError::Interrupted);
+        let err = mode.ensemble_until(0.1, Dynamics::Chain, &params, &AtomicBool::new(true)).unwrap_err();
+        assert_eq!(err, TheoryError::Interrupted);
+        let free = mode.ensemble_until(0.1, dynamics, &params, &AtomicBool::new(false)).unwrap();
+        assert_eq!(free, mode.ensemble(0.1, dynamics, &params).unwrap());
     }
 }

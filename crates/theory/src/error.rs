@@ -68,6 +68,9 @@ pub enum TheoryError {
         /// Why it failed.
         reason: String,
     },
+    /// A long computation was stopped on request (see [`crate::Mode::ensemble_until`]).
+    #[error("interrupted")]
+    Interrupted,
 }
 
 impl TheoryError {
@@ -80,7 +83,7 @@ impl TheoryError {
     pub fn invalid_parameter(&self) -> Option<&InvalidParameter> {
         match self {
             Self::InvalidParameter(p) => Some(p),
-            Self::Numerical { .. } => None,
+            Self::Numerical { .. } | Self::Interrupted => None,
         }
     }
 

@@ -6,17 +6,17 @@
 //!
 //! | § | what | where |
 //! |---|---|---|
-//! | §1 | validated parameters (`L`, `s`, `σ`, `η`, `B`), spectra | [`params`] |
-//! | §3 | per-mode drift, diffusion and noise coefficients in `w` and `a` | [`sde`] |
-//! | §3 | the projected per-sample gradient `g_k` and its moments | [`sde`] |
-//! | §3–4 | gradient flow: trajectories, times, learning time, plateau | [`flow`] |
-//! | §4 | the diffusion peak: condition, location, time | [`peak`] |
-//! | §5 | stationary laws: Dirac, exact zero-flux density, Boltzmann, distances | [`stationary`] |
-//! | §3 | the exact per-mode SGD chain and the SDE integrators | [`ensemble`] |
-//! | §7 | aligned, unbalanced depth-2 modes (conserved `δ`): flow, SDE, peak, density, two-layer chain | [`unbalanced`] |
-//! | §7 | the SDE refined in `dt` until converged | [`refine`] |
-//! | §5, §7 | the linear regime near `s`: decay rates without label noise, stationary variances | [`linear`] |
-//! | §4 | local peak and global maximum of the diffusion along the flow | [`maximum`] |
+//! | §1.2–1.4, §3.1 | validated parameters (`L`, `s`, `σ`, `η`, `B`), spectra, the two coordinates | [`params`] |
+//! | §3.4–3.5 | per-mode drift, diffusion and noise coefficients in `w` and `a` | [`sde`] |
+//! | §3.2 | the projected per-sample gradient `g_k` and its moments | [`sde`] |
+//! | §3.6, §4.5–4.7 | gradient flow: trajectories, times, learning time, plateau | [`flow`] |
+//! | §4.1–4.3, §4.6 | the diffusion peak: condition, location, time | [`peak`] |
+//! | §4.4, §7.1.4 | local peak and global maximum of the diffusion along the flow | [`maximum`] |
+//! | §5 | stationary laws: Dirac (§5.3), exact zero-flux density (§5.2, §5.6), Boltzmann (§5.4), distances (§5.7) | [`stationary`] |
+//! | §3.3, §3.7 | the exact per-mode SGD chain and the SDE integrators | [`ensemble`] |
+//! | §7.1 | aligned, unbalanced depth-2 modes (conserved `δ`): flow, SDE, peak, density, two-layer chain | [`unbalanced`] |
+//! | §7.2.1–7.2.3 | the linear regime near `s`: decay rates without label noise, stationary variances | [`linear`] |
+//! | §7.2.4 | the SDE refined in `dt` until converged | [`refine`] |
 //! | | every random stream of the workspace, in one table | [`rng`] |
 //! | | the one parameter error and its checks | [`InvalidParameter`], [`check`] |
 //!

@@ -1,8 +1,9 @@
-//! The linear regime near `s`: where the exact chain and the SDE of one mode become linear
-//! recursions in `x = w − s` with closed-form moments — how fast `E x` and `E x²` decay
-//! without label noise (the approach to the Dirac law), and the stationary variances with it.
+//! The linear regime near `s` (`docs/theory.md` §7.2.1–7.2.3): where the exact chain and the
+//! SDE of one mode become linear recursions in `x = w − s` with closed-form moments — how fast
+//! `E x` and `E x²` decay without label noise (the approach to the Dirac law), and the
+//! stationary variances with it.
 //!
-//! # The exact chain, depth `L`
+//! # The exact chain, depth `L` (`docs/theory.md` §7.2.1, §7.2.3)
 //!
 //! One step is `a ← a − η a^{L−1} ḡ` with `ḡ = ((w − s) Q − σ sqrt(Q) ξ)/B`, `Q ~ χ²_B`,
 //! `ξ ~ N(0, 1)` (`docs/theory.md` §3.3), so `w ← w (1 − η a^{L−2} ḡ)^L`. Without label noise `ḡ = x Q/B` is
@@ -27,7 +28,7 @@
 //! ([`crate::unbalanced`]) with `λ = sqrt(4s² + δ²)`: `w ← w − η S ḡ + η² ḡ² w` and
 //! `S(s) = λ`, while `δ` changes only at order `x²`.
 //!
-//! # The SDE
+//! # The SDE (`docs/theory.md` §7.2.1, §7.2.3)
 //!
 //! Near `s` without label noise the Itô correction of the drift is `O(x²)` and `√q = √2 |x|`,
 //! so `dx = −λ x dt + sqrt(2η/B) λ |x| dB`: a geometric Brownian motion with
@@ -36,7 +37,7 @@
 //! at order 1 and differ by `ηλ²` at order `η`: the deterministic error of the gradient step,
 //! which the SDE leaves out.
 //!
-//! # With label noise
+//! # With label noise (`docs/theory.md` §7.2.2)
 //!
 //! Keeping the `σ` part of `ḡ` at leading order, `x ← x (1 − ηλQ/B) + ηλσ sqrt(Q) ξ/B`, so the
 //! stationary variance of the chain is `η²λ²σ²/(B (1 − f₂)) = ηλσ²/(B (2 − ηλ (1 + 2/B)))`

@@ -1,6 +1,7 @@
-//! The largest diffusion along gradient flow on the way to learning: the interior peak of
-//! `docs/theory.md` §4 is a local maximum of `D`, and near the discriminant bound `D` at the end of
-//! learning exceeds it, so the global maximum on `[w0, ρ s]` can sit at the end.
+//! The largest diffusion along gradient flow on the way to learning (`docs/theory.md` §4.4): the
+//! interior peak of `docs/theory.md` §4.3 is a local maximum of `D`, and near the discriminant
+//! bound `D` at the end of learning exceeds it, so the global maximum on `[w0, ρ s]` can sit at
+//! the end. The unbalanced depth-2 mode's maxima are in `docs/theory.md` §7.1.4.
 //!
 //! With label noise, `D ∝ w^c q(w)` (balanced, `c = 4 − 4/L` in `w`, `2 − 2/L` in `a`) rises to
 //! the peak `w_peak`, falls to a local minimum and rises again to `D(s) ∝ s^c σ²`. At the

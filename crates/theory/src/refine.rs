@@ -1,8 +1,10 @@
-//! The SDE integrated as the SDE: Euler–Maruyama ensembles at `dt = η/2^j`, halving `dt`
-//! until the recorded mean and variance stop changing within their statistical error.
+//! The SDE integrated as the SDE (`docs/theory.md` §7.2.4): Euler–Maruyama ensembles at
+//! `dt = η/2^j`, halving `dt` until the recorded mean and variance stop changing within their
+//! statistical error.
 //!
-//! At `dt = η` Euler–Maruyama reproduces the exact SGD chain to `O(η)` and hides the SDE's own
-//! `O(η)` difference from it; only a `dt ≪ η` shows the SDE. Euler–Maruyama has weak order 1,
+//! At `dt = η` Euler–Maruyama reproduces the exact SGD chain to `O(η)` (its stationary variance,
+//! `docs/theory.md` §7.2.2) and hides the SDE's own `O(η)` difference from it; only a `dt ≪ η`
+//! shows the SDE. Euler–Maruyama has weak order 1,
 //! so the bias of a statistic at level `j` is about `c · dt_j` and the change from level `j − 1`
 //! to `j` (`c · dt_j`) estimates the bias left at level `j`.
 //!
@@ -274,7 +276,7 @@ fn run_level(
         }
         offset += out.paths;
     }
-    let run = Run { w0: x0, steps: coarse, params: ens };
+    let run = Run { w0: x0, steps: coarse, params: ens, stop: &std::sync::atomic::AtomicBool::new(false) };
     (all, run.reduce(&outs))
 }
 

@@ -1,6 +1,6 @@
-//! Aligned but unbalanced modes at depth 2 (the conserved-δ theory): gradient flow, the Itô
-//! SDE of `w`, the diffusion peak, the zero-flux stationary density and its
-//! Ornstein–Uhlenbeck approximation, and the exact two-layer SGD chain as an ensemble.
+//! Aligned but unbalanced modes at depth 2 (the conserved-δ theory, `docs/theory.md` §7.1):
+//! gradient flow, the Itô SDE of `w`, the diffusion peak, the zero-flux stationary density and
+//! its Ornstein–Uhlenbeck approximation, and the exact two-layer SGD chain as an ensemble.
 //!
 //! # Model
 //!
@@ -14,7 +14,7 @@
 //! a_1 ← a_1 − η a_2 ḡ,        a_2 ← a_2 − η a_1 ḡ.
 //! ```
 //!
-//! # What the step does to `δ` and `w` (exact algebra)
+//! # What the step does to `δ` and `w` (exact algebra, `docs/theory.md` §7.1.1)
 //!
 //! Expanding the squares, the cross terms `∓2η a_1 a_2 ḡ` cancel in the difference:
 //!
@@ -28,7 +28,7 @@
 //! identity `S² = (a_2² − a_1²)² + 4 a_1² a_2² = δ² + 4 w²` closes the dynamics in `w`:
 //! `S(w) = sqrt(4w² + δ²)`.
 //!
-//! # The Itô SDE in `w`
+//! # The Itô SDE in `w` (`docs/theory.md` §7.1.2)
 //!
 //! Per step, `E Δw = η S (s − w) + η² w [(s − w)² + q/B]` and
 //! `Var Δw = η² S² q / B + O(η³)`. Matching an Itô SDE with time step `η`:
@@ -42,11 +42,11 @@
 //! what Itô's formula gives from the per-layer SDEs `da_1 = a_2 (s − w) dt + sqrt(η/B) a_2
 //! sqrt(q) dB`, `da_2 = a_1 (…)` driven by one Brownian motion (`d⟨a_1, a_2⟩ = (η/B) a_1 a_2 q
 //! dt`). The remaining `η w (s − w)²` is the deterministic `O(η)` error of the gradient step
-//! itself, which the SDE leaves out, as the balanced SDE of the note does (its `L = 2` drift
-//! `2w (s − w) + (η/B) w q` is this one at `δ = 0`). The SDE holds `δ` fixed: over times
-//! `≪ 1/(η E ḡ²)` the chain's `δ` stays put.
+//! itself, which the SDE leaves out, as the balanced SDE of `docs/theory.md` §3.5 does (its
+//! `L = 2` drift `2w (s − w) + (η/B) w q` is this one at `δ = 0`). The SDE holds `δ` fixed:
+//! over times `≪ 1/(η E ḡ²)` the chain's `δ` stays put.
 //!
-//! # Consequences (derived in the methods' documentation)
+//! # Consequences (derived in the methods' documentation and `docs/theory.md` §7.1.3–7.1.5)
 //!
 //! - gradient flow `ẇ = S(w)(s − w)` has an elementary time integral and an explicit inverse;
 //! - for `δ ≠ 0`, `w = 0` is no longer a saddle (`ẇ(0) = |δ| s`): `w` lives on the whole line;
@@ -80,10 +80,11 @@ pub struct UnbalancedMode {
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", tag = "kind")]
 pub enum UnbalancedDynamics {
-    /// The exact two-layer SGD chain: per step `a_1 ← a_1 − η a_2 ḡ`, `a_2 ← a_2 − η a_1 ḡ`,
-    /// `ḡ = ((a_1 a_2 − s) Q − σ sqrt(Q) ξ) / B` with `Q ~ χ²_B`, `ξ ~ N(0, 1)` (sampled as the
-    /// balanced chain of [`crate::Dynamics::Chain`] is, with the same random streams), one step
-    /// per `η` of time. `δ` drifts as it really does.
+    /// The exact two-layer SGD chain (`docs/theory.md` §7.1.6): per step
+    /// `a_1 ← a_1 − η a_2 ḡ`, `a_2 ← a_2 − η a_1 ḡ`, `ḡ = ((a_1 a_2 − s) Q − σ sqrt(Q) ξ) / B`
+    /// with `Q ~ χ²_B`, `ξ ~ N(0, 1)` (sampled as the balanced chain of
+    /// [`crate::Dynamics::Chain`] is, with the same random streams), one step per `η` of time.
+    /// `δ` drifts as it really does.
     TwoLayerChain,
     /// Euler–Maruyama of the `w`-SDE at fixed `δ` with time step `dt` (reflected at 0 only
     /// when `δ = 0`, as balanced SDE paths are).
@@ -174,13 +175,14 @@ impl UnbalancedMode {
         self.layer_norm(self.mode.s)
     }
 
-    /// The balanced temperature `T = η σ² s / B` (the note's `T` at `L = 2`).
+    /// The balanced temperature `T = η σ² s / B` (the `T` of `docs/theory.md` §5.4 at `L = 2`).
     pub fn temperature(&self) -> f64 {
         self.mode.temperature()
     }
 
-    /// The Ornstein–Uhlenbeck variance near `s`, `T sqrt(1 + δ²/(4s²)) = η σ² λ / (2B)`:
-    /// linearising the SDE at `s` gives `dx = −λ x dt + sqrt((η/B) λ² σ²) dB`.
+    /// The Ornstein–Uhlenbeck variance near `s`, `T sqrt(1 + δ²/(4s²)) = η σ² λ / (2B)`
+    /// (`docs/theory.md` §7.1.5): linearising the SDE at `s` gives
+    /// `dx = −λ x dt + sqrt((η/B) λ² σ²) dB`.
     pub fn ou_variance(&self) -> f64 {
         self.mode.noise_scale() * self.mode.sigma * self.mode.sigma * self.rate() / 2.0
     }
@@ -228,8 +230,8 @@ impl UnbalancedMode {
     }
 
     /// Gradient-flow time from `w0` to `w1`, `t = ∫ dw / (sqrt(4w² + δ²) (s − w))`, in closed
-    /// form; `None` when the flow never reaches `w1` (beyond `s`, behind `w0`, `w0` at `s`, or,
-    /// when `δ = 0`, a non-positive value).
+    /// form (`docs/theory.md` §7.1.3); `None` when the flow never reaches `w1` (beyond `s`, behind
+    /// `w0`, `w0` at `s`, or, when `δ = 0`, a non-positive value).
     ///
     /// With `w = (|δ|/4)(v − 1/v)` (so `S = (|δ|/2)(v + 1/v)`, `v = (2w + S)/|δ|`) the integral
     /// becomes `∫ 2 dv / (|δ| + 4sv − |δ| v²)`, whose partial fractions give
@@ -240,7 +242,7 @@ impl UnbalancedMode {
     /// ```
     ///
     /// `v± = (2s ± λ)/|δ|`, `P = 2w + S(w)`, written without cancellation (this form also holds
-    /// at `δ = 0`, where `R = w/(s − w)` and `t` is the note's `L = 2` formula).
+    /// at `δ = 0`, where `R = w/(s − w)` and `t` is the `L = 2` formula of `docs/theory.md` §4.5).
     pub fn gf_time(&self, w0: f64, w1: f64) -> Option<f64> {
         let s = self.mode.s;
         if w0 == w1 {
@@ -291,21 +293,22 @@ impl UnbalancedMode {
 
     /// The cubic `p(w) = 8w³ − 12 s w² + (4s² + 2σ² + δ²) w − s δ²` with `D′(w) = 4 (η/B) p(w)`.
     ///
-    /// From `D ∝ (4w² + δ²) q(w)`: `D′ ∝ 8w q − 4 (s − w)(4w² + δ²) = 4 p(w)`. `p < 0` for
-    /// `w ≤ 0`, `p(s) = 2σ² s ≥ 0` and `p > 0` beyond `s`, so every real root lies in `(0, s]`.
+    /// From `D ∝ (4w² + δ²) q(w)`: `D′ ∝ 8w q − 4 (s − w)(4w² + δ²) = 4 p(w)` (`docs/theory.md`
+    /// §7.1.4). For `δ ≠ 0`, `p < 0` for `w ≤ 0`, `p(s) = 2σ² s ≥ 0` and `p > 0` beyond `s`, so
+    /// every real root lies in `(0, s]` (at `δ = 0`, `p(0) = 0` too).
     pub fn peak_cubic(&self, w: f64) -> f64 {
         let s = self.mode.s;
         let c = 4.0 * s * s + 2.0 * self.mode.sigma * self.mode.sigma + self.delta * self.delta;
         ((8.0 * w - 12.0 * s) * w + c) * w - s * self.delta * self.delta
     }
 
-    /// Location of the diffusion's interior maximum before `s`, if any.
+    /// Location of the diffusion's interior maximum before `s`, if any (`docs/theory.md` §7.1.4).
     ///
     /// `D` falls while `p < 0` and rises while `p > 0` ([`Self::peak_cubic`]). An interior
     /// maximum exists iff `p` has three real roots (counted with multiplicity); it is the middle
     /// one. `p′ = 24w² − 24 s w + c` has real roots `w_± = s/2 ± sqrt(s²/4 − c/24)` iff
     /// `2σ² + δ² < 2s²`, and the three roots exist iff `p(w_−) ≥ 0 ≥ p(w_+)`; the peak is then
-    /// the root of `p` in `[w_−, w_+]`, found by bisection. At `δ = 0` this is the note's
+    /// the root of `p` in `[w_−, w_+]`, found by bisection. At `δ = 0` this is `docs/theory.md` §4.3's
     /// `w_peak = (3s − sqrt(s² − 4σ²))/4`.
     pub fn diffusion_peak(&self) -> Option<f64> {
         let s = self.mode.s;
@@ -333,7 +336,7 @@ impl UnbalancedMode {
     /// `c = 24 x (s − x)` leaves `h(x) = 16x³ − 12 s x² + s δ² = 0`, and then
     /// `σ² = 12 x (s − x) − 2s² − δ²/2`. As `h(0) = h(3s/4) = sδ² ≥ 0 ≥ h(s/2) = s(δ² − s²)`,
     /// for `δ² ≤ s²` one root lies in `[0, s/2]` (giving `σ²_lo`, clamped at 0) and one in
-    /// `[s/2, 3s/4]` (giving `σ²_hi`). At `δ = 0`: `[0, s²/4]`, the note's bound; for
+    /// `[s/2, 3s/4]` (giving `σ²_hi`). At `δ = 0`: `[0, s²/4]`, the bound of `docs/theory.md` §4.3; for
     /// `δ² ≤ s²/2` the range starts at 0 (a peak without label noise); for `s²/2 < δ² ≤ s²`
     /// a peak exists only with enough label noise.
     pub fn peak_sigma2_range(&self) -> Option<(f64, f64)> {
@@ -358,7 +361,8 @@ impl UnbalancedMode {
         Ok(self.diffusion_peak().and_then(|w_peak| self.gf_time(w0, w_peak)))
     }
 
-    /// The exact zero-flux stationary density of the `w`-SDE at fixed `δ` (needs `σ > 0`).
+    /// The exact zero-flux stationary density of the `w`-SDE at fixed `δ` (needs `σ > 0`;
+    /// `docs/theory.md` §7.1.5, tabulated as in §5.6).
     ///
     /// With `2b/D = (2B/η)(s − w)/(S q) + 2w/S²` and `∫ 2w/S² dw = ¼ ln(4w² + δ²)`:
     ///
@@ -505,7 +509,7 @@ impl UnbalancedMode {
             })
             .collect();
         let (w_outs, d_outs): (Vec<BlockOut>, Vec<BlockOut>) = outs.into_iter().unzip();
-        let run = Run { w0, steps: &steps, params };
+        let run = Run { w0, steps: &steps, params, stop: &std::sync::atomic::AtomicBool::new(false) };
         let times: Vec<f64> = steps.iter().map(|&k| k as f64 * dt).collect();
         let finish = |stats: EnsembleStats| EnsembleStats { times: times.clone(), steps: steps.clone(), ..stats };
         Ok(UnbalancedEnsemble { w: finish(run.reduce(&w_outs)), delta: finish(run.reduce(&d_outs)) })

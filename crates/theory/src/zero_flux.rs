@@ -1,7 +1,7 @@
-//! The zero-flux stationary density of any one-dimensional Itô SDE, tabulated on a grid that
-//! resolves both its bulk and its tails, for a given prefactor, exponent integrand and grid map
-//! (used by [`crate::Mode::stationary_density`] and the unbalanced modes of
-//! [`crate::unbalanced`]).
+//! The zero-flux stationary density of any one-dimensional Itô SDE (`docs/theory.md` §5.1),
+//! tabulated on a grid that resolves both its bulk and its tails, for a given prefactor, exponent
+//! integrand and grid map (`docs/theory.md` §5.6; used by [`crate::Mode::stationary_density`]
+//! and the unbalanced modes of [`crate::unbalanced`]).
 //!
 //! A zero-flux density of `dX = b dt + sqrt(D) dB` is `p(x) ∝ D(x)^{−1} exp(∫^x 2b/D)`; callers
 //! split it as `p(x) ∝ exp(ln_prefactor(x) + κ ∫_{x(0)}^x integrand)`, putting every part they
