@@ -387,7 +387,8 @@ mod tests {
     /// f64 sampler hands out the same numbers widened.
     #[test]
     fn online_batches_are_the_members_counter_based_draws_in_either_precision() {
-        let teacher = TeacherParams::default().build(3, 2).unwrap();
+        let spectrum = crate::teacher::SpectrumSpec::List { s: vec![2.0, 1.0] };
+        let teacher = TeacherParams { spectrum, ..TeacherParams::default() }.build(3, 2).unwrap();
         let data = DataParams { sigma: 0.5, ..DataParams::default() };
         let (seeds, batch) = ([4u64, 9, 2], 5);
         let mut narrow = BatchSampler::<f32>::new(&seeds, 7, &data, &teacher, batch);
