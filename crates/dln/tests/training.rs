@@ -354,13 +354,14 @@ fn probe_values(p: &Probe) -> Vec<f64> {
 #[test]
 fn non_finite_probes_are_divergence() {
     use modewise_theory::rng::Stream;
-    // Depth 4 at an ordinary learning rate (issue 16's spec, eight seeds, on the data stream it
-    // was found with, the PCG64 ziggurat): seed 7's probes overflow at step 6, before its
-    // weights do; seed 1's weights overflow at step 25.
+    // Depth 4 at an ordinary learning rate (issue 16's spec, eight seeds): seed 7's probes
+    // overflow at step 6, before its weights do; seed 1's weights overflow at step 25. These
+    // are the batches of the PCG64 stream (the generator when issue 16 was written); on
+    // Philox's batches these eight seeds diverge in their weights only.
     let deep = TrainParams {
+        data: DataParams { generator: Generator::Pcg64Ziggurat, ..DataParams::default() },
         dims: vec![3, 4, 4, 4, 3],
         teacher: TeacherParams { spectrum: SpectrumSpec::List { s: vec![2.0, 1.0] }, ..TeacherParams::default() },
-        data: DataParams { generator: Generator::Pcg64Ziggurat, ..DataParams::default() },
         lr: 0.2,
         batch: 4,
         steps: 40,
@@ -412,43 +413,4 @@ fn non_finite_probes_are_divergence() {
     assert_eq!(found, (0..8).map(|m| (m, 0, 0)).collect::<Vec<_>>());
     assert_eq!(report.steps_run, 0);
     assert!(report.final_layers.iter().all(Option::is_none));
-}
-
-/// The clones draw from their own streams and step copies of the weights: a run with clones
-/// trains exactly as the run without (records, final layers), on the fused path in f32 and
-/// f64 and on the closed form on tensors, with online data and a fixed sample; the clone
-/// fields are filled at every probe, and `n_clones = 1` is refused.
-#[test]
-fn clones_leave_the_training_trajectory_bit_identical() {
-    for (path, precision, source) in [
-        (GradientPath::Fused, Precision::F32, DataSource::Online),
-        (GradientPath::Fused, Precision::F64, DataSource::Fixed { n: 30, whiten: false }),
-        (GradientPath::ClosedForm, Precision::F32, DataSource::Online),
-        (GradientPath::ClosedForm, Precision::F32, DataSource::Fixed { n: 30, whiten: false }),
-    ] {
-        let mut p = TrainParams { precision, ..small_run(BackendKind::Flex, vec![3, 4], 60, path) };
-        p.data.source = source;
-        let run = |n_clones| {
-            let spec = TrainParams { n_clones, ..p.clone() }.check().unwrap();
-            Trainer::new(&spec).unwrap().run_collect().unwrap()
-        };
-        let (plain, plain_report) = run(0);
-        let (cloned, cloned_report) = run(16);
-        assert_eq!(cloned_report.final_layers, plain_report.final_layers, "{path} {precision} {source:?}");
-        assert_eq!(plain.len(), cloned.len());
-        for (a, b) in plain.iter().zip(&cloned) {
-            assert!(a.probe.diffusion_clones.is_none() && a.probe.drift_clones.is_none());
-            let sizes = [&b.probe.drift_clones, &b.probe.diffusion_clones, &b.probe.diffusion_clones_se]
-                .map(|v| v.as_ref().map(Vec::len));
-            assert_eq!(sizes, [Some(2); 3], "one value per mode at step {}", b.step);
-            let stripped =
-                Probe { drift_clones: None, diffusion_clones: None, diffusion_clones_se: None, ..b.probe.clone() };
-            assert_eq!(a.probe, stripped, "{path} {precision} {source:?} step {}", a.step);
-        }
-    }
-    let err = TrainParams { n_clones: 1, ..small_run(BackendKind::Flex, vec![1], 10, GradientPath::Fused) }.check();
-    assert_eq!(
-        err.unwrap_err().to_string(),
-        "n_clones: must be 0 (no clones) or at least 2 (clones per probe) (got 1)"
-    );
 }
