@@ -60,6 +60,8 @@ pub struct Overlays {
     pub curves: BTreeMap<Overlay, Vec<(f64, f64)>>,
     /// Per ensemble overlay: its `(t, variance)` points.
     pub variances: BTreeMap<Overlay, Vec<(f64, f64)>>,
+    /// Per per-member overlay (the reference): its values across members per time.
+    pub members: BTreeMap<Overlay, PerStep>,
 }
 
 impl Results {
@@ -101,11 +103,25 @@ impl Results {
     fn add_overlay(&mut self, row: TheoryRow) {
         let x = row.t.filter(|t| t.is_finite()).or(row.w).unwrap_or(f64::NAN);
         let e = self.overlays.entry((row.run_id, row.k as usize)).or_default();
+        if row.member.is_some() {
+            // Keyed by the bits of t, which order non-negative times as the times do.
+            if row.value.is_finite() && x >= 0.0 {
+                e.members.entry(row.overlay).or_default().push(x.to_bits(), x, row.value);
+            }
+            return;
+        }
         e.curves.entry(row.overlay).or_default().push((x, row.value));
         if let Some(var) = row.variance.filter(|v| v.is_finite()) {
             e.variances.entry(row.overlay).or_default().push((x, var));
         }
-        e.w0.get_or_insert((row.w0, row.w0_rule));
+        if row.overlay == Overlay::GradientFlow {
+            e.w0.get_or_insert((row.w0, row.w0_rule));
+        }
+    }
+
+    /// The mean over members of a per-member overlay of a run and mode, if it was computed.
+    fn member_mean(&self, key: &RunMode, overlay: Overlay) -> Option<Vec<(f64, f64)>> {
+        self.overlays.get(key).and_then(|o| o.members.get(&overlay)).map(PerStep::means)
     }
 
     /// The points of an overlay of a run and mode, if it was computed.
@@ -267,6 +283,14 @@ pub fn modes(results: &Results) -> Option<Figure> {
                 series.push(Series { label: label.into(), points: points.clone(), style, color });
             }
         }
+        if let Some(points) = results.curve(key, Overlay::GradientFlowFitted) {
+            let label = "gradient flow, w0 fitted on the SGD mean (reported only)".into();
+            series.push(Series { label, points: points.clone(), style: SeriesStyle::Dashed, color: 8 });
+        }
+        if let Some(points) = results.member_mean(key, Overlay::Reference) {
+            let label = "population GD from the same starts, mean".into();
+            series.push(Series { label, points, style: SeriesStyle::Line, color: 9 });
+        }
         panels.push(Figure::Lines(LinePlot {
             title: mode_title(key, m),
             x_label: "t = η·step".into(),
@@ -306,6 +330,10 @@ pub fn diffusion(results: &Results) -> Option<Figure> {
                 style: SeriesStyle::Line,
                 color: 1,
             });
+        }
+        if let Some(points) = results.member_mean(key, Overlay::ReferenceDiffusion) {
+            let label = "D_k along population GD from the same starts, mean".into();
+            series.push(Series { label, points, style: SeriesStyle::Dashed, color: 9 });
         }
         panels.push(Figure::Lines(LinePlot {
             title: mode_title(key, m),
@@ -379,6 +407,18 @@ pub fn variance(results: &Results) -> Option<Figure> {
                 series.push(Series { label: label.into(), points: points.clone(), style: SeriesStyle::Dashed, color });
             }
         }
+        // Without label noise the spread decays to the training precision's resolution floor.
+        if let Some((floor, precision)) = results.runs.get(&key.0).and_then(|run| resolution_floor(run, m.s)) {
+            let (t0, t1) =
+                (series[0].points.first().map_or(0.0, |p| p.0), series[0].points.last().map_or(1.0, |p| p.0));
+            let t0 = series[0].points.iter().map(|p| p.0).find(|&t| t > 0.0).unwrap_or(t0);
+            series.push(Series {
+                label: format!("{precision} resolution floor (ε s/(ηλ))²: numerical below"),
+                points: vec![(t0, floor), (t1, floor)],
+                style: SeriesStyle::Dashed,
+                color: 6,
+            });
+        }
         panels.push(Figure::Lines(LinePlot {
             title: format!("{}, mode {}: spread across seeds", key.0, key.1 + 1),
             x_label: "t = η·step".into(),
@@ -390,6 +430,21 @@ pub fn variance(results: &Results) -> Option<Figure> {
         }));
     }
     grid("Spread of the modes across seeds (and of the SDE and exact-chain ensembles)", panels)
+}
+
+/// The resolution floor of a mode's spread in a run without label noise and its precision's
+/// name: `(ε s/(ηλ))²` with `λ = L s^{2−2/L}` (the claim-2 verdict's floor, `docs/theory.md` §9.3);
+/// `None` with label noise.
+fn resolution_floor(run: &RunRow, s: f64) -> Option<(f64, &'static str)> {
+    if run.sigma != 0.0 {
+        return None;
+    }
+    let f64_run =
+        run.train.iter().any(|(k, v)| k == "train.precision" && *v == crate::table::Scalar::Str("f64".into()));
+    let (eps, name) = if f64_run { (f64::EPSILON, "f64") } else { (f64::from(f32::EPSILON), "f32") };
+    let l = f64::from(run.depth);
+    let rate = l * s.powf(2.0 - 2.0 / l);
+    Some(((eps * s / (run.lr * rate)).powi(2), name))
 }
 
 /// Alignment error and relative balance over time: one panel per run (the mode-0 rows hold the
@@ -503,6 +558,19 @@ mod tests {
                 ]
             })
             .collect();
+        let mut theory = theory;
+        // Two members' population-GD references at t = 1 and 2.
+        for (member, t, value) in [(0, 1.0, 0.4), (1, 1.0, 0.6), (0, 2.0, 0.9), (1, 2.0, 1.1)] {
+            theory.push(TheoryRow {
+                member: Some(member),
+                overlay: Overlay::Reference,
+                t: Some(t),
+                value,
+                w0: 0.5,
+                w0_rule: "not the overlays' w0".into(),
+                ..start.clone()
+            });
+        }
         write(dir.path(), &theory);
         let peak = Verdict {
             run_id: "r".into(),
@@ -512,6 +580,7 @@ mod tests {
             predicted: 0.8,
             measured: 0.9,
             holds: true,
+            ..Verdict::default()
         };
         write(dir.path(), &[peak]);
         dir
@@ -538,6 +607,9 @@ mod tests {
         assert_eq!(o.curves[&Overlay::GradientFlow], [(1.0, 0.5), (2.0, 1.0)]);
         assert_eq!(o.variances[&Overlay::Sde], [(1.0, 1e-3), (2.0, 1e-3)]);
         assert!(!o.variances.contains_key(&Overlay::GradientFlow), "a flow has no variance");
+        // Per-member overlays are averaged over the members per time, and kept out of w0.
+        assert_eq!(results.member_mean(&key, Overlay::Reference), Some(vec![(1.0, 0.5), (2.0, 1.0)]));
+        assert!(!o.curves.contains_key(&Overlay::Reference));
         assert_eq!(results.verdict(&key, Quantity::TPeak), Some((0.8, 0.9)));
         assert_eq!(results.verdict(&key, Quantity::TLearned), None);
     }
@@ -551,13 +623,24 @@ mod tests {
         let labels: Vec<&str> = plot.series.iter().map(|s| s.label.as_str()).collect();
         assert_eq!(
             labels,
-            ["DLN SGD, mean over seeds", "gradient flow, w0 = 1.00e-2 (exact a0^L)", "SDE ensemble mean"]
+            [
+                "DLN SGD, mean over seeds",
+                "gradient flow, w0 = 1.00e-2 (exact a0^L)",
+                "SDE ensemble mean",
+                "population GD from the same starts, mean"
+            ]
         );
         assert_eq!(plot.markers.iter().map(|m| m.x).collect::<Vec<_>>(), [0.8, 0.9], "t_peak, theory and measured");
         assert!(stationary(&results).is_none(), "no stationary density, no histogram");
         let Some(Figure::Grid { panels, .. }) = variance(&results) else { panic!("variance has a panel") };
         let [Figure::Lines(plot)] = panels.as_slice() else { panic!("one line panel") };
-        assert_eq!(plot.series.len(), 2, "seeds and the SDE ensemble (no chain overlay)");
+        // Seeds, the SDE ensemble (no chain overlay) and the f32 floor of a run without noise:
+        // (ε s/(ηλ))² with s = 1, η = 0.1, λ = 2.
+        assert_eq!(plot.series.len(), 3, "{:?}", plot.series);
+        let floor = &plot.series[2];
+        assert!(floor.label.starts_with("f32 resolution floor"), "{}", floor.label);
+        let expected = (f64::from(f32::EPSILON) / 0.2).powi(2);
+        assert!(floor.points.iter().all(|p| (p.1 - expected).abs() < 1e-12 * expected), "{:?}", floor.points);
         let written = results.draw(dir.path()).unwrap();
         let names: Vec<_> = written.iter().map(|p| p.file_name().unwrap().to_str().unwrap()).collect();
         assert_eq!(names, ["modes.svg", "diffusion.svg", "variance.svg", "alignment.svg"]);

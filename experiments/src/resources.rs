@@ -6,13 +6,15 @@
 //! is built), the members' weights (f64 draws, f32 engine copies with their gradients, f64 host
 //! copies for the probes), the batch buffers and activations, a fixed data sample per member,
 //! one probe's matrices (`d_0 × d_0`, `d_L × d_L` and per-layer products), the Monte Carlo
-//! probe samples, the records kept until the tables are written (probes × members × modes), and
-//! the theory ensembles' paths × recorded times. It is meant to be within a factor of two or
+//! probe samples, the clones of one member's weights and their batches (`train.n_clones`), the
+//! records kept until the tables are written (probes × members × modes), and the theory
+//! ensembles' paths × recorded times. The time adds the clones' steps at every probe and the
+//! population-GD reference run beside each run that the verdicts need one for. It is meant to be within a factor of two or
 //! so, and errs on the high side.
 
 use std::sync::OnceLock;
 
-use modewise_dln::{DataSource, SpectrumSpec, TrainParams};
+use modewise_dln::{DataSource, InitScheme, SpectrumSpec, TrainParams};
 
 use crate::ExperimentError;
 use crate::spec::{Analysis, Overlays};
@@ -195,9 +197,20 @@ pub(crate) fn estimate_run(p: &TrainParams, overlays: &Overlays, analysis: Analy
         _ => 6.0 * batch * weights + 20.0 * batch * (d_in + d_out),
     };
     let probe_flops = 4.0 * depth * widths * (d_in + d_out) * widest + 2.0 * p.n_probe as f64 * weights;
+    // The clones: one step of `n_clones` copies of each member at every probe.
     let clone_flops = p.n_clones as f64 * (per_step + 2.0 * weights);
+    // The population-GD reference (`run::needs_reference`): the same steps and probes again.
+    let aligned = matches!(p.init, InitScheme::AlignedBalanced { .. } | InitScheme::Unbalanced { .. });
+    let reference = match analysis {
+        Analysis::None => false,
+        Analysis::Saddle | Analysis::Relax => true,
+        Analysis::Stationary | Analysis::SdeVsSgd => !aligned,
+    };
+    let reference_flops =
+        if reference { steps * members * 6.0 * d_in * weights + probes * members * probe_flops } else { 0.0 };
     let training_seconds =
-        (steps * members * per_step + probes * members * (probe_flops + clone_flops)) / FLOPS_PER_SECOND;
+        (steps * members * per_step + probes * members * (probe_flops + clone_flops) + reference_flops)
+            / FLOPS_PER_SECOND;
     let sde_steps = steps / overlays.sde_dt_over_lr.max(f64::MIN_POSITIVE);
     let mut path_steps = rank * (overlays.sde_paths as f64 * sde_steps + overlays.chain_paths as f64 * steps);
     if analysis == Analysis::SdeVsSgd {
@@ -350,6 +363,21 @@ mod tests {
         assert!(estimate_run(&long, &Overlays::default(), Analysis::None, "train").seconds() > LONG_RUN_SECONDS);
         let fine = Overlays { sde_paths: 100, sde_dt_over_lr: 1e-12, ..Overlays::default() };
         assert!(estimate_run(&base, &fine, Analysis::None, "train").overlay_seconds > LONG_RUN_SECONDS);
+        // Clones add their steps at every probe; a verdict's population-GD reference its run.
+        let time = |p: &TrainParams, a| estimate_run(p, &Overlays::default(), a, "train").training_seconds;
+        let plain = time(&base, Analysis::None);
+        let probes = probe_count(base.steps, base.probes.per_decade);
+        let cloned = time(&TrainParams { n_clones: 16, ..base.clone() }, Analysis::None);
+        let b = base.batch as f64;
+        let one_step = 6.0 * b * 24.0 + 20.0 * b * 6.0 + 2.0 * 24.0; // 24 weights, d_0 + d_L = 6
+        let expected = probes * base.seeds.len() as f64 * 16.0 * one_step / FLOPS_PER_SECOND;
+        assert!((cloned - plain - expected).abs() < 1e-9 * expected, "{cloned} − {plain} vs {expected}");
+        assert!(time(&base, Analysis::Saddle) > plain);
+        let aligned = TrainParams {
+            init: InitScheme::AlignedBalanced { a0: modewise_dln::ModeScale::Scalar(0.1) },
+            ..base.clone()
+        };
+        assert_eq!(time(&aligned, Analysis::Stationary), time(&aligned, Analysis::None), "no reference needed");
     }
 
     #[test]

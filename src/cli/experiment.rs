@@ -10,7 +10,7 @@ use modewise_experiments::resources::LONG_RUN_SECONDS;
 use modewise_experiments::sweep::{MANIFEST, Shard};
 use modewise_experiments::{
     CheckedExperiment, Estimate, ExperimentError, ExperimentSpec, Override, PRESETS, Progress, Results, RunOptions,
-    Table, Timings, check_destination, execute, execute_all, preset, preset_toml, verdict_table,
+    Shadowed, Table, Timings, check_destination, execute, execute_all, preset, preset_toml, verdict_table,
 };
 
 use super::{EXIT_DIVERGED, typed};
@@ -20,8 +20,9 @@ use super::{EXIT_DIVERGED, typed};
 pub struct RunArgs {
     /// A preset name (see `modewise presets`) or a spec file (`*.toml`); default `demo`.
     pub what: Option<String>,
-    /// Override a spec field, e.g. `--set train.lr=0.02` or `--set variants[0].set.steps=100`
-    /// (repeatable).
+    /// Override a spec field, e.g. `--set train.lr=0.02` or `--set variants[0].set.train.steps=100`
+    /// (repeatable). A `train.*` override applies to every run: it replaces a variant's own value
+    /// of that field (a note says so); an override of one variant wins over it.
     #[arg(long = "set", value_name = "KEY=VALUE", value_parser = typed::<Override>())]
     pub set: Vec<Override>,
     /// Results directory (default `data/<name>`; for `demo`, one subdirectory per experiment,
@@ -64,12 +65,17 @@ pub struct SweepArgs {
     /// Hardware backend for every run, overriding the spec.
     #[arg(long, value_parser = typed::<BackendKind>())]
     pub backend: Option<BackendKind>,
+    /// Print the number of points, the shard sizes and the output directory, and exit without
+    /// running or writing anything (to size a job array).
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// Arguments of `modewise presets`.
 #[derive(Debug, Args)]
 pub struct PresetsArgs {
-    /// Print this preset's spec as TOML (a starting point for your own spec files).
+    /// Print this preset's spec as TOML, which `modewise run FILE` runs as printed (a starting
+    /// point for your own spec files; `demo`, several specs, prints as `[[experiment]]` tables).
     #[arg(long, value_name = "PRESET")]
     pub show: Option<String>,
 }
@@ -93,15 +99,40 @@ fn load(what: &str, overrides: &[Override], backend: Option<BackendKind>) -> any
             field: "spec file".into(),
             rule: format!("must exist and be readable ({what}: {e})"),
         })?;
-        vec![ExperimentSpec::from_toml(&text, overrides)?]
+        let specs = ExperimentSpec::several_from_toml(&text, overrides)?;
+        let several = specs.len() > 1;
+        specs
+            .into_iter()
+            .map(|(spec, shadowed)| {
+                note_shadowed(several.then_some(spec.name.as_str()), &shadowed);
+                spec
+            })
+            .collect()
     } else {
-        preset(what)?.iter().map(|s| s.with_overrides(overrides)).collect::<Result<_, _>>()?
+        let presets = preset(what)?;
+        let several = presets.len() > 1;
+        let mut specs = Vec::new();
+        for p in presets {
+            let (spec, shadowed) = p.with_overrides_noting(overrides)?;
+            note_shadowed(several.then_some(spec.name.as_str()), &shadowed);
+            specs.push(spec);
+        }
+        specs
     };
     let on_backend = |s: ExperimentSpec| match backend {
         Some(b) => s.with_backend(b),
         None => s,
     };
     Ok(specs.into_iter().map(|s| on_backend(s).check()).collect::<Result<_, _>>()?)
+}
+
+/// Prints a note for each variant's setting that a `--set` (or a swept key) replaced: an
+/// override of a `train` field applies to every run (see [`modewise_experiments::Shadowed`]).
+fn note_shadowed(experiment: Option<&str>, shadowed: &[Shadowed]) {
+    let prefix = experiment.map_or(String::new(), |e| format!("{e}: "));
+    for s in shadowed {
+        eprintln!("note: {prefix}{s}");
+    }
 }
 
 /// A stop flag raised by the first Ctrl-C (SIGINT) or SIGTERM (what Slurm sends at the end of
@@ -162,9 +193,12 @@ fn finish(divergences: &[(String, Divergence)], members: usize, summary: &str, t
 /// `modewise run`.
 pub fn run(args: RunArgs) -> anyhow::Result<u8> {
     let what = args.what.clone().unwrap_or_else(|| "demo".into());
+    super::set_out_given(args.out.is_some());
     let experiments = load(&what, &args.set, args.backend)?;
     let several = experiments.len() > 1;
-    let name = if several { what.as_str() } else { experiments[0].name() };
+    // Several specs run as one unit named after the preset, or the file that holds them.
+    let stem = Path::new(&what).file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = if several { stem.as_str() } else { experiments[0].name() };
     let dir = args.out.clone().unwrap_or_else(|| Path::new("data").join(name));
     // Refuse before any training when the destination is taken.
     check_destination(&dir, args.force)?;
@@ -195,8 +229,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
         all.extend(outcome.verdicts);
     }
     print!("{}", verdict_table(&all));
-    let holds = all.iter().filter(|v| v.holds).count();
-    Ok(finish(&divergences, members, &format!("{holds} of {} verdicts hold", all.len()), &timings))
+    let as_expected = all.iter().filter(|v| v.as_expected()).count();
+    let summary = format!("{as_expected} of {} verdicts as the theory expects", all.len());
+    Ok(finish(&divergences, members, &summary, &timings))
 }
 
 /// Shows a run's progress on `bar`, or as plain lines when the bar is hidden (not a terminal).
@@ -240,6 +275,7 @@ fn progress_bar() -> ProgressBar {
 /// `modewise sweep`.
 pub fn sweep(args: SweepArgs) -> anyhow::Result<u8> {
     use modewise_experiments::sweep::{Sweep, SweepOptions, default_dir, run_shard};
+    super::set_out_given(args.out.is_some());
     let mut overrides = args.set.clone();
     if let Some(b) = args.backend {
         // An override of the base: a variant that sets its own backend keeps it.
@@ -254,7 +290,12 @@ pub fn sweep(args: SweepArgs) -> anyhow::Result<u8> {
         rule: format!("must exist and be readable ({}: {e})", args.file.display()),
     })?;
     let sweep = Sweep::parse(&text, &overrides)?;
+    note_shadowed(None, sweep.shadowed());
     let dir = args.out.clone().unwrap_or_else(|| default_dir(sweep.name()));
+    if args.dry_run {
+        print!("{}", dry_run(&sweep, shard, args.shard.is_some(), &dir));
+        return Ok(0);
+    }
     let options = SweepOptions { resume: args.resume, force: args.force, stop: stop_on_signals()? };
     let bar = progress_bar();
     let mut on_progress = progress_handler(&bar);
@@ -271,6 +312,34 @@ pub fn sweep(args: SweepArgs) -> anyhow::Result<u8> {
         dir.display()
     );
     Ok(finish(&outcome.divergences, outcome.members, &summary, &outcome.timings))
+}
+
+/// What `modewise sweep --dry-run` prints: the points, the shards (this one, from `--shard` or
+/// Slurm's variables, and the sizes of all `N`) and the output directory.
+fn dry_run(sweep: &modewise_experiments::sweep::Sweep, shard: Shard, flag: bool, dir: &Path) -> String {
+    let n = sweep.len();
+    let size = |i: usize| (n + shard.count - 1 - i) / shard.count;
+    let from = if flag {
+        "--shard"
+    } else if shard == Shard::ALL {
+        "no --shard and no Slurm array: the whole sweep"
+    } else {
+        "Slurm's array variables"
+    };
+    let sizes: Vec<usize> = (0..shard.count).map(size).collect();
+    let (min, max) = (sizes.iter().min().copied().unwrap_or(0), sizes.iter().max().copied().unwrap_or(0));
+    let spread = if min == max { format!("{max} points each") } else { format!("{min} to {max} points each") };
+    format!(
+        "sweep {}: {n} points\nshard {}/{} ({from}): {} points (indices {})\nall {} shards: {spread}\nresults \
+         directory: {}\n",
+        sweep.name(),
+        shard.index,
+        shard.count,
+        size(shard.index),
+        if shard.count == 1 { format!("0 to {}", n - 1) } else { format!("{} + k·{}", shard.index, shard.count) },
+        shard.count,
+        dir.display()
+    )
 }
 
 /// `modewise presets`.
