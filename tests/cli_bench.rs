@@ -1,5 +1,5 @@
-//! End-to-end tests of `modewise bench` (one JSON object per workload) and of the time
-//! breakdown printed at the end of a run.
+//! End-to-end tests of `modewise bench` (one JSON object per workload, and the measured peak)
+//! and of the time breakdown printed at the end of a run.
 
 mod common;
 
@@ -7,12 +7,21 @@ use common::{modewise, stderr};
 
 #[test]
 fn bench_prints_one_json_object_per_workload() {
-    for (workload, backend, threads) in [("w1", "flex", 1), ("w1e", "ndarray", 2), ("sde", "cpu", 1)] {
+    let cases = [
+        ("w1", "flex", 1, None, 1),
+        ("w1e", "ndarray", 2, None, 64),
+        ("w2", "flex", 1, Some("3"), 3),
+        ("sde", "cpu", 1, None, 1),
+    ];
+    for (workload, backend, threads, members, expected_members) in cases {
         let mut args = vec!["bench", "--workload", workload, "--seconds", "0.2", "--json", "--threads"];
         let t = threads.to_string();
         args.push(&t);
         if workload != "sde" {
             args.extend(["--backend", backend]);
+        }
+        if let Some(m) = members {
+            args.extend(["--members", m]);
         }
         let o = modewise(&args);
         assert!(o.status.success(), "{workload}: {}", stderr(&o));
@@ -20,7 +29,8 @@ fn bench_prints_one_json_object_per_workload() {
         assert_eq!(text.lines().count(), 1, "{text}");
         let v: serde_json::Value = serde_json::from_str(&text).unwrap();
         let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
-        assert_eq!(keys, ["workload", "backend", "threads", "per_second"]);
+        assert_eq!(keys, ["workload", "backend", "threads", "members", "per_second"]);
+        assert_eq!(v["members"], expected_members, "{workload}");
         assert_eq!(v["workload"], workload);
         assert_eq!(v["backend"], backend);
         assert_eq!(v["threads"], threads);
@@ -30,15 +40,44 @@ fn bench_prints_one_json_object_per_workload() {
 }
 
 #[test]
+fn bench_peak_prints_gflops_per_vector_width_and_the_cpu() {
+    let o = modewise(&["bench", "--peak", "--seconds", "0.2", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = String::from_utf8(o.stdout).unwrap();
+    assert_eq!(text.lines().count(), 1, "{text}");
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(keys, ["peak", "widest", "cpu"]);
+    let peak = v["peak"].as_object().unwrap();
+    let widest = v["widest"].as_str().unwrap();
+    let rate = |w: &str| peak[w].as_f64().unwrap_or_else(|| panic!("{w}: {text}"));
+    assert!(rate(widest) > 0.0, "{text}");
+    if cfg!(target_arch = "x86_64") {
+        let widths: Vec<&str> = peak.keys().map(String::as_str).collect();
+        assert_eq!(widths, ["avx512", "avx2"], "{text}");
+        let has = |w: &str| !peak[w].is_null();
+        assert_eq!(has("avx512"), std::arch::is_x86_feature_detected!("avx512f"), "{text}");
+        assert_eq!(widest, if has("avx512") { "avx512" } else { "avx2" }, "{text}");
+    }
+    assert!(!v["cpu"].as_str().unwrap().is_empty());
+    // The text form names every width measured and the CPU.
+    let o = modewise(&["bench", "--peak", "--seconds", "0.1"]);
+    let line = String::from_utf8(o.stdout).unwrap();
+    assert!(line.starts_with("f32 FMA peak of one core: ") && line.contains(&format!("{widest} ")), "{line}");
+}
+
+#[test]
 fn bench_refuses_unknown_workloads_and_backends() {
-    let cases: [(&[&str], &str); 5] = [
+    let without_cuda = "error: --backend: this modewise was built without the cuda backend: rebuild it with `cargo build --release --features cuda`";
+    let cases: [(&[&str], &str); 10] = [
+        (&["--workload", "w1", "--backend", "cuda"], if cfg!(feature = "cuda") { "" } else { without_cuda }),
         (
             &["--workload", "w4"],
             "error: invalid value 'w4' for '--workload <WORKLOAD>' [possible values: w1, w2, w3, w1e, w2e, sde]",
         ),
         (
             &["--workload", "w1", "--backend", "tpu"],
-            "error: invalid value 'tpu' for '--backend <BACKEND>' [possible values: ndarray, flex, wgpu]",
+            "error: invalid value 'tpu' for '--backend <BACKEND>' [possible values: ndarray, flex, wgpu, cuda]",
         ),
         (
             &["--workload", "w1", "--gradient", "gpu"],
@@ -46,8 +85,15 @@ fn bench_refuses_unknown_workloads_and_backends() {
         ),
         (&["--workload", "sde", "--backend", "flex"], "error: --backend: must be left out for the sde workload"),
         (&["--workload", "w1", "--seconds", "0"], "error: --seconds: must be finite and positive (got 0.0)"),
+        (&["--workload", "w2", "--members", "0"], "error: --members: must be at least 1 (got 0)"),
+        (&["--workload", "sde", "--members", "4"], "error: --members: must be left out for the sde workload"),
+        (&[], "error: the following required arguments were not provided: --workload <WORKLOAD>"),
+        (&["--peak", "--workload", "w1"], "error: the argument '--peak' cannot be used with '--workload <WORKLOAD>'"),
     ];
     for (args, expected) in cases {
+        if expected.is_empty() {
+            continue; // a build with the cuda backend
+        }
         let o = modewise(&[&["bench"], args].concat());
         assert_eq!(o.status.code(), Some(2), "{args:?}");
         let err = stderr(&o);

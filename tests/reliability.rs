@@ -153,9 +153,18 @@ fn bad_inputs() -> Vec<Bad> {
         // Command line.
         cli(&["run", "no-such-preset", "--out", "OUT"], SPEC, "preset: must be one of saddle, stationary"),
         cli(
-            &["run", "FILE", "--out", "OUT", "--backend", "cuda"],
+            &["run", "FILE", "--out", "OUT", "--backend", "tpu"],
             SPEC,
-            "--backend: must be one of ndarray, flex, wgpu",
+            "--backend: must be one of ndarray, flex, wgpu, cuda",
+        ),
+        cli(
+            &["run", "FILE", "--out", "OUT", "--backend", if cfg!(feature = "cuda") { "tpu" } else { "cuda" }],
+            SPEC,
+            if cfg!(feature = "cuda") {
+                "--backend: must be one of"
+            } else {
+                "--backend: this modewise was built without the cuda backend: rebuild it with `cargo build --release --features cuda` (got cuda)"
+            },
         ),
         cli(&["run", "FILE", "--out", "OUT", "--threads", "0"], SPEC, "--threads: must be at least 1"),
         cli(&["run", "FILE", "--out", "OUT", "--threads", "100000"], SPEC, "--threads: must be at most 4 per core"),

@@ -344,6 +344,7 @@ mod tests {
                     data: modewise_dln::DataParams {
                         source: DataSource::Fixed { n: 1_000_000_000_000, whiten: false, train_fraction: 1.0 },
                         sigma: 0.0,
+                        ..Default::default()
                     },
                     ..base.clone()
                 },

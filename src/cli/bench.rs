@@ -1,10 +1,12 @@
 //! `modewise bench`: times one standard workload on this machine (steps, member-steps or
-//! path-steps per second), so anyone can measure their own hardware and backends.
+//! path-steps per second), or measures one core's floating-point peak (`--peak`), so anyone can
+//! measure their own hardware and backends.
 
 use std::time::{Duration, Instant};
 
 use clap::Args;
 use clap::builder::{PossibleValuesParser, TypedValueParser};
+use modewise_bench::peak::Peak;
 use modewise_bench::{Workload, sde};
 use modewise_dln::{BackendKind, GradientPath, InvalidParameter, Trainer};
 use modewise_theory::check::positive;
@@ -27,8 +29,13 @@ const MAX_SECONDS: f64 = 3600.0;
 pub struct BenchArgs {
     /// w1, w2, w3 (one network, steps/s), w1e, w2e (ensembles of 64 and 16, member-steps/s) or
     /// sde (per-mode SDE ensemble of 10⁵ paths, L = 4, path-steps/s).
-    #[arg(long, value_parser = named(&Workload::NAMES))]
-    pub workload: Workload,
+    #[arg(long, value_parser = named(&Workload::NAMES), required_unless_present = "peak")]
+    pub workload: Option<Workload>,
+    /// Instead of a workload, measure one core's f32 peak: a loop of independent fused
+    /// multiply-adds at each vector width the CPU has (AVX-512, AVX2; a portable loop
+    /// elsewhere), in GFLOP/s, on the calling thread.
+    #[arg(long, conflicts_with_all = ["workload", "backend"])]
+    pub peak: bool,
     /// Backend of the DLN workloads (default flex); the sde workload runs on the CPU (the
     /// theory crate) and takes none.
     #[arg(long, value_parser = named(&BackendKind::NAMES))]
@@ -37,10 +44,17 @@ pub struct BenchArgs {
     /// closed-form on wgpu), fused, closed-form or autodiff (the reference).
     #[arg(long, value_parser = named(&GradientPath::NAMES), default_value = "auto")]
     pub gradient: GradientPath,
-    /// Seconds to measure (at most 3600), after a warm-up of a fifth of that.
+    /// Ensemble members of a DLN workload (default: the workload's own, 1 for w1, w2, w3, 64
+    /// for w1e, 16 for w2e), trained as one batched ensemble; rates are then member-steps/s.
+    #[arg(long)]
+    pub members: Option<usize>,
+    /// Seconds to measure (at most 3600), after a warm-up of a fifth of that (with --peak: in
+    /// all, shared between the widths).
     #[arg(long, default_value_t = 3.0)]
     pub seconds: f64,
-    /// Print one JSON object: {"workload", "backend", "threads", "per_second"}.
+    /// Print one JSON object: {"workload", "backend", "threads", "members", "per_second"}; with --peak
+    /// {"peak": {"avx512": GFLOP/s, "avx2": GFLOP/s}, "widest", "cpu"} (null for a width the
+    /// CPU lacks; {"portable": GFLOP/s} off x86-64).
     #[arg(long)]
     pub json: bool,
 }
@@ -71,10 +85,25 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             args.seconds
         ));
     }
+    let Some(workload) = args.workload else {
+        return peak(args.seconds, args.json);
+    };
     let threads = rayon::current_num_threads();
-    let workload = args.workload;
-    let (backend, per_second, unit) = match workload.params(args.backend.unwrap_or(BackendKind::Flex), args.gradient) {
+    if args.members == Some(0) {
+        anyhow::bail!(InvalidParameter::new("--members", "must be at least 1", 0));
+    }
+    let members = args.members.unwrap_or(workload.members());
+    let backend = args.backend.unwrap_or(BackendKind::Flex);
+    super::experiment::built("--backend", backend)?;
+    let (backend, per_second, unit) = match workload.params_with_members(backend, args.gradient, members) {
         None => {
+            if args.members.is_some() {
+                anyhow::bail!(InvalidParameter::new(
+                    "--members",
+                    "must be left out for the sde workload (its paths are fixed)",
+                    members
+                ));
+            }
             if let Some(b) = args.backend {
                 anyhow::bail!(InvalidParameter::new(
                     "--backend",
@@ -95,7 +124,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             // Steps are queued on the device; a sync every 16 steps bounds the queue and makes
             // the clock honest on asynchronous backends.
             let chunk = 16;
-            let units = (chunk * workload.members()) as f64;
+            let units = (chunk * members) as f64;
             let r = rate(args.seconds, units, || {
                 for _ in 0..chunk {
                     trainer.step();
@@ -103,7 +132,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
                 trainer.sync()?;
                 Ok(())
             })?;
-            let unit = if workload.members() > 1 { "member-steps/s" } else { "steps/s" };
+            let unit = if members > 1 { "member-steps/s" } else { "steps/s" };
             (params.backend.name(), r, unit)
         }
     };
@@ -112,11 +141,33 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             "workload": workload.name(),
             "backend": backend,
             "threads": threads,
+            "members": members,
             "per_second": per_second,
         });
         println!("{out}");
     } else {
         println!("{workload} on {backend}, {threads} thread(s): {per_second:.4e} {unit}");
+    }
+    Ok(())
+}
+
+/// `modewise bench --peak`: one core's f32 FMA peak at each vector width, `seconds` in all.
+fn peak(seconds: f64, json: bool) -> anyhow::Result<()> {
+    let p = Peak::measure(seconds);
+    if json {
+        let mut table = serde_json::Map::new();
+        if cfg!(target_arch = "x86_64") {
+            table.insert("avx512".into(), serde_json::Value::Null);
+            table.insert("avx2".into(), serde_json::Value::Null);
+        }
+        for &(w, g) in &p.gflops {
+            table.insert(w.name().into(), serde_json::json!(g));
+        }
+        let out = serde_json::json!({ "peak": table, "widest": p.widest().0.name(), "cpu": p.cpu });
+        println!("{out}");
+    } else {
+        let rates: Vec<String> = p.gflops.iter().map(|(w, g)| format!("{} {g:.1} GFLOP/s", w.name())).collect();
+        println!("f32 FMA peak of one core: {} ({})", rates.join(", "), p.cpu);
     }
     Ok(())
 }

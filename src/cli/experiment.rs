@@ -31,7 +31,8 @@ pub struct RunArgs {
     /// published together). A symbolic link is followed.
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Hardware backend for every run, overriding the spec: ndarray, flex or wgpu.
+    /// Hardware backend for every run, overriding the spec: ndarray, flex, wgpu or cuda (cuda in a
+    /// build with `--features cuda`).
     #[arg(long, value_parser = typed::<BackendKind>())]
     pub backend: Option<BackendKind>,
     /// Replace an existing results directory.
@@ -92,6 +93,9 @@ pub struct ReportArgs {
 /// Loads the experiments named by `what` (a spec file or a preset) with the overrides applied,
 /// on `backend` when given, and checks them.
 fn load(what: &str, overrides: &[Override], backend: Option<BackendKind>) -> anyhow::Result<Vec<CheckedExperiment>> {
+    if let Some(b) = backend {
+        built("--backend", b)?;
+    }
     let path = Path::new(what);
     let specs = if what.ends_with(".toml") || path.is_file() {
         let text = std::fs::read_to_string(path).map_err(|e| ExperimentError::Invalid {
@@ -527,4 +531,18 @@ fn experiment_dirs(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
         entries.filter_map(Result::ok).map(|e| e.path()).filter(|p| p.is_dir() && holds_results(p)).collect();
     dirs.sort();
     Ok(dirs)
+}
+
+/// Refuses a backend this build lacks (`cuda` without the cargo feature), naming `flag`.
+pub(crate) fn built(flag: &str, backend: BackendKind) -> anyhow::Result<()> {
+    if !backend.built() {
+        anyhow::bail!(modewise_dln::InvalidParameter::new(
+            flag,
+            format!(
+                "this modewise was built without the {backend} backend: rebuild it with `cargo build --release --features {backend}`"
+            ),
+            backend.name()
+        ));
+    }
+    Ok(())
 }

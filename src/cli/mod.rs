@@ -385,7 +385,7 @@ mod tests {
         let cases: [(&[&str], &str); 5] = [
             (&["sweep", "g.toml", "--shard", "x"], "error: --shard: must be I/N (got `x`)"),
             (&["sweep", "g.toml", "--shard", "0/0"], "error: --shard: needs 0 ≤ I < N and N ≥ 1 (got 0/0)"),
-            (&["run", "--backend", "cuda"], "error: --backend: must be one of ndarray, flex, wgpu (got cuda)"),
+            (&["run", "--backend", "tpu"], "error: --backend: must be one of ndarray, flex, wgpu, cuda (got tpu)"),
             (&["run", "--set", "train.lr"], "error: --set: must be KEY=VALUE (got `train.lr`)"),
             (
                 &["theory", "peak", "--w0", "0.1", "--coordinate", "x"],

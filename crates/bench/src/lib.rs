@@ -1,6 +1,9 @@
 //! The project's standard speed workloads (W1, W2, W3, the W1/W2 ensembles and the per-mode SDE
 //! ensemble), shared by `modewise bench` and the criterion benchmarks of this crate so that both
-//! time exactly the same work. Scaffolding for measuring, not part of the libraries' APIs.
+//! time exactly the same work, and one core's measured floating-point peak ([`peak`]) that they
+//! are compared with. Scaffolding for measuring, not part of the libraries' APIs.
+
+pub mod peak;
 
 use modewise_dln::{
     BackendKind, DataParams, DataSource, GaussianStd, GradientPath, InitScheme, SpectrumSpec, TeacherParams,
@@ -91,8 +94,20 @@ impl Workload {
 
     /// The run parameters of a DLN workload (`None` for [`Sde`](Self::Sde)): a power-law
     /// teacher of rank 5, Gaussian start (`γ = 2`), label noise 0.1, η = 10⁻³, no diffusion
-    /// probe, as many steps as asked for.
+    /// probe, as many steps as asked for, [`members`](Self::members) members.
     pub fn params(self, backend: BackendKind, gradient: GradientPath) -> Option<TrainParams> {
+        self.params_with_members(backend, gradient, self.members())
+    }
+
+    /// [`params`](Self::params) with `members` ensemble members (seeds `0 … members − 1`)
+    /// instead of the workload's own count: W1, W2 and W3 as ensembles of any size (e.g. W2 ×
+    /// 1024 or W1 × 4096 on a GPU).
+    pub fn params_with_members(
+        self,
+        backend: BackendKind,
+        gradient: GradientPath,
+        members: usize,
+    ) -> Option<TrainParams> {
         Some(TrainParams {
             dims: self.dims()?,
             teacher: TeacherParams {
@@ -100,11 +115,11 @@ impl Workload {
                 seed: 0,
             },
             init: InitScheme::Gaussian { std: GaussianStd::Gamma(2.0) },
-            data: DataParams { source: DataSource::Online, sigma: 0.1 },
+            data: DataParams { source: DataSource::Online, sigma: 0.1, ..DataParams::default() },
             lr: 1e-3,
             batch: self.batch()?,
             steps: u64::MAX,
-            seeds: (0..self.members() as u64).collect(),
+            seeds: (0..members as u64).collect(),
             gradient,
             backend,
             n_probe: 0,
@@ -183,6 +198,10 @@ mod tests {
             "w4".parse::<Workload>().unwrap_err().to_string(),
             "workload: must be one of w1, w2, w3, w1e, w2e, sde (got w4)"
         );
+        let big = Workload::W2.params_with_members(BackendKind::Wgpu, GradientPath::Auto, 1024).unwrap();
+        assert_eq!(big.seeds.len(), 1024);
+        assert_eq!(big.dims, Workload::W2.dims().unwrap());
+        assert_eq!(Workload::W1e.params(BackendKind::Flex, GradientPath::Auto).unwrap().seeds.len(), 64);
         assert_eq!(sde::params().paths, 100_000);
         assert_eq!(sde::mode().depth(), 4);
     }

@@ -20,16 +20,32 @@ pub enum BackendKind {
     Flex,
     /// burn-wgpu on the best adapter wgpu finds (a GPU, or Mesa's software Vulkan without one).
     Wgpu,
+    /// burn's CUDA backend on the first NVIDIA GPU: only in a build with the cargo feature
+    /// `cuda` ([`BackendKind::built`]); it loads the CUDA driver at run time.
+    Cuda,
 }
 
 impl BackendKind {
     /// The one table of names (command line, specs, data files), in the order `--backend` lists
     /// them. Serde's `lowercase` names are the same; a test checks it.
-    pub const NAMES: [(BackendKind, &'static str); 3] =
-        [(Self::Ndarray, "ndarray"), (Self::Flex, "flex"), (Self::Wgpu, "wgpu")];
+    pub const NAMES: [(BackendKind, &'static str); 4] =
+        [(Self::Ndarray, "ndarray"), (Self::Flex, "flex"), (Self::Wgpu, "wgpu"), (Self::Cuda, "cuda")];
 
-    /// Every backend, in the order `--backend` lists them.
-    pub const ALL: [BackendKind; 3] = [Self::NAMES[0].0, Self::NAMES[1].0, Self::NAMES[2].0];
+    /// Every backend, in the order `--backend` lists them (also those this build lacks: see
+    /// [`built`](Self::built)).
+    pub const ALL: [BackendKind; 4] = [Self::NAMES[0].0, Self::NAMES[1].0, Self::NAMES[2].0, Self::NAMES[3].0];
+
+    /// Whether this build has the backend: all but [`Cuda`](Self::Cuda), which needs the cargo
+    /// feature `cuda` (`cargo build --release --features cuda`).
+    pub const fn built(self) -> bool {
+        !matches!(self, Self::Cuda) || cfg!(feature = "cuda")
+    }
+
+    /// Whether the backend runs on a GPU (through cubecl: wgpu, cuda), where the training data
+    /// are drawn on the device and the gradient path `auto` is the closed form on tensors.
+    pub const fn is_gpu(self) -> bool {
+        matches!(self, Self::Wgpu | Self::Cuda)
+    }
 
     /// The name used on the command line and in data files.
     pub fn name(self) -> &'static str {
@@ -37,6 +53,11 @@ impl BackendKind {
     }
 
     /// The burn device of this backend (lazy: nothing is initialised until first use).
+    ///
+    /// # Panics
+    ///
+    /// For a backend this build lacks ([`built`](Self::built) is false): checking a run's
+    /// parameters refuses it first, naming the field.
     pub fn device(self) -> Device {
         match self {
             // burn 0.22 deprecates ndarray in favour of flex; the project keeps it as the
@@ -45,6 +66,10 @@ impl BackendKind {
             Self::Ndarray => Device::ndarray(),
             Self::Flex => Device::flex(),
             Self::Wgpu => Device::wgpu(DeviceKind::DefaultDevice),
+            #[cfg(feature = "cuda")]
+            Self::Cuda => Device::cuda(0),
+            #[cfg(not(feature = "cuda"))]
+            Self::Cuda => panic!("this build has no CUDA backend (the cargo feature `cuda`)"),
         }
     }
 }
@@ -84,9 +109,11 @@ mod tests {
         for b in BackendKind::ALL {
             assert_eq!(b.name().parse::<BackendKind>().unwrap(), b);
         }
-        let err = "cuda".parse::<BackendKind>().unwrap_err();
-        assert_eq!(err.to_string(), "backend: must be one of ndarray, flex, wgpu (got cuda)");
-        assert_eq!(BackendKind::ALL.map(BackendKind::name), ["ndarray", "flex", "wgpu"]);
+        let err = "tpu".parse::<BackendKind>().unwrap_err();
+        assert_eq!(err.to_string(), "backend: must be one of ndarray, flex, wgpu, cuda (got tpu)");
+        assert_eq!(BackendKind::ALL.map(BackendKind::name), ["ndarray", "flex", "wgpu", "cuda"]);
+        assert_eq!(BackendKind::Cuda.built(), cfg!(feature = "cuda"));
+        assert!(BackendKind::ALL.iter().filter(|b| **b != BackendKind::Cuda).all(|b| b.built()));
         // Specs spell backends as serde does: the same names.
         use serde::de::{IntoDeserializer, value::Error};
         for (b, name) in BackendKind::NAMES {

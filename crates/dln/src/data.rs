@@ -2,10 +2,14 @@
 //! the batch sampler (`BatchSampler`) that hands the trainer one batch for every active member.
 //!
 //! Data are drawn on the host from each member's own random stream, so a member of an ensemble
-//! sees exactly the data of the single run with the same seed, on every backend.
+//! sees exactly the data of the single run with the same seed, on every backend. Online batches
+//! come from the counter-based generator of `modewise_theory::rng::philox` by default (batch
+//! `d` of a member is a pure function of its seed, namespace and `d`); the members' batches are
+//! drawn in parallel, which changes no bit.
 
 use nalgebra::DMatrix;
 use rand_distr::{Distribution, StandardNormal};
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::DlnError;
@@ -14,6 +18,7 @@ use crate::fused::Real;
 use crate::teacher::Teacher;
 use crate::train::TrainSpec;
 use modewise_theory::check::non_negative;
+use modewise_theory::rng::philox::Philox;
 use modewise_theory::rng::{PathRng, Stream};
 
 /// Where the training batches come from.
@@ -46,6 +51,21 @@ pub enum DataSource {
     },
     /// No sampling: gradient descent on the population loss `ℒ = ½‖W − M‖²_F + ½ d_L σ²`.
     Population,
+}
+
+/// The generator of the online batches' normal numbers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Generator {
+    /// Counter-based: Philox4x32-10 on the member's batches stream, Box–Muller in `f32`
+    /// (`modewise_theory::rng::philox`, whose documentation gives the exact algorithm); any
+    /// element of any batch can be computed on its own, vectorised, and on a GPU.
+    #[default]
+    Philox,
+    /// The generator of the releases before it: `rand_distr`'s f64 ziggurat on the member's
+    /// PCG64 data stream, one element after another, rounded to `f32` (about ten times slower;
+    /// to reproduce results written by those releases bit for bit).
+    Pcg64Ziggurat,
 }
 
 /// [`DataSource`] as read from a spec. Every kind is a struct variant, even without fields:
@@ -94,6 +114,9 @@ pub struct DataParams {
     pub source: DataSource,
     /// Label-noise standard deviation `σ`; finite and non-negative.
     pub sigma: f64,
+    /// The generator of online batches (`"philox"` by default, or `"pcg64-ziggurat"`); fixed
+    /// samples are always drawn from the PCG64 data stream.
+    pub generator: Generator,
 }
 
 impl DataParams {
@@ -217,9 +240,11 @@ impl<T: Real> BatchSampler<T> {
         let (nx, nz) = (self.d_in * b, self.d_out * b);
         self.x.resize(e * nx, T::zero());
         self.z.resize(e * nz, T::zero());
-        for (slot, m) in self.members.iter_mut().enumerate() {
-            m.next_batch(&mut self.x[slot * nx..(slot + 1) * nx], &mut self.z[slot * nz..(slot + 1) * nz], b);
-        }
+        self.members
+            .par_iter_mut()
+            .zip(self.x.par_chunks_mut(nx))
+            .zip(self.z.par_chunks_mut(nz))
+            .for_each(|((m, x), z)| m.next_batch(x, z, b));
         match self.source {
             DataSource::Online => Batch::Online { x: &self.x, noise: &self.z, size: b },
             DataSource::Fixed { .. } => Batch::Labelled { x: &self.x, y: &self.z, size: b },
@@ -272,6 +297,9 @@ pub(crate) struct MemberData<T> {
     seed: u64,
     namespace: u64,
     rng: PathRng,
+    /// The counter-based generator of online batches and the number of the next batch (`None`
+    /// with [`Generator::Pcg64Ziggurat`] or a fixed sample).
+    batches: Option<(Philox, u64)>,
     sigma: T,
     fixed: Option<FixedSample<T>>,
 }
@@ -297,12 +325,28 @@ impl<T: Real> MemberData<T> {
             }
             _ => None,
         };
-        Self { seed, namespace, rng, sigma: T::of(data.sigma), fixed }
+        let batches = (data.source == DataSource::Online && data.generator == Generator::Philox)
+            .then(|| (Philox::of(seed, Stream::Batches { namespace }), 0));
+        Self { seed, namespace, rng, batches, sigma: T::of(data.sigma), fixed }
     }
 
     /// Fills `x` (`d_in × B`, row-major) and `z` (`d_out × B`, row-major) with the next batch:
     /// for online data `z` is the label noise `ε`, for a fixed sample the labels `y`.
     pub(crate) fn next_batch(&mut self, x: &mut [T], z: &mut [T], batch: usize) {
+        if let Some((philox, next)) = &mut self.batches {
+            // Batch `next`: part 0 the inputs, part 1 the label noise.
+            T::fill_normal(philox, *next, 0, x);
+            if self.sigma > T::zero() {
+                T::fill_normal(philox, *next, 1, z);
+                for v in z.iter_mut() {
+                    *v = *v * self.sigma;
+                }
+            } else {
+                z.fill(T::zero());
+            }
+            *next += 1;
+            return;
+        }
         match &mut self.fixed {
             None => draw_online(&mut self.rng, self.sigma, x, z),
             Some(f) => {
@@ -439,6 +483,37 @@ impl<T: Real> FixedSample<T> {
 mod tests {
     use super::*;
     use crate::teacher::TeacherParams;
+
+    /// Online batches are the counter-based stream: batch `d` of a member is elements of draw
+    /// `d` (part 0 the inputs, part 1 the noise times σ), whatever the other members, and the
+    /// f64 sampler hands out the same numbers widened.
+    #[test]
+    fn online_batches_are_the_members_counter_based_draws_in_either_precision() {
+        let spectrum = crate::teacher::SpectrumSpec::List { s: vec![2.0, 1.0] };
+        let teacher = TeacherParams { spectrum, ..TeacherParams::default() }.build(3, 2).unwrap();
+        let data = DataParams { sigma: 0.5, ..DataParams::default() };
+        let (seeds, batch) = ([4u64, 9, 2], 5);
+        let mut narrow = BatchSampler::<f32>::new(&seeds, 7, &data, &teacher, batch);
+        let mut wide = BatchSampler::<f64>::new(&seeds, 7, &data, &teacher, batch);
+        for d in 0..3u64 {
+            let (Batch::Online { x, noise, .. }, Batch::Online { x: x64, noise: noise64, .. }) =
+                (narrow.next(), wide.next())
+            else {
+                panic!("online batches")
+            };
+            for (e, &seed) in seeds.iter().enumerate() {
+                let g = Philox::of(seed, Stream::Batches { namespace: 7 });
+                for i in 0..3 * batch {
+                    assert_eq!(x[e * 3 * batch + i], g.normal(d, 0, i as u64), "x of member {e}, batch {d}");
+                }
+                for i in 0..2 * batch {
+                    assert_eq!(noise[e * 2 * batch + i], 0.5 * g.normal(d, 1, i as u64), "noise of member {e}");
+                }
+            }
+            assert!(x.iter().zip(x64).all(|(&a, &b)| f64::from(a) == b));
+            assert!(noise.iter().zip(noise64).all(|(&a, &b)| (f64::from(a) - b).abs() <= 1e-7 * b.abs()));
+        }
+    }
 
     #[test]
     fn whitened_sample_has_identity_covariance_and_epochs_are_permutations() {

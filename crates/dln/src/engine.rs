@@ -12,7 +12,8 @@ use std::mem;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use nalgebra::DMatrix;
 
-use crate::data::{Batch, BatchSampler};
+use crate::data::{Batch, BatchSampler, Generator};
+use crate::device::DeviceBatches;
 use crate::error::Result;
 use crate::fused::{FusedNet, HostBatch, Real};
 use crate::model::{host_to_tensors, push_row_major, tensors_to_host};
@@ -136,7 +137,7 @@ impl Engine {
         let e = weights.first().map_or(0, |w| w.dims()[0]);
         let constants = DeviceConstants::new(spec, e, &device);
         let (x, y, scale) = match self {
-            Self::Tensor(t) => constants.tensors(&t.sampler.next(), &device),
+            Self::Tensor(t) => t.next_batch(),
             Self::Fused(f) => constants.tensors(&f.sampler.next(), &device),
             Self::Fused64(_) => panic!("the tensor oracle takes f32 batches; use next_host_gradients"),
         };
@@ -205,22 +206,54 @@ pub(crate) struct TensorEngine {
     /// Layer tensors `[E, d_l, d_{l−1}]` (none once every member has been dropped).
     weights: Vec<Tensor<3>>,
     sampler: BatchSampler<f32>,
+    /// Online Philox batches drawn on the device (cubecl backends); `None` where the host
+    /// sampler draws them and they are uploaded.
+    on_device: Option<DeviceBatches>,
     constants: DeviceConstants,
     spec: TrainSpec,
 }
 
 impl TensorEngine {
     fn new(spec: &TrainSpec, members: &[Vec<DMatrix<f64>>], device: Device, path: GradientPath) -> Result<Self> {
+        let p = spec.params();
         let weights = host_to_tensors(members, &device)?;
         let constants = DeviceConstants::new(spec, members.len(), &device);
         let sampler = BatchSampler::of(spec);
-        Ok(Self { backend: spec.params().backend, path, weights, sampler, constants, spec: spec.clone(), device })
+        let rows = p.dims[0] + p.dims[p.dims.len() - 1];
+        let on_device = (p.data.source == DataSource::Online
+            && p.data.generator == Generator::Philox
+            && crate::device::addressable(members.len(), rows, p.batch))
+        .then(|| DeviceBatches::new(&p.seeds, p.streams.data, p.data.sigma, &device))
+        .flatten();
+        Ok(Self { backend: p.backend, path, weights, sampler, on_device, constants, spec: spec.clone(), device })
+    }
+
+    /// The next batch as tensors `(x, y, scale)` (see [`DeviceConstants::tensors`]): drawn on
+    /// the device where it can be, else drawn on the host and uploaded.
+    fn next_batch(&mut self) -> (Tensor<3>, Tensor<3>, f32) {
+        let Some(batches) = &mut self.on_device else {
+            return self.constants.tensors(&self.sampler.next(), &self.device);
+        };
+        let dims = &self.spec.params().dims;
+        let b = self.spec.params().batch;
+        let (x, noise) = batches.next(dims[0], dims[dims.len() - 1], b, &self.device);
+        let y = self.constants.teacher.clone().matmul(x.clone());
+        let y = match noise {
+            Some(noise) => y + noise,
+            None => y,
+        };
+        (x, y, 1.0 / b as f32)
     }
 
     fn step(&mut self, lr: f32) {
-        let (x, y, scale) = self.constants.tensors(&self.sampler.next(), &self.device);
-        let grads = gradients(&self.weights, x, y, scale, self.path);
-        self.weights = mem::take(&mut self.weights).into_iter().zip(grads).map(|(w, g)| w - g.mul_scalar(lr)).collect();
+        let (x, y, scale) = self.next_batch();
+        self.weights = match self.path {
+            GradientPath::Autodiff => {
+                let grads = gradients(&self.weights, x, y, scale, self.path);
+                mem::take(&mut self.weights).into_iter().zip(grads).map(|(w, g)| w - g.mul_scalar(lr)).collect()
+            }
+            _ => closed_form_step(mem::take(&mut self.weights), x, y, scale * lr),
+        };
     }
 
     /// One step of the `clones` of the member at `slot` on its clone batches (see
@@ -263,6 +296,9 @@ impl TensorEngine {
             return;
         }
         self.sampler.retain(keep);
+        if let Some(batches) = &mut self.on_device {
+            batches.retain(keep);
+        }
         let idx: Vec<i64> = (0..keep.len()).filter(|&slot| keep[slot]).map(|slot| slot as i64).collect();
         if idx.is_empty() {
             self.weights.clear();
@@ -406,6 +442,33 @@ pub fn gradients(weights: &[Tensor<3>], x: Tensor<3>, y: Tensor<3>, scale: f32, 
             tracked.iter().map(|w| w.grad(&grads).expect("every layer requires a gradient")).collect()
         }
     }
+}
+
+/// One closed-form SGD step on tensors, `W_l ← W_l − η ∇W_l`, with the step size folded into
+/// the error: `δ_L = (h_L − y)·(scale·η)` (one scalar product for all layers), then from the
+/// last layer down `δ_{l−1} = W_lᵀ δ_l` (before `W_l` changes) and `W_l ← W_l − δ_l h_{l−1}ᵀ`.
+/// Per layer one product and one subtraction update the weights: no gradient tensors, no
+/// per-layer scaling (two launches per layer fewer than gradients, then `w − η g`).
+fn closed_form_step(weights: Vec<Tensor<3>>, x: Tensor<3>, y: Tensor<3>, step: f32) -> Vec<Tensor<3>> {
+    let mut acts = Vec::with_capacity(weights.len());
+    let mut h = x;
+    for w in &weights {
+        let next = w.clone().matmul(h.clone());
+        acts.push(h);
+        h = next;
+    }
+    let mut delta = (h - y).mul_scalar(step);
+    let mut stepped: Vec<Tensor<3>> = Vec::with_capacity(weights.len());
+    for (l, w) in weights.into_iter().enumerate().rev() {
+        let input = acts.pop().expect("one activation per layer");
+        let back = (l > 0).then(|| w.clone().swap_dims(1, 2).matmul(delta.clone()));
+        stepped.push(w - delta.clone().matmul(input.swap_dims(1, 2)));
+        if let Some(back) = back {
+            delta = back;
+        }
+    }
+    stepped.reverse();
+    stepped
 }
 
 /// The fused path's gradients on tensors read back to the host (a test oracle).

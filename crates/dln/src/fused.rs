@@ -5,6 +5,7 @@
 
 use std::fmt::Debug;
 
+use modewise_theory::rng::philox::Philox;
 use nalgebra::DMatrix;
 use rayon::prelude::*;
 
@@ -14,6 +15,10 @@ pub(crate) trait Real: num_traits::Float + Default + Debug + Send + Sync + 'stat
     fn of(v: f64) -> Self;
     /// The value in f64 (exact).
     fn wide(self) -> f64;
+    /// Elements `0 … out.len() − 1` of part `part` of draw `draw` of the counter-based
+    /// generator `g`: its `f32` normals, in f64 widened exactly (so both precisions see the same
+    /// data).
+    fn fill_normal(g: &Philox, draw: u64, part: u32, out: &mut [Self]);
 }
 
 impl Real for f32 {
@@ -24,6 +29,10 @@ impl Real for f32 {
     fn wide(self) -> f64 {
         f64::from(self)
     }
+
+    fn fill_normal(g: &Philox, draw: u64, part: u32, out: &mut [Self]) {
+        g.fill_normal(draw, part, 0, out);
+    }
 }
 
 impl Real for f64 {
@@ -33,6 +42,18 @@ impl Real for f64 {
 
     fn wide(self) -> f64 {
         self
+    }
+
+    fn fill_normal(g: &Philox, draw: u64, part: u32, out: &mut [Self]) {
+        const CHUNK: usize = 512;
+        let mut buf = [0.0f32; CHUNK];
+        for (i, chunk) in out.chunks_mut(CHUNK).enumerate() {
+            let narrow = &mut buf[..chunk.len()];
+            g.fill_normal(draw, part, (i * CHUNK) as u64, narrow);
+            for (w, &v) in chunk.iter_mut().zip(narrow.iter()) {
+                *w = f64::from(v);
+            }
+        }
     }
 }
 

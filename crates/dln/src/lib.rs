@@ -24,6 +24,7 @@
 
 pub mod backend;
 pub mod data;
+mod device;
 mod engine;
 pub mod error;
 mod fused;
@@ -35,7 +36,7 @@ pub mod teacher;
 pub mod train;
 
 pub use backend::BackendKind;
-pub use data::{DataParams, DataSource, train_count};
+pub use data::{DataParams, DataSource, Generator, train_count};
 #[cfg(feature = "testing")]
 pub use engine::gradients;
 pub use error::{DlnError, InvalidParameter, Result};

@@ -30,7 +30,7 @@ use modewise_theory::rng::{NAMESPACES, Stream};
 #[serde(rename_all = "kebab-case")]
 pub enum GradientPath {
     /// The fastest path for the backend: [`Fused`](Self::Fused) on ndarray and flex,
-    /// [`ClosedForm`](Self::ClosedForm) on wgpu. Checking the parameters resolves it, so data
+    /// [`ClosedForm`](Self::ClosedForm) on the GPU backends (wgpu, cuda). Checking the parameters resolves it, so data
     /// files record the path that ran.
     #[default]
     Auto,
@@ -58,7 +58,7 @@ impl GradientPath {
     /// The path that runs on `backend`: [`Auto`](Self::Auto) resolved, others unchanged.
     pub fn resolve(self, backend: BackendKind) -> Self {
         match (self, backend) {
-            (Self::Auto, BackendKind::Wgpu) => Self::ClosedForm,
+            (Self::Auto, b) if b.is_gpu() => Self::ClosedForm,
             (Self::Auto, _) => Self::Fused,
             (path, _) => path,
         }
@@ -267,7 +267,7 @@ pub struct TrainParams {
     pub seeds: Vec<u64>,
     /// The random-stream namespaces of every member (default 0: see [`StreamNamespaces`]).
     pub streams: StreamNamespaces,
-    /// Gradient path (default `auto`: fused on the CPU backends, closed-form on wgpu).
+    /// Gradient path (default `auto`: fused on the CPU backends, closed-form on wgpu and cuda).
     pub gradient: GradientPath,
     /// Training precision (default f32; f64 needs the fused CPU path: see [`Precision`]).
     pub precision: Precision,
@@ -355,17 +355,33 @@ impl TrainParams {
         if self.n_clones == 1 {
             return Err(DlnError::invalid("n_clones", "must be 0 (no clones) or at least 2 (clones per probe)", 1));
         }
-        if self.gradient == GradientPath::Fused && self.backend == BackendKind::Wgpu {
+        if !self.backend.built() {
+            return Err(DlnError::invalid(
+                "backend",
+                format!(
+                    "this build has no {0} backend: build modewise with `--features {0}` (it needs the {0} driver at run time)",
+                    self.backend
+                ),
+                self.backend.name(),
+            ));
+        }
+        if self.gradient == GradientPath::Fused && self.backend.is_gpu() {
             return Err(DlnError::invalid(
                 "gradient",
-                "fused runs on the CPU in host memory; with the wgpu backend use closed-form or autodiff",
+                format!(
+                    "fused runs on the CPU in host memory; with the {} backend use closed-form or autodiff",
+                    self.backend
+                ),
                 "fused",
             ));
         }
         let gradient = self.gradient.resolve(self.backend);
         if self.precision == Precision::F64 && gradient != GradientPath::Fused {
-            let rule = if self.backend == BackendKind::Wgpu {
-                "f64 trains on the fused CPU path; the wgpu backend trains in f32 (use ndarray or flex)".to_string()
+            let rule = if self.backend.is_gpu() {
+                format!(
+                    "f64 trains on the fused CPU path; the {} backend trains in f32 (use ndarray or flex)",
+                    self.backend
+                )
             } else {
                 format!(
                     "f64 trains on the fused CPU path only (gradient = fused or auto); the {gradient} path trains in f32"

@@ -24,7 +24,7 @@ pub fn small_run(backend: BackendKind, seeds: Vec<u64>, steps: u64, gradient: Gr
         dims: vec![5, 7, 6, 4],
         teacher: TeacherParams { spectrum: SpectrumSpec::List { s: vec![2.0, 1.0] }, seed: 11 },
         init: InitScheme::Gaussian { std: GaussianStd::Scale(0.4) },
-        data: DataParams { source: DataSource::Online, sigma: 0.3 },
+        data: DataParams { source: DataSource::Online, sigma: 0.3, ..DataParams::default() },
         lr: 0.02,
         batch: 4,
         steps,

@@ -10,7 +10,7 @@ fn aligned_run(sigma: f64, a0: Vec<f64>, steps: u64, source: DataSource) -> Trai
         dims: vec![6, 8, 7, 5],
         teacher: TeacherParams { spectrum: SpectrumSpec::List { s: vec![3.0, 1.5, 0.5] }, seed: 2 },
         init: InitScheme::AlignedBalanced { a0: ModeScale::PerMode(a0) },
-        data: DataParams { source, sigma },
+        data: DataParams { source, sigma, ..DataParams::default() },
         lr: 1e-3,
         batch: 4,
         steps,

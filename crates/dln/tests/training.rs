@@ -13,7 +13,7 @@ fn modes_are_learned_in_order_of_decreasing_strength() {
         dims: vec![8, 16, 16, 8],
         teacher: TeacherParams { spectrum: SpectrumSpec::List { s: vec![4.0, 2.0, 1.0] }, seed: 4 },
         init: InitScheme::Gaussian { std: GaussianStd::Gamma(3.0) },
-        data: DataParams { source: DataSource::Online, sigma: 0.0 },
+        data: DataParams { source: DataSource::Online, sigma: 0.0, ..DataParams::default() },
         lr: 0.01,
         batch: 16,
         steps: 6_000,
@@ -88,7 +88,7 @@ fn a_diverging_member_is_stopped_and_the_others_go_on() {
 #[test]
 fn fixed_whitened_sample_trains_towards_its_least_squares_solution() {
     let mut p = small_run(BackendKind::Flex, vec![4], 4000, GradientPath::ClosedForm);
-    p.data = DataParams { source: DataSource::Fixed { n: 12, whiten: true, train_fraction: 1.0 }, sigma: 0.0 };
+    p.data = DataParams { source: DataSource::Fixed { n: 12, whiten: true, train_fraction: 1.0 }, sigma: 0.0, ..DataParams::default() };
     p.init = InitScheme::Gaussian { std: GaussianStd::Scale(0.5) };
     p.lr = 0.05;
     let spec = p.check().unwrap();
@@ -96,12 +96,12 @@ fn fixed_whitened_sample_trains_towards_its_least_squares_solution() {
     // Without label noise and with a whitened sample the least-squares solution is M itself.
     let last = records.last().unwrap();
     assert!(last.probe.population_loss < 1e-6, "{}", last.probe.population_loss);
-    let err = DataParams { source: DataSource::Fixed { n: 5, whiten: true, train_fraction: 1.0 }, sigma: 0.0 }
+    let err = DataParams { source: DataSource::Fixed { n: 5, whiten: true, train_fraction: 1.0 }, sigma: 0.0, ..DataParams::default() }
         .check(4, 5)
         .unwrap_err();
     assert_eq!(err.to_string(), "source.n: must exceed the input dimension 5 to whiten the sample (got 5)");
     let err = TrainParams {
-        data: DataParams { source: DataSource::Fixed { n: 5, whiten: true, train_fraction: 1.0 }, sigma: 0.0 },
+        data: DataParams { source: DataSource::Fixed { n: 5, whiten: true, train_fraction: 1.0 }, sigma: 0.0, ..DataParams::default() },
         ..p
     }
     .check()
@@ -157,12 +157,19 @@ fn bad_parameters_name_the_field_and_the_rule() {
             "probes.per_decade: must be finite and positive",
         ),
         (
-            TrainParams { data: DataParams { source: DataSource::Online, sigma: -0.1 }, ..ok.clone() },
+            TrainParams {
+                data: DataParams { source: DataSource::Online, sigma: -0.1, ..DataParams::default() },
+                ..ok.clone()
+            },
             "data.sigma: must be finite and non-negative (got -0.1)",
         ),
         (
             TrainParams {
-                data: DataParams { source: DataSource::Fixed { n: 2, whiten: false, train_fraction: 1.0 }, sigma: 0.0 },
+                data: DataParams {
+                    source: DataSource::Fixed { n: 2, whiten: false, train_fraction: 1.0 },
+                    sigma: 0.0,
+                    ..DataParams::default()
+                },
                 ..ok.clone()
             },
             "data.source.n: must be at least the batch size 4 (got 2)",
@@ -278,6 +285,59 @@ fn stream_namespaces_read_as_an_integer_or_a_table() {
     assert_eq!(params.streams, StreamNamespaces::default());
 }
 
+/// The final end-to-end strengths `w_k = u_kᵀ W_L⋯W_1 v_k` of every member and mode.
+fn final_mode_strengths(p: &TrainParams) -> Vec<Vec<f64>> {
+    let spec = p.check().unwrap();
+    let teacher = spec.teacher();
+    final_layers(p)
+        .iter()
+        .map(|layers| {
+            let w = layers.iter().skip(1).fold(layers[0].clone(), |acc, l| l * acc);
+            (0..teacher.rank()).map(|k| (teacher.u().column(k).transpose() * &w * teacher.v().column(k))[0]).collect()
+        })
+        .collect()
+}
+
+/// The counter-based batches train like the PCG64 + ziggurat stream they replaced: over 128
+/// members each (disjoint seeds, so the two samples are independent), the final strength of
+/// every mode, in its stationary fluctuations around `s_k`, has the same mean (Welch: within 4
+/// standard errors of the difference) and the same variance (the log of the ratio within 4 of
+/// its standard errors, `√(2/(n−1))` each) under both generators; and the fluctuations are not
+/// degenerate (label noise reaches the weights under both).
+#[test]
+fn counter_based_batches_train_like_the_old_generator() {
+    let n = 128u64;
+    let run = |generator, first_seed: u64| TrainParams {
+        dims: vec![4, 5, 4],
+        teacher: TeacherParams { spectrum: SpectrumSpec::List { s: vec![2.0, 1.0] }, seed: 3 },
+        init: InitScheme::Gaussian { std: GaussianStd::Scale(0.3) },
+        data: DataParams { source: DataSource::Online, sigma: 0.5, generator },
+        lr: 0.05,
+        batch: 2,
+        steps: 600,
+        seeds: (first_seed..first_seed + n).collect(),
+        backend: BackendKind::Flex,
+        n_probe: 0,
+        ..TrainParams::default()
+    };
+    let new = final_mode_strengths(&run(Generator::Philox, 0));
+    let old = final_mode_strengths(&run(Generator::Pcg64Ziggurat, 1000));
+    let moments = |w: &[Vec<f64>], k: usize| {
+        let mean = w.iter().map(|m| m[k]).sum::<f64>() / n as f64;
+        let var = w.iter().map(|m| (m[k] - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
+        (mean, var)
+    };
+    for (k, s) in [(0, 2.0), (1, 1.0)] {
+        let ((m_new, v_new), (m_old, v_old)) = (moments(&new, k), moments(&old, k));
+        assert!((m_new - s).abs() < 0.1 * s && v_new > 1e-6 && v_old > 1e-6, "mode {k}: {m_new} ± {v_new}");
+        let se = ((v_new + v_old) / n as f64).sqrt();
+        assert!((m_new - m_old).abs() < 4.0 * se, "mode {k} means: {m_new} vs {m_old} (se {se})");
+        let log_ratio = (v_new / v_old).ln();
+        let bound = 4.0 * (2.0 * 2.0 / (n - 1) as f64).sqrt();
+        assert!(log_ratio.abs() < bound, "mode {k} variances: {v_new} vs {v_old}");
+    }
+}
+
 /// Every value of a probe, field by field.
 fn probe_values(p: &Probe) -> Vec<f64> {
     let mut v = vec![
@@ -310,8 +370,11 @@ fn probe_values(p: &Probe) -> Vec<f64> {
 fn non_finite_probes_are_divergence() {
     use modewise_theory::rng::Stream;
     // Depth 4 at an ordinary learning rate (issue 16's spec, eight seeds): seed 7's probes
-    // overflow at step 6, before its weights do; seed 1's weights overflow at step 25.
+    // overflow at step 6, before its weights do; seed 1's weights overflow at step 25. These
+    // are the batches of the PCG64 stream (the generator when issue 16 was written); on
+    // Philox's batches these eight seeds diverge in their weights only.
     let deep = TrainParams {
+        data: DataParams { generator: Generator::Pcg64Ziggurat, ..DataParams::default() },
         dims: vec![3, 4, 4, 4, 3],
         teacher: TeacherParams { spectrum: SpectrumSpec::List { s: vec![2.0, 1.0] }, ..TeacherParams::default() },
         lr: 0.2,

@@ -1,7 +1,9 @@
 //! Every random stream of modewise, in one table.
 //!
 //! A stream is the generator [`path_rng`]`(seed, number)`: a PCG64 seeded from the 64-bit
-//! [`stream_key`] of a seed and a stream number. Streams are independent when their keys differ;
+//! [`stream_key`] of a seed and a stream number; the one exception, a member's online batches,
+//! is the counter-based [`Philox`](philox::Philox) keyed by the same [`stream_key`], whose every
+//! element can be computed on its own (on any thread, or on a GPU; see [`philox`]). Streams are independent when their keys differ;
 //! for one seed, different numbers always give different keys. The seeds are the user's: the
 //! teacher's `teacher.seed`, each ensemble member's seed (`seeds[e]`, distinct within a run),
 //! and the run's first seed `seeds[0]` for its theory overlays.
@@ -16,7 +18,8 @@
 //! | stream | seed | number ([`Stream::number`]) | drawn by |
 //! |---|---|---|---|
 //! | teacher frames `U`, `V` | `teacher.seed` | `0x7EAC` | the DLN crate's `TeacherParams::build` |
-//! | a member's data (online batches, or its fixed sample and epoch permutations), data namespace `n` | member seed | `n·2⁴⁰ + 1` | the DLN crate's data sampler |
+//! | a member's data: its fixed sample and epoch permutations (and its online batches with `data.generator = "pcg64-ziggurat"`), data namespace `n` | member seed | `n·2⁴⁰ + 1` | the DLN crate's data sampler |
+//! | a member's online batches (counter-based: [`philox`], batch `d`, part 0 the inputs and 1 the label noise), data namespace `n` | member seed | `n·2⁴⁰ + 3` | the DLN crate's data sampler |
 //! | a member's initial weights, init namespace `n` | member seed | `n·2⁴⁰ + 2` | the DLN crate's `InitScheme::draw` |
 //! | a member's diffusion-probe samples at SGD step `s` (with `n_probe ≥ 2`), data namespace `n` | member seed | `2⁵⁶ + n·2⁴⁰ + s` | the DLN crate's trainer |
 //! | a member's clone batches at SGD step `s` (with `n_clones ≥ 2`), data namespace `n` | member seed | `5·2⁵⁶ + n·2⁴⁰ + s` | the DLN crate's trainer |
@@ -36,9 +39,12 @@
 //! teacher's seed may equal a member's: their numbers differ). The test
 //! `every_stream_of_a_realistic_run_is_distinct` checks the keys of a run with many members,
 //! namespaces, modes, steps and paths. A stand-alone ensemble shares domain 0 with the member
-//! streams: run under a member's seed, path 1 or 2 of its mode `n` would be that member's data or
-//! initial weights in namespace `n`, so the library's own overlays never use
+//! streams: run under a member's seed, path 1, 2 or 3 of its mode `n` would be that member's
+//! data, initial weights or online batches in namespace `n` (the PCG64 of path 3 and the Philox
+//! of the batches are different generators, but the key is the same), so the library's own overlays never use
 //! [`Ensemble::Standalone`].
+
+pub mod philox;
 
 use rand::SeedableRng;
 use rand_pcg::Pcg64;
@@ -122,6 +128,11 @@ pub enum Stream {
         /// The member's data namespace (below [`NAMESPACES`]).
         namespace: u64,
     },
+    /// A member's online batches, drawn by the counter-based [`philox`] generator.
+    Batches {
+        /// The member's data namespace (below [`NAMESPACES`]).
+        namespace: u64,
+    },
     /// A member's initial weights.
     Init {
         /// The member's init namespace (below [`NAMESPACES`]).
@@ -165,6 +176,7 @@ impl Stream {
         match self {
             Self::Teacher => 0x7EAC,
             Self::Data { namespace } => member(0, namespace, 1),
+            Self::Batches { namespace } => member(0, namespace, 3),
             Self::Init { namespace } => member(0, namespace, 2),
             Self::Probe { namespace, step } => member(1, namespace, step),
             Self::Clones { namespace, step } => member(5, namespace, step),
@@ -204,7 +216,10 @@ mod tests {
         let mut v = vec![(seeds[3], Stream::Teacher)];
         for &s in &seeds {
             for (namespace, steps) in [(0, 20_000), (1, 2_000), (2, 2_000), (NAMESPACES - 1, 2_000)] {
-                v.extend([(s, Stream::Data { namespace }), (s, Stream::Init { namespace })]);
+                v.extend(
+                    [Stream::Data { namespace }, Stream::Init { namespace }, Stream::Batches { namespace }]
+                        .map(|t| (s, t)),
+                );
                 v.extend((0..=steps).map(|step| (s, Stream::Probe { namespace, step })));
                 v.extend((0..=steps).map(|step| (s, Stream::Clones { namespace, step })));
             }
@@ -232,7 +247,8 @@ mod tests {
                 panic!("{stream:?} under seed {seed} shares its generator with {other:?}");
             }
         }
-        assert_eq!(keys.len(), 16 * (2 * 20_002 + 3 * 2 * 2_002) + 1 + 3 * (40_000 + 20));
+        // Per seed and namespace: data, init and batches, and a probe and a clone per step.
+        assert_eq!(keys.len(), 16 * (2 * 20_002 + 3 * 2 * 2_002 + 4) + 1 + 3 * (40_000 + 20));
     }
 
     #[test]
@@ -245,6 +261,7 @@ mod tests {
         // A namespace moves a member stream by whole modes, within its domain.
         assert_eq!(Stream::Data { namespace: 3 }.number(), 3 * MODE_STREAM_STRIDE + 1);
         assert_eq!(Stream::Init { namespace: 3 }.number(), 3 * MODE_STREAM_STRIDE + 2);
+        assert_eq!(Stream::Batches { namespace: 3 }.number(), 3 * MODE_STREAM_STRIDE + 3);
         assert_eq!(Stream::Probe { namespace: 3, step: 7 }.number(), (1 << 56) + 3 * MODE_STREAM_STRIDE + 7);
         assert_eq!(Stream::Clones { namespace: 3, step: 7 }.number(), 5 * (1 << 56) + 3 * MODE_STREAM_STRIDE + 7);
         // Probes and mode 1 of a stand-alone ensemble no longer share 2^40.
