@@ -207,6 +207,7 @@ impl<T: Real> BatchSampler<T> {
             .par_iter_mut()
             .zip(self.x.par_chunks_mut(nx))
             .zip(self.z.par_chunks_mut(nz))
+            .with_min_len(crate::fused::min_members_per_task())
             .for_each(|((m, x), z)| m.next_batch(x, z, b));
         match self.source {
             DataSource::Online => Batch::Online { x: &self.x, noise: &self.z, size: b },
