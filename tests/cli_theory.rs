@@ -391,3 +391,133 @@ fn help_and_version_exit_0_on_stdout() {
     assert_eq!(out.status, Some(0));
     assert!(out.stdout.starts_with("modewise "), "{}", out.stdout);
 }
+
+/// Asserts a printed number equals the library's to within 2 ulp (serde_json's parser is not
+/// correctly rounded without its `float_roundtrip` feature; the printed text is the shortest
+/// round trip).
+fn same(printed: &Value, library: f64, what: &str) {
+    let p = printed.as_f64().unwrap_or_else(|| panic!("{what}: not a number: {printed}"));
+    assert!((p - library).abs() <= 2.0 * f64::EPSILON * library.abs(), "{what}: printed {p}, library {library}");
+}
+
+/// Runs `modewise theory <args>` expecting a table, and parses it: JSON lines, or CSV read
+/// back into the same JSON values (numbers, booleans, empty for null, text).
+fn table(args: &[&str]) -> Vec<serde_json::Map<String, Value>> {
+    let mut all = vec!["theory"];
+    all.extend_from_slice(args);
+    let out = modewise(&all);
+    assert_eq!(out.status, Some(0), "{all:?} failed: {}", out.stderr);
+    assert!(out.stderr.is_empty(), "{all:?} wrote to stderr: {}", out.stderr);
+    if args.contains(&"jsonl") {
+        return out
+            .stdout
+            .lines()
+            .map(|l| match serde_json::from_str(l).unwrap() {
+                Value::Object(m) => m,
+                other => panic!("not an object: {other}"),
+            })
+            .collect();
+    }
+    let mut lines = out.stdout.lines();
+    let header: Vec<&str> = lines.next().expect("a header").split(',').collect();
+    lines
+        .map(|l| {
+            // No quoted field holds a comma in the numeric tables checked here but `scheme`.
+            let mut fields = Vec::new();
+            let mut rest = l;
+            while !rest.is_empty() || fields.len() < header.len() {
+                if let Some(q) = rest.strip_prefix('"') {
+                    let end = q.find('"').unwrap();
+                    fields.push(Value::String(q[..end].into()));
+                    rest = q[end + 1..].strip_prefix(',').unwrap_or("");
+                } else {
+                    let (f, r) = rest.split_once(',').unwrap_or((rest, ""));
+                    fields.push(if f.is_empty() {
+                        Value::Null
+                    } else {
+                        serde_json::from_str(f).unwrap_or_else(|_| Value::String(f.into()))
+                    });
+                    rest = r;
+                }
+            }
+            assert_eq!(fields.len(), header.len(), "{l}");
+            header.iter().map(|h| h.to_string()).zip(fields).collect()
+        })
+        .collect()
+}
+
+#[test]
+fn gf_table_matches_the_library_and_echoes_its_inputs() {
+    use modewise_theory::{Coordinate, ModeParams};
+    let mode = ModeParams { depth: 3, s: 2.0, sigma: 0.3, lr: 0.02, batch: 8 }.check().unwrap();
+    let args = [
+        "gf", "--depth", "3", "--s", "2", "--sigma", "0.3", "--lr", "0.02", "--batch", "8", "--w0", "0.01", "--t-grid",
+        "0:10:11",
+    ];
+    for format in ["csv", "jsonl"] {
+        let rows = table(&[&args[..], &["--format", format]].concat());
+        assert_eq!(rows.len(), 11, "{format}");
+        for (i, r) in rows.iter().enumerate() {
+            let t = i as f64;
+            let w = mode.gf_trajectory(0.01, t).unwrap();
+            same(&r["t"], t, "t");
+            same(&r["w"], w, "w");
+            same(&r["diffusion"], mode.diffusion(Coordinate::EndToEnd, w), "diffusion");
+            assert_eq!(
+                (r["depth"].as_u64(), r["s"].as_f64(), r["sigma"].as_f64(), r["lr"].as_f64(), r["batch"].as_u64()),
+                (Some(3), Some(2.0), Some(0.3), Some(0.02), Some(8))
+            );
+            assert_eq!(r["w0"].as_f64(), Some(0.01));
+        }
+    }
+}
+
+#[test]
+fn sde_and_chain_tables_match_the_library() {
+    use modewise_theory::{EnsembleParams, ModeParams, RefineParams, TimeGrid};
+    let mode = ModeParams { depth: 2, s: 2.0, sigma: 0.5, lr: 0.05, batch: 4 }.check().unwrap();
+    let sgd = ["--depth", "2", "--s", "2", "--sigma", "0.5", "--lr", "0.05", "--batch", "4", "--w0", "2"];
+    let common = ["--paths", "500", "--seed", "9", "--t-grid", "1:3:5"];
+    let grid = TimeGrid::from_times(vec![1.0, 1.5, 2.0, 2.5, 3.0]).unwrap();
+    let params = EnsembleParams::new(500, 9, grid);
+    // The chain.
+    let chain = mode.ensemble(2.0, modewise_theory::Dynamics::Chain, &params).unwrap();
+    let rows = table(&[&["chain"][..], &sgd, &common, &["--format", "csv"]].concat());
+    assert_eq!(rows.len(), 5);
+    for (i, r) in rows.iter().enumerate() {
+        same(&r["t"], chain.times[i], "t");
+        same(&r["mean"], chain.mean[i], "chain mean");
+        same(&r["variance"], chain.variance[i], "chain variance");
+        assert_eq!((r["dt"].as_f64(), r["paths"].as_u64(), r["seed"].as_u64()), (Some(0.05), Some(500), Some(9)));
+    }
+    // The refined SDE: the library's accepted level, its dt and the convergence flag.
+    let refined =
+        mode.sde_refined_or_finest(2.0, &RefineParams { max_halvings: 3, ..RefineParams::new(params) }).unwrap();
+    let rows = table(&[&["sde"][..], &sgd, &common, &["--max-halvings", "3", "--format", "jsonl"]].concat());
+    assert_eq!(rows.len(), 5);
+    for (i, r) in rows.iter().enumerate() {
+        same(&r["t"], refined.stats.times[i], "t");
+        same(&r["mean"], refined.stats.mean[i], "SDE mean");
+        same(&r["variance"], refined.stats.variance[i], "SDE variance");
+        assert_eq!(r["dt"].as_f64(), Some(refined.dt));
+        assert_eq!(r["converged"].as_bool(), Some(refined.converged));
+        assert_eq!(r["scheme"].as_str(), Some("euler-maruyama, refined dt"));
+    }
+    assert!(refined.dt < 0.05, "the refinement halved dt at least once");
+}
+
+#[test]
+fn table_flags_are_checked() {
+    for (args, flag) in [
+        (&["gf", "--w0", "0.1", "--t-grid", "0:1"][..], "--t-grid"),
+        (&["chain", "--w0", "0.1", "--t-grid", "2:1:3"][..], "--t-grid"),
+        (&["sde", "--w0", "0.1", "--t-grid", "0:1:3", "--fixed-dt-over-lr", "0"][..], "--fixed-dt-over-lr"),
+    ] {
+        let mut all = vec!["theory"];
+        all.extend_from_slice(args);
+        let out = modewise(&all);
+        assert_eq!(out.status, Some(2), "{args:?}: {}", out.stderr);
+        assert!(out.stderr.contains(flag), "{args:?}: {}", out.stderr);
+        assert!(out.stdout.is_empty());
+    }
+}

@@ -119,6 +119,7 @@ fn bad_inputs() -> Vec<Bad> {
             "train.data.source.n: must be at least the batch size 4 (got 2)",
         ),
         run_set("train.n_probe=1", "train.n_probe: must be 0 (exact diffusion) or at least 2 (samples) (got 1)"),
+        run_set("train.n_clones=1", "train.n_clones: must be 0 (no clones) or at least 2 (clones per probe) (got 1)"),
         run_set("train.check_every=0", "train.check_every: must be at least 1 (got 0)"),
         run_set("train.probes.per_decade=0", "train.probes.per_decade: must be finite and positive"),
         // Keys, types, names.
@@ -137,6 +138,7 @@ fn bad_inputs() -> Vec<Bad> {
         run_set("train.dims=[1000000, 1000000]", "train.dims: the run would need about"),
         run_set("train.batch=1000000000000", "train.batch: the run would need about"),
         run_set("train.n_probe=1000000000000", "train.n_probe: the run would need about"),
+        run_set("train.n_clones=1000000000000", "train.n_clones: the run would need about"),
         run_set(
             r#"train.data.source={kind="fixed", n=1000000000000}"#,
             "train.data.source.n: the run would need about",
@@ -158,8 +160,16 @@ fn bad_inputs() -> Vec<Bad> {
         cli(&["run", "FILE", "--out", "OUT", "--threads", "0"], SPEC, "--threads: must be at least 1"),
         cli(&["run", "FILE", "--out", "OUT", "--threads", "100000"], SPEC, "--threads: must be at most 4 per core"),
         cli(&["bench", "--workload", "w1", "--seconds", "1e300"], SPEC, "--seconds: must be at most 3600"),
-        cli(&["report", "OUT"], SPEC, "DIR: must be a results directory written by `modewise run` (got"),
-        cli(&["report", "BLOCKED"], SPEC, "DIR: must be a results directory written by `modewise run` (got"),
+        cli(
+            &["report", "OUT"],
+            SPEC,
+            "DIR: must be a results directory written by `modewise run` (one experiment's tables, or",
+        ),
+        cli(
+            &["report", "BLOCKED"],
+            SPEC,
+            "DIR: must be a results directory written by `modewise run` (one experiment's tables, or",
+        ),
         cli(
             &["run", "FILE", "--out", "OUT"],
             "name = \"x\"\nname = \"y\"\n",

@@ -8,7 +8,7 @@ use modewise_dln::{Divergence, StopFlag};
 
 use crate::ExperimentError;
 use crate::error::DestinationProblem;
-use crate::output::write_tables;
+use crate::output::{TableRows, write_tables};
 use crate::publish::{Created, Destination, Lock, clean_stale, create_staging, publish};
 use crate::report::Results;
 use crate::run::{Phase, Progress, Timings, train_and_analyse};
@@ -36,6 +36,8 @@ pub struct ExperimentOutcome {
     pub dir: PathBuf,
     /// The verdicts.
     pub verdicts: Vec<Verdict>,
+    /// Claim 4's dose–response rows (`relax` only; [`crate::dose`]).
+    pub dose: Vec<crate::dose::DoseRow>,
     /// The diverged members of all runs: the run id beside the trainer's record.
     pub divergences: Vec<(String, Divergence)>,
     /// Number of members over all runs.
@@ -134,11 +136,12 @@ fn run_into(
     let (spec, plans) = (experiment.spec(), experiment.plans());
     let total = plans.len();
     let a = train_and_analyse(experiment, |i| (plans[i].run_id.clone(), i, total), stop, progress)?;
-    let (results, theory, verdicts, mut timings) = (a.results, a.theory, a.verdicts, a.timings);
+    let (results, theory, verdicts, dose, mut timings) = (a.results, a.theory, a.verdicts, a.dose, a.timings);
     progress(Progress::Phase { name: spec.name.as_str(), phase: Phase::Writing });
     let started = std::time::Instant::now();
     std::fs::create_dir_all(out).map_err(|source| ExperimentError::Io { path: out.to_path_buf(), source })?;
-    write_tables(|table| table.path_in(out), spec, &results, &theory, &verdicts, stop)?;
+    let rows = TableRows { results: &results, theory: &theory, verdicts: &verdicts, dose: &dose };
+    write_tables(|table| table.path_in(out), spec, rows, stop)?;
     timings.parquet = started.elapsed().as_secs_f64();
     progress(Progress::Phase { name: spec.name.as_str(), phase: Phase::Figures });
     let started = std::time::Instant::now();
@@ -150,6 +153,7 @@ fn run_into(
     Ok(ExperimentOutcome {
         dir: published.to_path_buf(),
         verdicts,
+        dose,
         divergences,
         members,
         figures,

@@ -45,7 +45,14 @@ fn encode_parquet(
     out: &mut impl std::io::Write,
     path: &Path,
 ) -> Result<(), ExperimentError> {
-    let meta = (!metadata.is_empty()).then(|| KeyValueMetadata::from_static(metadata.to_vec()));
+    // The Arrow schema that Arrow readers (pyarrow, and DuckDB through it) take the column
+    // types from, at polars' oldest compatibility level: text as plain large strings, not the
+    // `string_view` the encoder would name, which DuckDB 0.10 and 1.0 cannot read from an Arrow
+    // table. The Parquet column types are the same either way (UTF-8 byte arrays).
+    let schema = polars_parquet::write::schema_to_metadata_key(&frame.schema().to_arrow(CompatLevel::oldest()));
+    let mut pairs = vec![(schema.key, schema.value.unwrap_or_default())];
+    pairs.extend(metadata.iter().cloned());
+    let meta = Some(KeyValueMetadata::from_static(pairs));
     let mut recording = Recording { inner: out, error: None };
     let encoded = ParquetWriter::new(&mut recording)
         .with_compression(ParquetCompression::Zstd(None))

@@ -42,9 +42,11 @@
 
 #![warn(missing_docs)]
 
+pub mod dose;
 mod error;
 mod experiment;
 mod figures;
+pub mod finite_lr;
 mod io;
 mod output;
 pub mod presets;
@@ -55,15 +57,19 @@ mod run;
 mod spec;
 mod stats;
 pub mod sweep;
+pub mod sweep_report;
 mod table;
+mod verdicts;
 
 pub use error::{DestinationProblem, ExperimentError, SweepProgress};
 pub use experiment::{ExperimentOutcome, RunOptions, check_destination, default_dir, execute, execute_all};
 pub use io::{read_metadata, read_parquet, read_rows};
-pub use output::verdict_table;
+pub use output::{GIT_COMMIT, INVOCATION_KEYS, RunContext, claim_lines, set_run_context, verdict_table};
 pub use presets::{PRESETS, preset, preset_toml};
 pub use report::{Drawn, FIGURE_DEADLINE, Results, draw_figures};
 pub use resources::Estimate;
 pub use run::{Phase, Progress, RunResult, Timings};
-pub use spec::{Analysis, CheckedExperiment, ExperimentSpec, Overlays, Override, RunPlan, Variant};
-pub use table::{Claim, Overlay, Quantity, RunRow, Status, Table, TheoryRow, TrajectoryRow, Verdict, columns_of};
+pub use spec::{Analysis, CheckedExperiment, Control, ExperimentSpec, Overlays, Override, RunPlan, Shadowed, Variant};
+pub use table::{
+    Claim, Expected, Overlay, Quantity, RunRow, Scalar, Status, Table, TheoryRow, TrajectoryRow, Verdict, columns_of,
+};

@@ -16,7 +16,7 @@ use crate::ExperimentError;
 use crate::figures::{Figure, HistogramPlot, LinePlot, Marker, Series, SeriesStyle, render, write_svg};
 use crate::io::{read_rows, write_atomic};
 use crate::stats::PerStep;
-use crate::table::{Overlay, Quantity, Row, RunRow, TheoryRow, TrajectoryRow, Verdict};
+use crate::table::{Overlay, Quantity, Row, RunRow, Table, TheoryRow, TrajectoryRow, Verdict};
 
 /// A run and a mode index (0-based): the key of the per-mode data.
 pub type RunMode = (String, usize);
@@ -32,6 +32,8 @@ pub struct Results {
     pub overlays: BTreeMap<RunMode, Overlays>,
     /// The verdicts, in table order.
     pub verdicts: Vec<Verdict>,
+    /// Claim 4's dose–response rows, in table order.
+    pub dose: Vec<crate::dose::DoseRow>,
 }
 
 /// One mode of one run as measured, across members per probe step (finite values only).
@@ -60,22 +62,40 @@ pub struct Overlays {
     pub curves: BTreeMap<Overlay, Vec<(f64, f64)>>,
     /// Per ensemble overlay: its `(t, variance)` points.
     pub variances: BTreeMap<Overlay, Vec<(f64, f64)>>,
+    /// Per per-member overlay (the reference): its values across members per time.
+    pub members: BTreeMap<Overlay, PerStep>,
 }
 
 impl Results {
-    /// Reads the four tables of the results directory `dir`.
+    /// Reads the tables of the results directory `dir` (`dose_response` where it exists).
     pub fn load(dir: &Path) -> Result<Self, ExperimentError> {
+        Self::load_tables(|table| table.path_in(dir))
+    }
+
+    /// Reads the tables of point `run_index` of the sweep in `dir`: its Hive parts
+    /// (`dir/<table>/run_index=<i>/part.parquet`, `dose_response` where it exists).
+    pub fn load_sweep_point(dir: &Path, run_index: usize) -> Result<Self, ExperimentError> {
+        Self::load_tables(|table| table.part_path(dir, run_index))
+    }
+
+    /// Reads the tables, each from the file `path` gives for it.
+    fn load_tables(path: impl Fn(Table) -> PathBuf) -> Result<Self, ExperimentError> {
         let mut out = Results::default();
-        for row in read_rows::<RunRow>(&RunRow::TABLE.path_in(dir))? {
+        for row in read_rows::<RunRow>(&path(RunRow::TABLE))? {
             out.runs.entry(row.run_id.clone()).or_insert(row);
         }
-        for row in read_rows::<TrajectoryRow>(&TrajectoryRow::TABLE.path_in(dir))? {
+        for row in read_rows::<TrajectoryRow>(&path(TrajectoryRow::TABLE))? {
             out.add_trajectory(row);
         }
-        for row in read_rows::<TheoryRow>(&TheoryRow::TABLE.path_in(dir))? {
+        for row in read_rows::<TheoryRow>(&path(TheoryRow::TABLE))? {
             out.add_overlay(row);
         }
-        out.verdicts = read_rows(&Verdict::TABLE.path_in(dir))?;
+        out.verdicts = read_rows(&path(Verdict::TABLE))?;
+        // Results written before claim 4's study have no dose_response table.
+        let dose = path(crate::dose::DoseRow::TABLE);
+        if dose.is_file() {
+            out.dose = read_rows(&dose)?;
+        }
         Ok(out)
     }
 
@@ -101,11 +121,25 @@ impl Results {
     fn add_overlay(&mut self, row: TheoryRow) {
         let x = row.t.filter(|t| t.is_finite()).or(row.w).unwrap_or(f64::NAN);
         let e = self.overlays.entry((row.run_id, row.k as usize)).or_default();
+        if row.member.is_some() {
+            // Keyed by the bits of t, which order non-negative times as the times do.
+            if row.value.is_finite() && x >= 0.0 {
+                e.members.entry(row.overlay).or_default().push(x.to_bits(), x, row.value);
+            }
+            return;
+        }
         e.curves.entry(row.overlay).or_default().push((x, row.value));
         if let Some(var) = row.variance.filter(|v| v.is_finite()) {
             e.variances.entry(row.overlay).or_default().push((x, var));
         }
-        e.w0.get_or_insert((row.w0, row.w0_rule));
+        if row.overlay == Overlay::GradientFlow {
+            e.w0.get_or_insert((row.w0, row.w0_rule));
+        }
+    }
+
+    /// The mean over members of a per-member overlay of a run and mode, if it was computed.
+    fn member_mean(&self, key: &RunMode, overlay: Overlay) -> Option<Vec<(f64, f64)>> {
+        self.overlays.get(key).and_then(|o| o.members.get(&overlay)).map(PerStep::means)
     }
 
     /// The points of an overlay of a run and mode, if it was computed.
@@ -207,12 +241,17 @@ pub struct Drawn {
 pub type DrawFigure = fn(&Results) -> Option<Figure>;
 
 /// The figures, by file name, in the order they are drawn.
-pub const FIGURES: [(&str, DrawFigure); 5] = [
+pub const FIGURES: [(&str, DrawFigure); 10] = [
     ("modes.svg", modes),
     ("diffusion.svg", diffusion),
     ("stationary.svg", stationary),
     ("variance.svg", variance),
     ("alignment.svg", alignment),
+    ("dose_w_at_peak.svg", |r| crate::dose::figure(&r.dose, "w_at_peak")),
+    ("dose_d_max.svg", |r| crate::dose::figure(&r.dose, "d_max")),
+    ("dose_t_learned.svg", |r| crate::dose::figure(&r.dose, "t_learned")),
+    ("dose_t_peak.svg", |r| crate::dose::figure(&r.dose, "t_peak")),
+    ("dose_variance_over_t.svg", |r| crate::dose::figure(&r.dose, "variance_over_t")),
 ];
 
 /// Redraws every figure of a results directory; returns the paths written.
@@ -260,12 +299,21 @@ pub fn modes(results: &Results) -> Option<Figure> {
             w0.map_or("gradient flow".to_string(), |(w0, rule)| format!("gradient flow, w0 = {w0:.2e} ({rule})"));
         for (overlay, label, style, color) in [
             (Overlay::GradientFlow, gf_label.as_str(), SeriesStyle::Line, 1),
-            (Overlay::Sde, "SDE ensemble mean", SeriesStyle::Dashed, 2),
+            (Overlay::Sde, "SDE (dt refined until converged) mean", SeriesStyle::Dashed, 2),
+            (Overlay::SdeFixedStep, "SDE at the fixed step (Euler–Maruyama, dt = η), mean", SeriesStyle::Dashed, 5),
             (Overlay::Chain, "exact chain mean", SeriesStyle::Dashed, 3),
         ] {
             if let Some(points) = results.curve(key, overlay) {
                 series.push(Series { label: label.into(), points: points.clone(), style, color });
             }
+        }
+        if let Some(points) = results.curve(key, Overlay::GradientFlowFitted) {
+            let label = "gradient flow, w0 fitted on the SGD mean (reported only)".into();
+            series.push(Series { label, points: points.clone(), style: SeriesStyle::Dashed, color: 8 });
+        }
+        if let Some(points) = results.member_mean(key, Overlay::Reference) {
+            let label = "population GD from the same starts, mean".into();
+            series.push(Series { label, points, style: SeriesStyle::Line, color: 9 });
         }
         panels.push(Figure::Lines(LinePlot {
             title: mode_title(key, m),
@@ -295,7 +343,15 @@ pub fn diffusion(results: &Results) -> Option<Figure> {
             style: SeriesStyle::Points,
             color: 0,
         }];
-        if let (Some(run), Some(gf)) = (results.runs.get(&key.0), results.curve(key, Overlay::GradientFlow))
+        if let Some(points) = results.curve(key, Overlay::DiffusionGradientFlow) {
+            // Written to `theory` on a dense grid (results from before it: computed here).
+            series.push(Series {
+                label: "D(w) along gradient flow".into(),
+                points: points.clone(),
+                style: SeriesStyle::Line,
+                color: 1,
+            });
+        } else if let (Some(run), Some(gf)) = (results.runs.get(&key.0), results.curve(key, Overlay::GradientFlow))
             && let Ok(mode) =
                 (ModeParams { depth: run.depth, s: m.s, sigma: run.sigma, lr: run.lr, batch: run.batch }).check()
         {
@@ -306,6 +362,10 @@ pub fn diffusion(results: &Results) -> Option<Figure> {
                 style: SeriesStyle::Line,
                 color: 1,
             });
+        }
+        if let Some(points) = results.member_mean(key, Overlay::ReferenceDiffusion) {
+            let label = "D_k along population GD from the same starts, mean".into();
+            series.push(Series { label, points, style: SeriesStyle::Dashed, color: 9 });
         }
         panels.push(Figure::Lines(LinePlot {
             title: mode_title(key, m),
@@ -372,12 +432,26 @@ pub fn variance(results: &Results) -> Option<Figure> {
             style: SeriesStyle::Points,
             color: 0,
         }];
-        for (overlay, label, color) in
-            [(Overlay::Sde, "SDE ensemble variance", 2), (Overlay::Chain, "exact chain variance", 3)]
-        {
+        for (overlay, label, color) in [
+            (Overlay::Sde, "SDE (dt refined until converged) variance", 2),
+            (Overlay::SdeFixedStep, "SDE at the fixed step (Euler–Maruyama, dt = η), variance", 5),
+            (Overlay::Chain, "exact chain variance", 3),
+        ] {
             if let Some(points) = results.variance(key, overlay) {
                 series.push(Series { label: label.into(), points: points.clone(), style: SeriesStyle::Dashed, color });
             }
+        }
+        // Without label noise the spread decays to the training precision's resolution floor.
+        if let Some((floor, precision)) = results.runs.get(&key.0).and_then(|run| resolution_floor(run, m.s)) {
+            let (t0, t1) =
+                (series[0].points.first().map_or(0.0, |p| p.0), series[0].points.last().map_or(1.0, |p| p.0));
+            let t0 = series[0].points.iter().map(|p| p.0).find(|&t| t > 0.0).unwrap_or(t0);
+            series.push(Series {
+                label: format!("{precision} resolution floor (ε s/(ηλ))²: numerical below"),
+                points: vec![(t0, floor), (t1, floor)],
+                style: SeriesStyle::Dashed,
+                color: 6,
+            });
         }
         panels.push(Figure::Lines(LinePlot {
             title: format!("{}, mode {}: spread across seeds", key.0, key.1 + 1),
@@ -390,6 +464,21 @@ pub fn variance(results: &Results) -> Option<Figure> {
         }));
     }
     grid("Spread of the modes across seeds (and of the SDE and exact-chain ensembles)", panels)
+}
+
+/// The resolution floor of a mode's spread in a run without label noise and its precision's
+/// name: `(ε s/(ηλ))²` with `λ = L s^{2−2/L}` (the claim-2 verdict's floor, `docs/theory.md` §9.3);
+/// `None` with label noise.
+fn resolution_floor(run: &RunRow, s: f64) -> Option<(f64, &'static str)> {
+    if run.sigma != 0.0 {
+        return None;
+    }
+    let f64_run =
+        run.train.iter().any(|(k, v)| k == "train.precision" && *v == crate::table::Scalar::Str("f64".into()));
+    let (eps, name) = if f64_run { (f64::EPSILON, "f64") } else { (f64::from(f32::EPSILON), "f32") };
+    let l = f64::from(run.depth);
+    let rate = l * s.powf(2.0 - 2.0 / l);
+    Some(((eps * s / (run.lr * rate)).powi(2), name))
 }
 
 /// Alignment error and relative balance over time: one panel per run (the mode-0 rows hold the
@@ -503,6 +592,19 @@ mod tests {
                 ]
             })
             .collect();
+        let mut theory = theory;
+        // Two members' population-GD references at t = 1 and 2.
+        for (member, t, value) in [(0, 1.0, 0.4), (1, 1.0, 0.6), (0, 2.0, 0.9), (1, 2.0, 1.1)] {
+            theory.push(TheoryRow {
+                member: Some(member),
+                overlay: Overlay::Reference,
+                t: Some(t),
+                value,
+                w0: 0.5,
+                w0_rule: "not the overlays' w0".into(),
+                ..start.clone()
+            });
+        }
         write(dir.path(), &theory);
         let peak = Verdict {
             run_id: "r".into(),
@@ -512,6 +614,7 @@ mod tests {
             predicted: 0.8,
             measured: 0.9,
             holds: true,
+            ..Verdict::default()
         };
         write(dir.path(), &[peak]);
         dir
@@ -538,6 +641,9 @@ mod tests {
         assert_eq!(o.curves[&Overlay::GradientFlow], [(1.0, 0.5), (2.0, 1.0)]);
         assert_eq!(o.variances[&Overlay::Sde], [(1.0, 1e-3), (2.0, 1e-3)]);
         assert!(!o.variances.contains_key(&Overlay::GradientFlow), "a flow has no variance");
+        // Per-member overlays are averaged over the members per time, and kept out of w0.
+        assert_eq!(results.member_mean(&key, Overlay::Reference), Some(vec![(1.0, 0.5), (2.0, 1.0)]));
+        assert!(!o.curves.contains_key(&Overlay::Reference));
         assert_eq!(results.verdict(&key, Quantity::TPeak), Some((0.8, 0.9)));
         assert_eq!(results.verdict(&key, Quantity::TLearned), None);
     }
@@ -551,13 +657,24 @@ mod tests {
         let labels: Vec<&str> = plot.series.iter().map(|s| s.label.as_str()).collect();
         assert_eq!(
             labels,
-            ["DLN SGD, mean over seeds", "gradient flow, w0 = 1.00e-2 (exact a0^L)", "SDE ensemble mean"]
+            [
+                "DLN SGD, mean over seeds",
+                "gradient flow, w0 = 1.00e-2 (exact a0^L)",
+                "SDE (dt refined until converged) mean",
+                "population GD from the same starts, mean"
+            ]
         );
         assert_eq!(plot.markers.iter().map(|m| m.x).collect::<Vec<_>>(), [0.8, 0.9], "t_peak, theory and measured");
         assert!(stationary(&results).is_none(), "no stationary density, no histogram");
         let Some(Figure::Grid { panels, .. }) = variance(&results) else { panic!("variance has a panel") };
         let [Figure::Lines(plot)] = panels.as_slice() else { panic!("one line panel") };
-        assert_eq!(plot.series.len(), 2, "seeds and the SDE ensemble (no chain overlay)");
+        // Seeds, the SDE ensemble (no chain overlay) and the f32 floor of a run without noise:
+        // (ε s/(ηλ))² with s = 1, η = 0.1, λ = 2.
+        assert_eq!(plot.series.len(), 3, "{:?}", plot.series);
+        let floor = &plot.series[2];
+        assert!(floor.label.starts_with("f32 resolution floor"), "{}", floor.label);
+        let expected = (f64::from(f32::EPSILON) / 0.2).powi(2);
+        assert!(floor.points.iter().all(|p| (p.1 - expected).abs() < 1e-12 * expected), "{:?}", floor.points);
         let written = results.draw(dir.path()).unwrap();
         let names: Vec<_> = written.iter().map(|p| p.file_name().unwrap().to_str().unwrap()).collect();
         assert_eq!(names, ["modes.svg", "diffusion.svg", "variance.svg", "alignment.svg"]);

@@ -6,13 +6,15 @@
 //! is built), the members' weights (f64 draws, f32 engine copies with their gradients, f64 host
 //! copies for the probes), the batch buffers and activations, a fixed data sample per member,
 //! one probe's matrices (`d_0 × d_0`, `d_L × d_L` and per-layer products), the Monte Carlo
-//! probe samples, the records kept until the tables are written (probes × members × modes), and
-//! the theory ensembles' paths × recorded times. It is meant to be within a factor of two or
+//! probe samples, the clones of one member's weights and their batches (`train.n_clones`), the
+//! records kept until the tables are written (probes × members × modes), and the theory
+//! ensembles' paths × recorded times. The time adds the clones' steps at every probe and the
+//! population-GD reference run beside each run that the verdicts need one for. It is meant to be within a factor of two or
 //! so, and errs on the high side.
 
 use std::sync::OnceLock;
 
-use modewise_dln::{DataSource, SpectrumSpec, TrainParams};
+use modewise_dln::{DataSource, InitScheme, SpectrumSpec, TrainParams};
 
 use crate::ExperimentError;
 use crate::spec::{Analysis, Overlays};
@@ -147,7 +149,7 @@ pub(crate) fn estimate_run(p: &TrainParams, overlays: &Overlays, analysis: Analy
     m.add(&f(network_field), format!("{members} networks of {weights} weights"), network);
     let activations = 12.0 * members * batch * (widths + d_in + d_out);
     m.add(&f("batch"), format!("batches of {batch} for {members} members"), activations);
-    if let DataSource::Fixed { n, whiten } = p.data.source {
+    if let DataSource::Fixed { n, whiten, .. } = p.data.source {
         let n = n as f64;
         let held = members * n * (4.0 * (d_in + d_out) + 8.0);
         let transient = n * 8.0 * (d_in + d_out) * if whiten { 4.0 } else { 2.0 };
@@ -158,6 +160,12 @@ pub(crate) fn estimate_run(p: &TrainParams, overlays: &Overlays, analysis: Analy
     if p.n_probe >= 2 {
         let n = p.n_probe as f64;
         m.add(&f("n_probe"), format!("{n} probe samples"), 8.0 * n * (2.0 * d_in + 3.0 * d_out + 3.0 * rank));
+    }
+    if p.n_clones >= 2 {
+        // The clones' weights on the host (f64) and on the engine, and their batches.
+        let c = p.n_clones as f64;
+        let clones = c * (24.0 * weights + 8.0 * batch * (d_in + d_out + widths));
+        m.add(&f("n_clones"), format!("{c} clones of a network of {weights} weights"), clones);
     }
     // Per record: the mode matrix and the per-mode values; per trajectory row (one per mode):
     // the row, its column in the data frame and its encoding.
@@ -189,8 +197,23 @@ pub(crate) fn estimate_run(p: &TrainParams, overlays: &Overlays, analysis: Analy
         _ => 6.0 * batch * weights + 20.0 * batch * (d_in + d_out),
     };
     let probe_flops = 4.0 * depth * widths * (d_in + d_out) * widest + 2.0 * p.n_probe as f64 * weights;
-    let training_seconds = (steps * members * per_step + probes * members * probe_flops) / FLOPS_PER_SECOND;
-    let sde_steps = steps / overlays.sde_dt_over_lr.max(f64::MIN_POSITIVE);
+    // The clones: one step of `n_clones` copies of each member at every probe.
+    let clone_flops = p.n_clones as f64 * (per_step + 2.0 * weights);
+    // The population-GD reference (`run::needs_reference`): the same steps and probes again.
+    let aligned = matches!(p.init, InitScheme::AlignedBalanced { .. } | InitScheme::Unbalanced { .. });
+    let reference = match analysis {
+        Analysis::None => false,
+        Analysis::Saddle | Analysis::Relax => true,
+        Analysis::Stationary | Analysis::SdeVsSgd => !aligned,
+    };
+    let reference_flops =
+        if reference { steps * members * 6.0 * d_in * weights + probes * members * probe_flops } else { 0.0 };
+    let training_seconds =
+        (steps * members * per_step + probes * members * (probe_flops + clone_flops) + reference_flops)
+            / FLOPS_PER_SECOND;
+    // The refined SDE runs at most levels 0..=h, level j at 2^j steps per SGD step.
+    let refined = if overlays.sde_refine { 2f64.powi(overlays.sde_max_halvings as i32 + 1) - 1.0 } else { 0.0 };
+    let sde_steps = steps / overlays.sde_dt_over_lr.max(f64::MIN_POSITIVE) + refined * steps;
     let mut path_steps = rank * (overlays.sde_paths as f64 * sde_steps + overlays.chain_paths as f64 * steps);
     if analysis == Analysis::SdeVsSgd {
         path_steps += rank * 4000.0 * steps;
@@ -315,10 +338,11 @@ mod tests {
         let cases: Vec<(TrainParams, Overlays, &str)> = vec![
             (TrainParams { seeds: (0..10_000_000).collect(), ..base.clone() }, Overlays::default(), "train.seeds"),
             (TrainParams { n_probe: 1_000_000_000_000, ..base.clone() }, Overlays::default(), "train.n_probe"),
+            (TrainParams { n_clones: 1_000_000_000_000, ..base.clone() }, Overlays::default(), "train.n_clones"),
             (
                 TrainParams {
                     data: modewise_dln::DataParams {
-                        source: DataSource::Fixed { n: 1_000_000_000_000, whiten: false },
+                        source: DataSource::Fixed { n: 1_000_000_000_000, whiten: false, train_fraction: 1.0 },
                         sigma: 0.0,
                         ..Default::default()
                     },
@@ -341,6 +365,21 @@ mod tests {
         assert!(estimate_run(&long, &Overlays::default(), Analysis::None, "train").seconds() > LONG_RUN_SECONDS);
         let fine = Overlays { sde_paths: 100, sde_dt_over_lr: 1e-12, ..Overlays::default() };
         assert!(estimate_run(&base, &fine, Analysis::None, "train").overlay_seconds > LONG_RUN_SECONDS);
+        // Clones add their steps at every probe; a verdict's population-GD reference its run.
+        let time = |p: &TrainParams, a| estimate_run(p, &Overlays::default(), a, "train").training_seconds;
+        let plain = time(&base, Analysis::None);
+        let probes = probe_count(base.steps, base.probes.per_decade);
+        let cloned = time(&TrainParams { n_clones: 16, ..base.clone() }, Analysis::None);
+        let b = base.batch as f64;
+        let one_step = 6.0 * b * 24.0 + 20.0 * b * 6.0 + 2.0 * 24.0; // 24 weights, d_0 + d_L = 6
+        let expected = probes * base.seeds.len() as f64 * 16.0 * one_step / FLOPS_PER_SECOND;
+        assert!((cloned - plain - expected).abs() < 1e-9 * expected, "{cloned} − {plain} vs {expected}");
+        assert!(time(&base, Analysis::Saddle) > plain);
+        let aligned = TrainParams {
+            init: InitScheme::AlignedBalanced { a0: modewise_dln::ModeScale::Scalar(0.1) },
+            ..base.clone()
+        };
+        assert_eq!(time(&aligned, Analysis::Stationary), time(&aligned, Analysis::None), "no reference needed");
     }
 
     #[test]

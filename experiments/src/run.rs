@@ -1,34 +1,22 @@
-//! Running an experiment: training every run, then its theory overlays (the rows of the
-//! `theory` table) and verdicts (the rows of `summary`).
+//! Running an experiment: training every run (and, where the verdicts need it, its
+//! population-gradient-descent reference from the same initial weights), then its theory overlays
+//! (the rows of the `theory` table) and verdicts (the rows of `summary`, `crate::verdicts`).
 
 use std::time::Instant;
 
-use modewise_dln::{Divergence, InitScheme, ProbeRecord, StopFlag, TrainSpec, Trainer};
+use modewise_dln::{DataSource, Divergence, InitScheme, ProbeRecord, StopFlag, TrainSpec, Trainer};
 use modewise_theory::rng::Ensemble;
 use modewise_theory::{
-    Coordinate, DEFAULT_RHO, Dynamics, EnsembleParams, EnsembleStats, Mode, StationaryOptions, TimeGrid,
+    Coordinate, Dynamics, EnsembleParams, EnsembleStats, Mode, RefineParams, RefinedEnsemble, StationaryOptions,
+    TimeGrid,
 };
 
 use crate::ExperimentError;
+use crate::dose::DoseRow;
 use crate::spec::{Analysis, CheckedExperiment, ExperimentSpec, RunPlan};
-use crate::stats::{self, PerStep};
-use crate::table::{Claim, Overlay, Quantity, TheoryRow, Verdict};
-
-/// Relative margin by which a measured diffusion peak must exceed the diffusion at the learned
-/// time to count as a peak (guards against sampling noise).
-pub const PEAK_MARGIN: f64 = 0.05;
-
-/// Relative tolerance on a variance estimated from `n_eff` independent samples: three standard
-/// errors of a Gaussian sample variance, `3·sqrt(2/(n_eff − 1))`, and at least 10%.
-pub fn variance_tolerance(n_eff: f64) -> f64 {
-    (3.0 * (2.0 / (n_eff - 1.0).max(1.0)).sqrt()).max(0.1)
-}
-
-/// Tolerance on a Kolmogorov–Smirnov distance from `n_eff` independent samples: the 0.1% critical
-/// value `1.95/sqrt(n_eff)`, and at least 0.05.
-pub fn ks_tolerance(n_eff: f64) -> f64 {
-    (1.95 / n_eff.max(1.0).sqrt()).max(0.05)
-}
+use crate::stats::PerStep;
+use crate::table::{Overlay, TheoryRow, Verdict};
+use crate::verdicts::{self, ENSEMBLE_PATHS, Judge, Series};
 
 /// Progress of a running experiment.
 #[derive(Debug, Clone)]
@@ -44,7 +32,8 @@ pub enum Progress<'a> {
         /// SGD steps it will take.
         steps: u64,
     },
-    /// A probe step was reached (once per step, not per member).
+    /// Training reached a step: every `check_every` steps and at every probe (once per step,
+    /// not per member).
     Step {
         /// Steps taken.
         step: u64,
@@ -172,15 +161,22 @@ pub fn train_run(
     let mut trainer = Trainer::new(&plan.train)?;
     trainer.set_stop_flag(stop.clone());
     let mut records = Vec::new();
-    let mut last_step = u64::MAX;
-    let report = trainer.run(|r: &ProbeRecord| -> Result<(), ExperimentError> {
-        if r.step != last_step {
-            last_step = r.step;
-            progress(Progress::Step { step: r.step });
+    // Both the probes and the ticks report steps: one channel, each step once.
+    let progress = std::cell::RefCell::new(progress);
+    let last_step = std::cell::Cell::new(u64::MAX);
+    let report_step = |step: u64| {
+        if last_step.replace(step) != step {
+            (progress.borrow_mut())(Progress::Step { step });
         }
-        records.push(r.clone());
-        Ok(())
-    })?;
+    };
+    let report = trainer.run_with_ticks(
+        |r: &ProbeRecord| -> Result<(), ExperimentError> {
+            report_step(r.step);
+            records.push(r.clone());
+            Ok(())
+        },
+        report_step,
+    )?;
     Ok(RunResult {
         plan: plan.clone(),
         records,
@@ -199,8 +195,41 @@ pub struct Analysed {
     pub theory: Vec<TheoryRow>,
     /// The verdicts.
     pub verdicts: Vec<Verdict>,
+    /// Claim 4's dose–response rows (`relax` only).
+    pub dose: Vec<DoseRow>,
     /// Time spent training, probing and analysing.
     pub timings: Timings,
+}
+
+/// Whether a run's verdicts need its population-GD reference: claim 1 always (its times and its
+/// premise come from it), the others for starts off the aligned form (their overlays' `w₀`).
+pub fn needs_reference(spec: &ExperimentSpec, plan: &RunPlan) -> bool {
+    match spec.analysis {
+        Analysis::None => false,
+        Analysis::Saddle | Analysis::Relax => true,
+        Analysis::Stationary | Analysis::SdeVsSgd => !aligned(plan.train.params().init.clone()),
+    }
+}
+
+/// Whether a start is on the aligned form, where `w₀ = a₀^L` is exact.
+fn aligned(init: InitScheme) -> bool {
+    matches!(init, InitScheme::AlignedBalanced { .. } | InitScheme::Unbalanced { .. })
+}
+
+/// The population-gradient-descent reference of a plan: the same parameters (seeds, streams,
+/// initial weights, `η`, steps, probe schedule, `σ` and `B` for the probes) with
+/// `data.source = population` (`docs/theory.md` §9.1).
+pub fn reference_plan(plan: &RunPlan) -> Result<RunPlan, ExperimentError> {
+    let mut params = plan.train.params().clone();
+    params.data.source = DataSource::Population;
+    // Clones of a deterministic step all agree: the reference has no use for them.
+    params.n_clones = 0;
+    Ok(RunPlan {
+        run_id: format!("{}/reference", plan.run_id),
+        label: plan.label.clone(),
+        train: params.check()?,
+        control: plan.control.clone(),
+    })
 }
 
 /// Trains every plan of a checked experiment and analyses it; `describe(i)` gives the progress
@@ -218,12 +247,52 @@ pub fn train_and_analyse(
         let r = train_run(plan, stop, progress)?;
         out.timings.training += r.wall_seconds - r.probe_seconds;
         out.timings.probes += r.probe_seconds;
+        let reference = if needs_reference(experiment.spec(), plan) {
+            let label = format!("{label} (population-GD reference)");
+            progress(Progress::RunStarted { run_id: &label, index, total, steps: plan.train.params().steps });
+            let reference = train_run(&reference_plan(plan)?, stop, progress)?;
+            out.timings.training += reference.wall_seconds - reference.probe_seconds;
+            out.timings.probes += reference.probe_seconds;
+            Some(reference)
+        } else {
+            None
+        };
         progress(Progress::Phase { name: &label, phase: Phase::Overlays });
         let started = Instant::now();
-        out.verdicts.extend(analyse(experiment.spec(), &r, &mut out.theory, stop)?);
+        out.verdicts.extend(analyse(experiment.spec(), &r, reference.as_ref(), &mut out.theory, stop)?);
+        if experiment.spec().analysis == Analysis::Relax {
+            out.dose.extend(dose_rows(&r, reference.as_ref())?);
+        }
         out.timings.overlays += started.elapsed().as_secs_f64();
         progress(Progress::RunDone { run_id: &label });
         out.results.push(r);
+    }
+    Ok(out)
+}
+
+/// Claim 4's dose–response rows of a run, every mode ([`crate::dose`]).
+pub fn dose_rows(result: &RunResult, reference: Option<&RunResult>) -> Result<Vec<DoseRow>, ExperimentError> {
+    let train = &result.plan.train;
+    let p = train.params();
+    let records = survivors(result);
+    let reference = reference.map(survivors).unwrap_or_default();
+    let input = crate::dose::DoseInput {
+        run_id: &result.plan.run_id,
+        label: &result.plan.label,
+        init: &p.init,
+        t_half: (p.steps / 2) as f64 * p.lr,
+    };
+    let rank = train.teacher().rank();
+    // The doses are measured on the initial weights themselves (exact moments, no sampling).
+    let ctx = modewise_dln::ProbeContext { sigma: p.data.sigma, lr: p.lr, batch: p.batch, n_probe: 0 };
+    let mut unused = modewise_theory::rng::path_rng(0, 0);
+    let initial = (0..p.seeds.len())
+        .map(|m| Ok(modewise_dln::probe(&train.initial_layers(m)?, train.teacher(), &ctx, &mut unused)))
+        .collect::<Result<Vec<_>, modewise_dln::DlnError>>()?;
+    let mut out = Vec::new();
+    for k in 0..rank {
+        let mode = train.mode_params(k).check()?;
+        out.extend(crate::dose::rows(&input, k, rank, &mode, &initial, &records, &reference));
     }
     Ok(out)
 }
@@ -234,20 +303,23 @@ pub fn member_mean(records: &[ProbeRecord], f: impl Fn(&ProbeRecord) -> f64) -> 
     records.iter().map(|r| (r.step, r.t, f(r))).filter(|s| s.2.is_finite()).collect::<PerStep>().means()
 }
 
-/// Unbiased variance across members of a quantity, per probe step with at least two members:
-/// `(t, variance)` in step order.
-pub fn member_variance(records: &[ProbeRecord], f: impl Fn(&ProbeRecord) -> f64) -> Vec<(f64, f64)> {
-    records.iter().map(|r| (r.step, r.t, f(r))).collect::<PerStep>().variances()
-}
-
-/// The initial end-to-end mode strength the overlays start from, and how it was chosen.
+/// The initial end-to-end mode strength the overlays start from, and the rule that chose it
+/// (`docs/theory.md` §9.1). It comes from the initial state, never from the data judged:
 ///
-/// Aligned-balanced and unbalanced starts have the exact `w₀ = a₀^L` (the scale factors
-/// multiply to 1). Other starts get an *effective* `w₀`: the gradient-flow start that reaches the
-/// measured mean strength at the first probe where it exceeds `s_k / 10` at that same time
-/// (fitted on the early trajectory, so the overlay's learning time matches; the alignment phase
-/// of an unaligned start is folded into the plateau).
-pub fn initial_strength(train: &TrainSpec, k: usize, mode: &Mode, mean: &[(f64, f64)]) -> (f64, String) {
+/// - aligned-balanced and unbalanced starts: exact, `w₀ = a₀^L` (the unbalanced factors
+///   multiply to 1);
+/// - other starts with a reference: the gradient-flow start through the population-GD reference
+///   mean at its first probe above `s_k/10` (the alignment phase of the deterministic dynamics
+///   folded into the plateau), or `|mean m_k(0)|` of the reference if it never gets there;
+/// - other starts without one (experiments without verdicts): fitted the same way on the SGD
+///   mean, and labelled so.
+pub fn initial_strength(
+    train: &TrainSpec,
+    k: usize,
+    mode: &Mode,
+    reference: Option<&[(f64, f64)]>,
+    sgd: &[(f64, f64)],
+) -> (f64, String) {
     let depth = train.depth() as i32;
     let exact = |a0: &modewise_dln::ModeScale| match a0 {
         modewise_dln::ModeScale::Scalar(a) => a.powi(depth),
@@ -255,18 +327,24 @@ pub fn initial_strength(train: &TrainSpec, k: usize, mode: &Mode, mean: &[(f64, 
     };
     match &train.params().init {
         InitScheme::AlignedBalanced { a0 } | InitScheme::Unbalanced { a0, .. } => (exact(a0), "exact a0^L".into()),
-        _ => {
-            let s = mode.s();
-            match mean.iter().find(|&&(t, m)| t > 0.0 && m >= 0.1 * s) {
-                Some(&(t_fit, m_fit)) => {
-                    let w0 = fit_w0(mode, t_fit, m_fit.min(0.999 * s));
-                    (w0, format!("fitted: gradient flow through m = {m_fit:.3e} at t = {t_fit:.3e}"))
-                }
-                None => {
-                    let w0 = mean.first().map_or(1e-12, |&(_, m)| m.abs().max(1e-12));
-                    (w0, "|m_k(0)| (mode never reached s/10)".into())
-                }
-            }
+        _ => match reference {
+            Some(mean) => through(mode, mean, "reference: gradient flow through the population-GD mean"),
+            None => through(mode, sgd, "fitted: gradient flow through the SGD mean (no verdict uses it)"),
+        },
+    }
+}
+
+/// The gradient-flow start through `mean` at its first probe above `s/10`, with its rule.
+fn through(mode: &Mode, mean: &[(f64, f64)], rule: &str) -> (f64, String) {
+    let s = mode.s();
+    match mean.iter().find(|&&(t, m)| t > 0.0 && m >= 0.1 * s) {
+        Some(&(t_fit, m_fit)) => {
+            let w0 = fit_w0(mode, t_fit, m_fit.min(0.999 * s));
+            (w0, format!("{rule} m = {m_fit:.3e} at t = {t_fit:.3e}"))
+        }
+        None => {
+            let w0 = mean.first().map_or(1e-12, |&(_, m)| m.abs().max(1e-12));
+            (w0, format!("{rule}: |m_k(0)| (the mean never reached s/10)"))
         }
     }
 }
@@ -303,6 +381,7 @@ impl OverlayStart<'_> {
         TheoryRow {
             run_id: self.run_id.into(),
             k: self.k as u32,
+            member: None,
             overlay,
             t,
             w,
@@ -310,21 +389,76 @@ impl OverlayStart<'_> {
             variance,
             w0: self.w0,
             w0_rule: self.rule.into(),
+            dt: None,
+            sde_converged: None,
         }
     }
 
-    /// An ensemble's mean and variance per recorded time.
-    fn ensemble(&self, overlay: Overlay, stats: &EnsembleStats) -> impl Iterator<Item = TheoryRow> {
-        (0..stats.times.len())
-            .map(move |i| self.row(overlay, Some(stats.times[i]), None, stats.mean[i], Some(stats.variance[i])))
+    /// An ensemble's mean and variance per recorded time, at time step `dt`.
+    fn ensemble(&self, overlay: Overlay, stats: &EnsembleStats, dt: f64) -> impl Iterator<Item = TheoryRow> {
+        (0..stats.times.len()).map(move |i| TheoryRow {
+            dt: Some(dt),
+            ..self.row(overlay, Some(stats.times[i]), None, stats.mean[i], Some(stats.variance[i]))
+        })
+    }
+
+    /// The refined SDE's mean and variance per recorded time, with its accepted `dt` and
+    /// whether it converged.
+    fn refined(&self, refined: &RefinedEnsemble) -> impl Iterator<Item = TheoryRow> {
+        self.ensemble(Overlay::Sde, &refined.stats, refined.dt)
+            .map(move |row| TheoryRow { sde_converged: Some(refined.converged), ..row })
+    }
+
+    /// One member's reference trajectory and the diffusion along it.
+    fn reference(&self, s: &Series) -> impl Iterator<Item = TheoryRow> {
+        let member = Some(s.member as u32);
+        (0..s.t.len()).flat_map(move |i| {
+            [(Overlay::Reference, s.m[i]), (Overlay::ReferenceDiffusion, s.d[i])]
+                .map(|(overlay, value)| TheoryRow { member, ..self.row(overlay, Some(s.t[i]), None, value, None) })
+        })
     }
 }
 
-/// Computes the overlays of a run and its verdicts (from the members that did not diverge); a
-/// requested `stop` ends the ensembles with [`modewise_theory::TheoryError::Interrupted`].
+/// Points of [`Overlay::DiffusionGradientFlow`] per run and mode.
+pub const DIFFUSION_FLOW_POINTS: usize = 400;
+
+/// `D(w)` along the gradient flow from the start's `w0`: [`DIFFUSION_FLOW_POINTS`] times,
+/// `t = 0` and log-spaced from `t_end · 10⁻⁴` to `t_end` (none when `t_end` is not positive).
+fn diffusion_along_flow(start: &OverlayStart<'_>, mode: &Mode, t_end: f64) -> Result<Vec<TheoryRow>, ExperimentError> {
+    if !(t_end.is_finite() && t_end > 0.0) {
+        return Ok(Vec::new());
+    }
+    let grid = TimeGrid::log_spaced(t_end * 1e-4, t_end, DIFFUSION_FLOW_POINTS - 1)?;
+    grid.times()
+        .iter()
+        .map(|&t| {
+            let w = mode.gf_trajectory(start.w0, t)?;
+            let d = mode.diffusion(Coordinate::EndToEnd, w);
+            Ok(start.row(Overlay::DiffusionGradientFlow, Some(t), Some(w), d, None))
+        })
+        .collect()
+}
+
+/// The records of the members that did not diverge.
+fn survivors(result: &RunResult) -> Vec<ProbeRecord> {
+    result.records.iter().filter(|r| !result.divergences.iter().any(|d| d.member == r.member)).cloned().collect()
+}
+
+/// The machine epsilon of a run's training arithmetic (`train.precision`).
+pub fn training_epsilon(train: &TrainSpec) -> f64 {
+    match train.params().precision {
+        modewise_dln::Precision::F32 => f64::from(f32::EPSILON),
+        modewise_dln::Precision::F64 => f64::EPSILON,
+    }
+}
+
+/// Computes the overlays of a run and its verdicts (from the members that did not diverge);
+/// `reference` is its population-GD reference, when [`needs_reference`]; a requested `stop` ends
+/// the ensembles with [`modewise_theory::TheoryError::Interrupted`].
 pub fn analyse(
     spec: &ExperimentSpec,
     result: &RunResult,
+    reference: Option<&RunResult>,
     theory: &mut Vec<TheoryRow>,
     stop: &StopFlag,
 ) -> Result<Vec<Verdict>, ExperimentError> {
@@ -333,37 +467,75 @@ pub fn analyse(
     let p = train.params();
     let run_id = result.plan.run_id.as_str();
     let times: Vec<f64> = train.probe_steps().iter().map(|&s| s as f64 * p.lr).collect();
-    // Verdicts and fitted starts use only the members that did not diverge (the trajectories
-    // table keeps the others' records up to their divergence).
-    let records: Vec<ProbeRecord> =
-        result.records.iter().filter(|r| !result.divergences.iter().any(|d| d.member == r.member)).cloned().collect();
+    let records = survivors(result);
+    let reference_records = reference.map(survivors);
     let mut verdicts = Vec::new();
+    // Claim 2's decay window opens once every realisable mode is in its linear regime.
+    let linear_after = (0..train.teacher().rank())
+        .filter(|&k| verdicts::realisable(&p.dims, k).is_none())
+        .map(|k| verdicts::linear_from(&verdicts::series(&records, k), train.teacher().s()[k]))
+        .try_fold(0.0f64, |acc, t| t.map(|t| acc.max(t)));
     for k in 0..train.teacher().rank() {
         let mode = train.mode_params(k).check()?;
-        let mean = member_mean(&records, |r| r.probe.mode_strength[k]);
-        let (w0, rule) = initial_strength(train, k, &mode, &mean);
+        let sgd = verdicts::series(&records, k);
+        let refs = reference_records.as_ref().map(|r| verdicts::series(r, k));
+        let sgd_mean = member_mean(&records, |r| r.probe.mode_strength[k]);
+        let ref_mean = reference_records.as_ref().map(|r| member_mean(r, |r| r.probe.mode_strength[k]));
+        let (w0, rule) = initial_strength(train, k, &mode, ref_mean.as_deref(), &sgd_mean);
         let start = OverlayStart { run_id, k, w0, rule: &rule };
         let o = &spec.overlays;
         if o.gradient_flow {
             for &t in &times {
-                let w = mode.gf_trajectory(w0, t)?;
-                theory.push(start.row(Overlay::GradientFlow, Some(t), None, w, None));
+                theory.push(start.row(Overlay::GradientFlow, Some(t), None, mode.gf_trajectory(w0, t)?, None));
+            }
+            if !aligned(p.init.clone()) && spec.analysis != Analysis::None {
+                let (w0_fit, rule_fit) =
+                    through(&mode, &sgd_mean, "fitted: gradient flow through the SGD mean (reported only)");
+                let fitted = OverlayStart { run_id, k, w0: w0_fit, rule: &rule_fit };
+                for &t in &times {
+                    theory.push(fitted.row(
+                        Overlay::GradientFlowFitted,
+                        Some(t),
+                        None,
+                        mode.gf_trajectory(w0_fit, t)?,
+                        None,
+                    ));
+                }
+            }
+        }
+        if let Some(refs) = &refs {
+            for r in refs {
+                theory.extend(start.reference(r));
             }
         }
         let grid = TimeGrid::from_times(times.clone())?;
         // The overlays' paths: the run's first seed, on their own streams (modewise_theory::rng).
         let paths =
             |n: usize, streams: Ensemble| EnsembleParams::new(n, p.seeds[0], grid.clone()).on_streams(streams, k);
+        if o.gradient_flow {
+            theory.extend(diffusion_along_flow(&start, &mode, times.last().copied().unwrap_or(0.0))?);
+        }
         if o.sde_paths > 0 {
-            let dynamics =
-                Dynamics::Sde { scheme: o.sde_scheme, coordinate: Coordinate::EndToEnd, dt: p.lr * o.sde_dt_over_lr };
+            let dt = p.lr * o.sde_dt_over_lr;
+            let dynamics = Dynamics::Sde { scheme: o.sde_scheme, coordinate: Coordinate::EndToEnd, dt };
             let stats = mode.ensemble_until(w0, dynamics, &paths(o.sde_paths, Ensemble::OverlaySde), stop)?;
-            theory.extend(start.ensemble(Overlay::Sde, &stats));
+            if o.sde_refine {
+                theory.extend(start.ensemble(Overlay::SdeFixedStep, &stats, dt));
+                // The same streams: level 0 of the refinement is Euler–Maruyama at dt = η on
+                // the fixed-step ensemble's Brownian increments.
+                let params = RefineParams {
+                    max_halvings: o.sde_max_halvings,
+                    ..RefineParams::new(paths(o.sde_paths, Ensemble::OverlaySde))
+                };
+                theory.extend(start.refined(&mode.sde_refined_or_finest(w0, &params)?));
+            } else {
+                theory.extend(start.ensemble(Overlay::Sde, &stats, dt));
+            }
         }
         if o.chain_paths > 0 {
             let stats =
                 mode.ensemble_until(w0, Dynamics::Chain, &paths(o.chain_paths, Ensemble::OverlayChain), stop)?;
-            theory.extend(start.ensemble(Overlay::Chain, &stats));
+            theory.extend(start.ensemble(Overlay::Chain, &stats, p.lr));
         }
         let density = if mode.sigma() > 0.0
             && (o.stationary || matches!(spec.analysis, Analysis::Stationary | Analysis::Relax))
@@ -379,170 +551,52 @@ pub fn analyse(
                 theory.push(start.row(Overlay::Boltzmann, None, Some(w), b.pdf(w), None));
             }
         }
+        let judge = Judge { run_id, k, control: result.plan.control.as_ref(), seed: p.seeds[0] };
+        let dims = &p.dims;
+        let t_half = (p.steps / 2) as f64 * p.lr;
+        let stationary = |verdicts: &mut Vec<Verdict>| {
+            if mode.sigma() == 0.0 {
+                let end = p.steps as f64 * p.lr;
+                let residual = mode.gf_trajectory(w0, end).map_or(f64::NAN, |w| (w - mode.s()).abs() / mode.s());
+                let eps = training_epsilon(train);
+                verdicts.extend(verdicts::claim2(&judge, &mode, dims, &sgd, eps, linear_after, residual));
+            } else {
+                verdicts.extend(verdicts::claim3(&judge, &mode, dims, &sgd, density.as_ref(), t_half));
+            }
+        };
+        let saddle = |verdicts: &mut Vec<Verdict>| {
+            let refs = refs.as_deref().unwrap_or(&[]);
+            verdicts.extend(verdicts::claim1(&judge, &mode, dims, &sgd, refs, p.probes.per_decade));
+            verdicts.extend(verdicts::clones_verdict(&judge, &mode, dims, &p.data.source, &sgd));
+        };
         match spec.analysis {
             Analysis::None => {}
-            Analysis::Saddle => verdicts.extend(saddle_verdicts(run_id, k, &mode, w0, &records)?),
-            Analysis::Stationary => {
-                verdicts.extend(stationary_verdicts(run_id, k, &mode, density.as_ref(), train, &records))
-            }
+            Analysis::Saddle => saddle(&mut verdicts),
+            Analysis::Stationary => stationary(&mut verdicts),
             Analysis::Relax => {
-                verdicts.extend(saddle_verdicts(run_id, k, &mode, w0, &records)?);
-                verdicts.extend(stationary_verdicts(run_id, k, &mode, density.as_ref(), train, &records));
+                saddle(&mut verdicts);
+                stationary(&mut verdicts);
             }
-            Analysis::SdeVsSgd => verdicts.extend(sde_verdicts(run_id, k, &mode, w0, train, &records, stop)?),
+            Analysis::SdeVsSgd => {
+                let last = TimeGrid::from_times(vec![0.0, p.steps as f64 * p.lr])?;
+                let ensemble = |dynamics, streams| {
+                    mode.ensemble_until(
+                        w0,
+                        dynamics,
+                        &EnsembleParams::new(ENSEMBLE_PATHS, p.seeds[0], last.clone()).on_streams(streams, k),
+                        stop,
+                    )
+                };
+                let chain = ensemble(Dynamics::Chain, Ensemble::VerdictChain)?;
+                let dynamics = Dynamics::Sde {
+                    scheme: o.sde_scheme,
+                    coordinate: Coordinate::EndToEnd,
+                    dt: p.lr * o.sde_dt_over_lr,
+                };
+                let sde = ensemble(dynamics, Ensemble::VerdictSde)?;
+                verdicts.extend(verdicts::sde_vs_sgd(&judge, dims, &sgd, &chain, &sde));
+            }
         }
     }
     Ok(verdicts)
-}
-
-/// Claim 1 on one mode: predicted and measured peak and learned times, and whether the peak
-/// comes first.
-fn saddle_verdicts(
-    run: &str,
-    k: usize,
-    mode: &Mode,
-    w0: f64,
-    records: &[ProbeRecord],
-) -> Result<Vec<Verdict>, ExperimentError> {
-    let s = mode.s();
-    let mean_m = member_mean(records, |r| r.probe.mode_strength[k]);
-    let mean_d = member_mean(records, |r| r.probe.mode_diffusion.get(k).copied().unwrap_or(f64::NAN));
-    let t_learned_pred = mode.t_learned(w0, DEFAULT_RHO).unwrap_or(f64::NAN);
-    let t_peak_pred = mode.peak_time(Coordinate::EndToEnd, w0)?.unwrap_or(f64::NAN);
-    let predicted_before = mode.peak_exists(Coordinate::EndToEnd) && t_peak_pred < t_learned_pred;
-    let t_learned = mean_m.iter().find(|&&(_, m)| m >= DEFAULT_RHO * s).map_or(f64::NAN, |&(t, _)| t);
-    let (t_peak, d_peak) =
-        mean_d.iter().fold((f64::NAN, f64::NEG_INFINITY), |acc, &(t, d)| if d > acc.1 { (t, d) } else { acc });
-    let d_at_learned = mean_d.iter().find(|&&(t, _)| t >= t_learned).map_or(f64::NAN, |&(_, d)| d);
-    let measured_before = t_peak < t_learned && d_peak > (1.0 + PEAK_MARGIN) * d_at_learned;
-    let v = |quantity, predicted, measured, holds| {
-        verdict(run, Claim::PeakBeforeLearned, k, quantity, predicted, measured, holds)
-    };
-    let rel = |a: f64, b: f64| (a - b).abs() <= 0.5 * b.abs();
-    Ok(vec![
-        v(Quantity::TLearned, t_learned_pred, t_learned, rel(t_learned, t_learned_pred)),
-        v(Quantity::TPeak, t_peak_pred, t_peak, !predicted_before || rel(t_peak, t_peak_pred)),
-        v(
-            Quantity::PeakBeforeLearned,
-            f64::from(u8::from(predicted_before)),
-            f64::from(u8::from(measured_before)),
-            predicted_before == measured_before,
-        ),
-    ])
-}
-
-/// One verdict row.
-fn verdict(
-    run: &str,
-    claim: Claim,
-    k: usize,
-    quantity: Quantity,
-    predicted: f64,
-    measured: f64,
-    holds: bool,
-) -> Verdict {
-    Verdict { run_id: run.into(), claim, k, quantity, predicted, measured, holds }
-}
-
-/// Claims 2 and 3 on one mode, from the second half of the run.
-fn stationary_verdicts(
-    run: &str,
-    k: usize,
-    mode: &Mode,
-    density: Option<&modewise_theory::StationaryDensity>,
-    train: &TrainSpec,
-    records: &[ProbeRecord],
-) -> Vec<Verdict> {
-    let s = mode.s();
-    let half = train.params().steps / 2;
-    let v = |claim, quantity, predicted, measured, holds| verdict(run, claim, k, quantity, predicted, measured, holds);
-    if mode.sigma() == 0.0 {
-        let var = member_variance(records, |r| r.probe.mode_strength[k]);
-        let late: Vec<&(f64, f64)> = var.iter().filter(|(t, _)| *t >= half as f64 * train.params().lr).collect();
-        let (first, last) = match (late.first(), late.last()) {
-            (Some(a), Some(b)) => (a.1, b.1),
-            _ => return vec![],
-        };
-        let mean_last = member_mean(records, |r| r.probe.mode_strength[k]).last().map_or(f64::NAN, |x| x.1);
-        vec![
-            v(
-                Claim::DiracLaw,
-                Quantity::VarianceRatioLastToMid,
-                0.0,
-                last / first.max(f64::MIN_POSITIVE),
-                last <= first || last < 1e-12 * s * s,
-            ),
-            v(Claim::DiracLaw, Quantity::MeanOverS, 1.0, mean_last / s, (mean_last / s - 1.0).abs() < 1e-2),
-        ]
-    } else {
-        let late: Vec<&ProbeRecord> = records.iter().filter(|r| r.step >= half).collect();
-        let samples: Vec<f64> = late.iter().map(|r| r.probe.mode_strength[k]).collect();
-        if samples.len() < 2 {
-            return vec![];
-        }
-        let var = stats::variance(&samples);
-        let t = mode.temperature();
-        // Effective number of independent samples: per member, the late span times the
-        // relaxation rate L s^{2−2/L} of the flow at s, halved, at most the number of probes.
-        let members = late.iter().map(|r| r.member).collect::<std::collections::BTreeSet<_>>().len() as f64;
-        let p = train.params();
-        let span = (p.steps - half) as f64 * p.lr;
-        let rate = mode.l() * s.powf(2.0 - 2.0 / mode.l());
-        let n_eff = members * (0.5 * span * rate).clamp(1.0, samples.len() as f64 / members);
-        let (vt, kt) = (variance_tolerance(n_eff), ks_tolerance(n_eff));
-        let mut out = vec![v(
-            Claim::BoltzmannLaw,
-            Quantity::VarianceOverT,
-            density.map_or(1.0, |d| d.variance() / t),
-            var / t,
-            density.is_some_and(|d| (var - d.variance()).abs() <= vt * d.variance()),
-        )];
-        if let Some(d) = density {
-            let ks_exact = d.ks_to_samples(&samples);
-            let ks_boltz = modewise_theory::stationary::ks_statistic(&samples, |w| d.boltzmann().cdf(w));
-            out.push(v(Claim::BoltzmannLaw, Quantity::KsToExactDensity, 0.0, ks_exact, ks_exact <= kt));
-            out.push(v(
-                Claim::BoltzmannLaw,
-                Quantity::KsToBoltzmann,
-                d.distances_to_boltzmann().ks,
-                ks_boltz,
-                ks_boltz <= kt,
-            ));
-        }
-        out
-    }
-}
-
-/// SGD against the SDE model on one mode: the across-seed mean and variance of `m_k` at the last
-/// probe against the SDE ensemble's (the variance within [`variance_tolerance`] of the number of
-/// members, the mean within 5% of `s`).
-fn sde_verdicts(
-    run: &str,
-    k: usize,
-    mode: &Mode,
-    w0: f64,
-    train: &TrainSpec,
-    records: &[ProbeRecord],
-    stop: &std::sync::atomic::AtomicBool,
-) -> Result<Vec<Verdict>, ExperimentError> {
-    let p = train.params();
-    let last_t = p.steps as f64 * p.lr;
-    let grid = TimeGrid::from_times(vec![0.0, last_t])?;
-    let sde = mode.ensemble_until(
-        w0,
-        Dynamics::Sde { scheme: Default::default(), coordinate: Coordinate::EndToEnd, dt: p.lr },
-        &EnsembleParams::new(4000, p.seeds[0], grid).on_streams(Ensemble::VerdictSde, k),
-        stop,
-    )?;
-    let var = member_variance(records, |r| r.probe.mode_strength[k]).last().map_or(f64::NAN, |x| x.1);
-    let last_step = records.iter().map(|r| r.step).max().unwrap_or(0);
-    let n = records.iter().filter(|r| r.step == last_step).count() as f64;
-    let mean = member_mean(records, |r| r.probe.mode_strength[k]).last().map_or(f64::NAN, |x| x.1);
-    let (sde_mean, sde_var) = (sde.mean[1], sde.variance[1]);
-    let v =
-        |quantity, predicted, measured, holds| verdict(run, Claim::SdeVsSgd, k, quantity, predicted, measured, holds);
-    Ok(vec![
-        v(Quantity::FinalMean, sde_mean, mean, (mean - sde_mean).abs() <= 0.05 * mode.s()),
-        v(Quantity::FinalVariance, sde_var, var, (var - sde_var).abs() <= variance_tolerance(n) * sde_var.max(1e-300)),
-    ])
 }

@@ -38,8 +38,17 @@ pub struct Overlays {
     pub sde_paths: usize,
     /// Scheme of the SDE ensemble.
     pub sde_scheme: Scheme,
-    /// Time step of the SDE ensemble in units of `η` (1: one SDE step per SGD step).
+    /// Time step of the SDE ensemble in units of `η` (1: one SDE step per SGD step): the
+    /// step of the `sde_fixed_step` overlay (of `sde` itself when `sde_refine` is off).
     pub sde_dt_over_lr: f64,
+    /// Integrate the `sde` overlay as the SDE: `dt` halved from `η` until its mean and
+    /// variance stop changing within one standard error (`modewise_theory::refine`), beside the
+    /// fixed-step `sde_fixed_step`. Off: `sde` is the fixed-step ensemble alone.
+    pub sde_refine: bool,
+    /// Most halvings of the refined SDE (1 to 12): it costs up to `2^(h+1)` fixed-step
+    /// ensembles; when they do not suffice the rows are the finest level, flagged
+    /// `sde_converged = false`.
+    pub sde_max_halvings: u32,
     /// Paths of the exact per-mode SGD chain per mode (0: none).
     pub chain_paths: usize,
     /// The exact stationary density and the Boltzmann law (with label noise).
@@ -53,22 +62,125 @@ impl Default for Overlays {
             sde_paths: 0,
             sde_scheme: Scheme::EulerMaruyama,
             sde_dt_over_lr: 1.0,
+            sde_refine: true,
+            sde_max_halvings: 4,
             chain_paths: 0,
             stationary: false,
         }
     }
 }
 
-/// One variant of an experiment: a label and overrides of the base training parameters
-/// (dotted keys below `train`, e.g. `"init.kind" = "gaussian"`).
+/// One variant of an experiment: a label and overrides of the base training parameters, keyed
+/// as `--set` keys them: dotted paths from the top of the spec, `"train.init.kind" =
+/// "gaussian"`, `"train.data.sigma" = 0.3`. The older form without `train.` (`"data.sigma"`) is
+/// still read, as the same key; a variant may not give one field in both forms, and sets only
+/// `train.*` fields. A variant may be marked as a negative control.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Variant {
     /// Short label, unique in the experiment; part of the run id.
     pub label: String,
-    /// Overrides of `train` fields.
+    /// Overrides of `train` fields, by their dotted path (`train.lr`).
     #[serde(default)]
     pub set: BTreeMap<String, toml::Value>,
+    /// Marks the variant as a negative control (`docs/theory.md` §9.1): a setting that violates
+    /// a premise of the claims, where some verdicts must fail.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub control: Option<Control>,
+}
+
+/// A negative control: why the variant violates a premise, and which verdicts the theory cannot
+/// judge it by so must fail. Verdicts whose premise the code checks itself (realisability, the
+/// discriminant bound, the band near it, a start above the peak) are expected to fail without
+/// being listed; `fails` names the others.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Control {
+    /// The violated premise, in words (shown in the `premise` column of the failing verdicts).
+    pub reason: String,
+    /// Verdicts expected to fail besides those the code detects: `QUANTITY` (every mode) or
+    /// `QUANTITY@K` (mode `K`, 0-based), quantities as in the `summary` table.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fails: Vec<String>,
+}
+
+impl Control {
+    /// Whether the control lists the verdict on `quantity` of mode `k` as expected to fail.
+    pub fn lists(&self, quantity: crate::table::Quantity, k: usize) -> bool {
+        self.fails.iter().any(|f| match f.split_once('@') {
+            Some((q, mode)) => q == quantity.name() && mode.parse() == Ok(k),
+            None => f == quantity.name(),
+        })
+    }
+
+    /// Checks the reason and the listed verdicts (fields named below `field`).
+    fn check(&self, field: &str) -> Result<(), ExperimentError> {
+        if self.reason.trim().is_empty() {
+            return Err(invalid(format!("{field}.reason"), "must say which premise the control violates"));
+        }
+        for (j, f) in self.fails.iter().enumerate() {
+            let (q, mode) = f.split_once('@').map_or((f.as_str(), None), |(q, m)| (q, Some(m)));
+            if crate::table::Quantity::from_name(q).is_none() || mode.is_some_and(|m| m.parse::<usize>().is_err()) {
+                return Err(invalid(
+                    format!("{field}.fails[{j}]"),
+                    format!(
+                        "must be a summary quantity, optionally @ a mode index, e.g. variance_over_T@1 (got `{f}`)"
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Variant {
+    /// The value this variant sets for the training field at `path` (below `train`, e.g.
+    /// `data.sigma`), in either key form, with the key as written.
+    pub fn get(&self, path: &str) -> Option<(&String, &toml::Value)> {
+        self.set.iter().find(|(k, _)| train_path(k) == path)
+    }
+}
+
+/// The path below `train` of a variant's key: `train.data.sigma` and (the older form)
+/// `data.sigma` are both `data.sigma`.
+pub fn train_path(key: &str) -> &str {
+    key.strip_prefix("train.").unwrap_or(key)
+}
+
+/// Whether two dotted paths are the same field or one lies inside the other (`init` and
+/// `init.gamma`).
+fn overlapping(a: &str, b: &str) -> bool {
+    let inside = |inner: &str, outer: &str| inner.strip_prefix(outer).is_some_and(|rest| rest.starts_with('.'));
+    a == b || inside(a, b) || inside(b, a)
+}
+
+/// A variant's setting that an override of the base replaced: every `train.*` override
+/// applies to every run, so a variant's own value of that field (or of a field inside it, or,
+/// for an override of a `kind`, of any field of that table) is dropped, and the run keeps its
+/// label. What `modewise run` prints as a note.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Shadowed {
+    /// The override's key (`train.data.sigma`).
+    pub key: String,
+    /// The override's value.
+    pub value: toml::Value,
+    /// The variant's position.
+    pub variant: usize,
+    /// The variant's label.
+    pub label: String,
+    /// The variant's key and value that were dropped.
+    pub dropped: (String, toml::Value),
+}
+
+impl std::fmt::Display for Shadowed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (key, was) = &self.dropped;
+        write!(
+            f,
+            "{} = {} applies to every run, so variants[{}] ({}) no longer sets {key} = {was} (it keeps its label)",
+            self.key, self.value, self.variant, self.label
+        )
+    }
 }
 
 /// An experiment: a name, base training parameters, variants, overlays and an analysis.
@@ -91,6 +203,11 @@ pub struct ExperimentSpec {
     /// Variants; none means a single run of the base parameters.
     #[serde(default)]
     pub variants: Vec<Variant>,
+    /// Whether every variant draws the same random numbers (the base's `train.streams`), for
+    /// paired comparisons. By default (`false`) variant `i` (0-based) runs in the namespaces of
+    /// the base's `train.streams` plus `i`, so the variants are independent samples.
+    #[serde(default)]
+    pub common_random_numbers: bool,
 }
 
 /// A concrete run of an experiment.
@@ -102,6 +219,8 @@ pub struct RunPlan {
     pub label: String,
     /// The checked training parameters.
     pub train: TrainSpec,
+    /// The variant's negative control, if it is one.
+    pub control: Option<Control>,
 }
 
 /// A checked experiment: the spec with its runs, each with checked training parameters. Built
@@ -154,6 +273,9 @@ pub struct Override {
     key: String,
     value: toml::Value,
 }
+
+/// The top-level key of a file of several specs (`[[experiment]]`).
+const SEVERAL: &str = "experiment";
 
 /// Where an override lands.
 enum Target<'a> {
@@ -272,10 +394,17 @@ fn kinds_first<'a>(
     v
 }
 
-/// Applies one override to a spec's TOML table.
-pub(crate) fn apply_one(table: &mut toml::Table, o: &Override) -> Result<(), ExperimentError> {
+/// Applies one override to a spec's TOML table; returns the variants' settings it replaced
+/// (see [`Shadowed`]).
+pub(crate) fn apply_one(table: &mut toml::Table, o: &Override) -> Result<Vec<Shadowed>, ExperimentError> {
     let (index, rest) = match o.target() {
-        Target::Spec(key) => return assign(table, key, o.value.clone()),
+        Target::Spec(key) => {
+            assign(table, key, o.value.clone())?;
+            return Ok(match key.strip_prefix("train.") {
+                Some(path) => drop_from_variants(table, o, path),
+                None => Vec::new(),
+            });
+        }
         Target::Variant { index, rest } => (index, rest),
     };
     let count = table.get("variants").and_then(toml::Value::as_array).map_or(0, Vec::len);
@@ -293,22 +422,54 @@ pub(crate) fn apply_one(table: &mut toml::Table, o: &Override) -> Result<(), Exp
             let set = set
                 .as_table_mut()
                 .ok_or_else(|| invalid(format!("variants[{index}].set"), "must be a table of train keys"))?;
-            set.insert(key.to_string(), o.value.clone());
-            Ok(())
+            // The key as the variant writes it, whichever form the override uses.
+            let existing = set.keys().find(|k| train_path(k) == train_path(key)).cloned();
+            set.insert(existing.unwrap_or_else(|| key.to_string()), o.value.clone());
+            Ok(Vec::new())
         }
-        None => assign(variant, rest, o.value.clone()),
+        None => assign(variant, rest, o.value.clone()).map(|()| Vec::new()),
     }
 }
 
-/// Applies overrides to a spec's TOML table, `kind` keys first.
-///
-/// A `train.*` override of a field that a variant also sets is shadowed by the variant (the
-/// variant wins when the plans are built). A later issue makes that an error; this is where it
-/// would be detected, with both the overrides and the variants in view.
-fn apply(table: &mut toml::Table, overrides: &[Override]) -> Result<(), ExperimentError> {
+/// Drops from every variant of `table` its settings that the override `o` of the base field
+/// `train.<path>` replaces (see [`Shadowed`]), and returns them.
+fn drop_from_variants(table: &mut toml::Table, o: &Override, path: &str) -> Vec<Shadowed> {
+    // An override of a kind starts a fresh table: the variant's fields of that table go too.
+    let path =
+        if path.ends_with(".kind") || path == "kind" { path.rsplit_once('.').map_or(path, |p| p.0) } else { path };
+    let mut shadowed = Vec::new();
+    let Some(variants) = table.get_mut("variants").and_then(toml::Value::as_array_mut) else { return shadowed };
+    for (i, variant) in variants.iter_mut().enumerate() {
+        let Some(variant) = variant.as_table_mut() else { continue };
+        let label = variant.get("label").and_then(toml::Value::as_str).unwrap_or_default().to_string();
+        let Some(set) = variant.get_mut("set").and_then(toml::Value::as_table_mut) else { continue };
+        let hit: Vec<String> = set.keys().filter(|k| overlapping(train_path(k), path)).cloned().collect();
+        for key in hit {
+            let was = set.remove(&key).expect("a key just found");
+            shadowed.push(Shadowed {
+                key: o.key.clone(),
+                value: o.value.clone(),
+                variant: i,
+                label: label.clone(),
+                dropped: (key, was),
+            });
+        }
+    }
+    shadowed
+}
+
+/// Applies overrides to a spec's TOML table: a new list of `variants` first, then `kind`
+/// keys, then the other keys of the spec, then the keys of single variants (`variants[I]…`), so that an override of one
+/// variant wins over an override of the base whatever their order. A `train.*` override
+/// applies to every run: the variants' own values of that field are dropped and returned.
+fn apply(table: &mut toml::Table, overrides: &[Override]) -> Result<Vec<Shadowed>, ExperimentError> {
     let mut ordered: Vec<&Override> = overrides.iter().collect();
-    ordered.sort_by_key(|o| !o.sets_kind());
-    ordered.into_iter().try_for_each(|o| apply_one(table, o))
+    ordered.sort_by_key(|o| (matches!(o.target(), Target::Variant { .. }), o.key != "variants", !o.sets_kind()));
+    let mut shadowed = Vec::new();
+    for o in ordered {
+        shadowed.extend(apply_one(table, o)?);
+    }
+    Ok(shadowed)
 }
 
 /// The error of malformed TOML in `what` (`spec`, `sweep file`), naming the line where the
@@ -357,9 +518,66 @@ impl ExperimentSpec {
     /// Reads a spec from TOML text with overrides applied (see [`Override`]). Unknown keys and
     /// wrong types are errors naming the field; the rules are checked by [`Self::check`].
     pub fn from_toml(text: &str, overrides: &[Override]) -> Result<Self, ExperimentError> {
+        Self::from_toml_noting(text, overrides).map(|(spec, _)| spec)
+    }
+
+    /// [`Self::from_toml`], also returning the variants' settings that the overrides replaced
+    /// (see [`Shadowed`]).
+    pub fn from_toml_noting(text: &str, overrides: &[Override]) -> Result<(Self, Vec<Shadowed>), ExperimentError> {
         let mut table: toml::Table = text.parse().map_err(|e| malformed_toml("spec", text, &e))?;
-        apply(&mut table, overrides)?;
-        Self::from_table(table)
+        let shadowed = apply(&mut table, overrides)?;
+        Ok((Self::from_table(table)?, shadowed))
+    }
+
+    /// Reads one spec, or several: a file whose top level is an array of tables `[[experiment]]`
+    /// (each a whole spec, its tables written `[experiment.train]`, `[[experiment.variants]]`)
+    /// holds several, which run together as one unit, as `modewise presets --show demo` prints
+    /// them. The overrides apply to each; errors name the spec's position
+    /// (`experiment[1]: train.lr: …`).
+    pub fn several_from_toml(
+        text: &str,
+        overrides: &[Override],
+    ) -> Result<Vec<(Self, Vec<Shadowed>)>, ExperimentError> {
+        let mut table: toml::Table = text.parse().map_err(|e| malformed_toml("spec", text, &e))?;
+        let several = match table.remove(SEVERAL) {
+            None => return Self::from_toml_noting(text, overrides).map(|one| vec![one]),
+            Some(toml::Value::Array(_)) if !table.is_empty() => {
+                let other = table.keys().next().cloned().unwrap_or_default();
+                return Err(invalid(other, format!("a file of several specs holds only [[{SEVERAL}]] tables")));
+            }
+            Some(toml::Value::Array(specs)) if !specs.is_empty() => specs,
+            Some(other) => {
+                return Err(invalid(
+                    SEVERAL,
+                    format!("must be a non-empty array of spec tables, [[{SEVERAL}]] (got {})", other.type_str()),
+                ));
+            }
+        };
+        several
+            .into_iter()
+            .enumerate()
+            .map(|(i, spec)| {
+                let within = |e: ExperimentError| e.within(&format!("{SEVERAL}[{i}]"));
+                let toml::Value::Table(mut spec) = spec else {
+                    return Err(invalid(format!("{SEVERAL}[{i}]"), "must be a spec table"));
+                };
+                let shadowed = apply(&mut spec, overrides).map_err(within)?;
+                Ok((Self::from_table(spec).map_err(within)?, shadowed))
+            })
+            .collect()
+    }
+
+    /// Several specs as one TOML text that [`Self::several_from_toml`] reads back (one spec is
+    /// written as itself).
+    pub fn several_to_toml(specs: &[Self]) -> String {
+        if let [one] = specs {
+            return one.to_toml();
+        }
+        #[derive(Serialize)]
+        struct Several<'a> {
+            experiment: &'a [ExperimentSpec],
+        }
+        toml::to_string(&Several { experiment: specs }).expect("specs always serialise")
     }
 
     /// Deserializes a spec from a TOML table (unknown keys and wrong types are errors naming
@@ -376,9 +594,15 @@ impl ExperimentSpec {
     /// KEY=VALUE` runs. Unknown keys and wrong types are errors naming the field; the rules are
     /// checked by [`Self::check`].
     pub fn with_overrides(&self, overrides: &[Override]) -> Result<Self, ExperimentError> {
+        self.with_overrides_noting(overrides).map(|(spec, _)| spec)
+    }
+
+    /// [`Self::with_overrides`], also returning the variants' settings that the overrides
+    /// replaced (see [`Shadowed`]).
+    pub fn with_overrides_noting(&self, overrides: &[Override]) -> Result<(Self, Vec<Shadowed>), ExperimentError> {
         let mut table = toml::Table::try_from(self).expect("a spec always serialises to a table");
-        apply(&mut table, overrides)?;
-        Self::from_table(table)
+        let shadowed = apply(&mut table, overrides)?;
+        Ok((Self::from_table(table)?, shadowed))
     }
 
     /// This spec with every run on `backend`: the base's backend replaced and any variant's
@@ -387,7 +611,7 @@ impl ExperimentSpec {
         let mut spec = self.clone();
         spec.train.backend = backend;
         for v in &mut spec.variants {
-            v.set.remove("backend");
+            v.set.retain(|k, _| train_path(k) != "backend");
         }
         spec
     }
@@ -413,11 +637,17 @@ impl ExperimentSpec {
                 format!("must be finite and positive (got {})", o.sde_dt_over_lr),
             ));
         }
+        if !(1..=12).contains(&o.sde_max_halvings) {
+            return Err(invalid(
+                "overlays.sde_max_halvings",
+                format!("must lie between 1 and 12 (got {})", o.sde_max_halvings),
+            ));
+        }
         let runs = self.runs()?;
         // What the runs will cost, before anything is allocated (checking the parameters
         // builds the teacher): one run at a time, the records of all kept until written.
         let mut estimate = Estimate::default();
-        for (_, _, params, prefix) in &runs {
+        for (_, _, params, prefix, _) in &runs {
             let run = estimate_run(params, &self.overlays, self.analysis, &format!("{prefix}train"));
             estimate.then(&run, kept_bytes(params));
         }
@@ -441,7 +671,7 @@ impl ExperimentSpec {
         }
         let plans = runs
             .into_iter()
-            .map(|(run_id, label, params, prefix)| {
+            .map(|(run_id, label, params, prefix, control)| {
                 if self.analysis == Analysis::SdeVsSgd && params.steps == 0 {
                     return Err(invalid(
                         format!("{prefix}train.steps"),
@@ -449,18 +679,19 @@ impl ExperimentSpec {
                     ));
                 }
                 let train = params.check().map_err(|e| ExperimentError::from(e).within(&format!("{prefix}train")))?;
-                Ok(RunPlan { run_id, label, train })
+                Ok(RunPlan { run_id, label, train, control })
             })
             .collect::<Result<_, _>>()?;
         Ok(CheckedExperiment { spec: self.clone(), plans, estimate })
     }
 
-    /// The spec's runs before their parameters are checked: run id, label, training parameters
-    /// and the prefix that names their fields (empty for the base run, `variants[I] (label): `
-    /// for a variant).
-    fn runs(&self) -> Result<Vec<(String, String, TrainParams, String)>, ExperimentError> {
+    /// The spec's runs before their parameters are checked: run id, label, training parameters,
+    /// the prefix that names their fields (empty for the base run, `variants[I] (label): ` for a
+    /// variant) and the variant's control marking.
+    #[allow(clippy::type_complexity)]
+    fn runs(&self) -> Result<Vec<(String, String, TrainParams, String, Option<Control>)>, ExperimentError> {
         if self.variants.is_empty() {
-            return Ok(vec![(self.name.clone(), "base".into(), self.train.clone(), String::new())]);
+            return Ok(vec![(self.name.clone(), "base".into(), self.train.clone(), String::new(), None)]);
         }
         let base = toml::Table::try_from(&self.train).expect("train parameters serialise");
         let mut seen = std::collections::BTreeSet::new();
@@ -480,15 +711,43 @@ impl ExperimentSpec {
                         format!("must be unique (`{}` repeats)", v.label),
                     ));
                 }
+                if let Some(c) = &v.control {
+                    c.check(&format!("variants[{i}].control"))?;
+                }
                 let mut table = base.clone();
+                if !self.common_random_numbers {
+                    // Variant i: the base's namespaces plus i (independent samples); a variant
+                    // that sets its own `streams` keeps them.
+                    let base_streams = self.train.streams;
+                    let shifted = modewise_dln::StreamNamespaces {
+                        init: base_streams.init + i as u64,
+                        data: base_streams.data + i as u64,
+                    };
+                    table.insert("streams".into(), toml::Value::try_from(shifted).expect("namespaces serialise"));
+                }
+                let mut paths = BTreeMap::new();
                 for (k, val) in kinds_first(&v.set) {
-                    assign(&mut table, k, val.clone())?;
+                    let path = train_path(k);
+                    let top = path.split('.').next().unwrap_or(path);
+                    if ["name", "description", "analysis", "overlays", "variants", "sweep"].contains(&top) {
+                        return Err(invalid(
+                            format!("variants[{i}].set.{k}"),
+                            "a variant sets only train fields (keys such as train.lr)",
+                        ));
+                    }
+                    if let Some(other) = paths.insert(path, k) {
+                        return Err(invalid(
+                            format!("variants[{i}].set.{k}"),
+                            format!("names the same field as `{other}`: give it once (as train.{path})"),
+                        ));
+                    }
+                    assign(&mut table, path, val.clone())?;
                 }
                 let params: TrainParams = serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
                     invalid(format!("variants[{i}].set.{}", e.path()), e.into_inner().message().replace('\n', " "))
                 })?;
                 let prefix = format!("variants[{i}] ({}): ", v.label);
-                Ok((format!("{}/{}", self.name, v.label), v.label.clone(), params, prefix))
+                Ok((format!("{}/{}", self.name, v.label), v.label.clone(), params, prefix, v.control.clone()))
             })
             .collect()
     }
@@ -643,10 +902,28 @@ set = { "init.kind" = "gaussian", "init.gamma" = 2.0, backend = "flex" }
         let plans = changed.check().unwrap();
         assert_eq!(plans.plans()[1].train.params().steps, 50);
         assert_eq!(plans.plans()[1].train.params().data.sigma, 0.7);
-        // Today's precedence: a variant's own key wins over an override of the base.
-        let shadowed = spec.with_overrides(&[set("train.steps=7")]).unwrap().check().unwrap();
-        let steps: Vec<u64> = shadowed.plans().iter().map(|p| p.train.params().steps).collect();
-        assert_eq!(steps, [7, 500, 7]);
+        // An override of the base applies to every run: the variant's own value is dropped,
+        // and said so.
+        let (changed, shadowed) = spec.with_overrides_noting(&[set("train.steps=7")]).unwrap();
+        let steps: Vec<u64> = changed.check().unwrap().plans().iter().map(|p| p.train.params().steps).collect();
+        assert_eq!(steps, [7, 7, 7]);
+        assert_eq!(shadowed.len(), 1);
+        assert_eq!(
+            shadowed[0].to_string(),
+            "train.steps = 7 applies to every run, so variants[1] (slow) no longer sets steps = 500 (it keeps its label)"
+        );
+        // An override of one variant wins over an override of the base, in either order.
+        for order in [["variants[1].set.train.steps=9", "train.steps=7"], ["train.steps=7", "variants[1].set.steps=9"]]
+        {
+            let changed = spec.with_overrides(&order.map(set)).unwrap().check().unwrap();
+            let steps: Vec<u64> = changed.plans().iter().map(|p| p.train.params().steps).collect();
+            assert_eq!(steps, [7, 9, 7], "{order:?}");
+        }
+        // A new kind replaces the variant's whole table of that kind.
+        let unbalanced = ["train.init.ratio=2.0", "train.init.kind=unbalanced", "train.init.a0=0.2"].map(set);
+        let (changed, shadowed) = spec.with_overrides_noting(&unbalanced).unwrap();
+        assert_eq!(shadowed.iter().map(|s| s.dropped.0.as_str()).collect::<Vec<_>>(), ["init.gamma", "init.kind"]);
+        assert!(changed.check().unwrap().plans().iter().all(|p| p.train.params().init.name() == "unbalanced"));
         // No overrides: the same spec.
         assert_eq!(spec.with_overrides(&[]).unwrap(), spec);
     }
@@ -660,7 +937,10 @@ set = { "init.kind" = "gaussian", "init.gamma" = 2.0, backend = "flex" }
             ("overlays.sde_paths=many", "overlays.sde_paths: invalid type: string \"many\", expected usize"),
             ("train.lr.x=1", "train.lr: is not a table, so `train.lr.x` cannot be set"),
             ("variants[3].set.lr=0.1", "variants[3]: does not exist (the spec has 3 variants)"),
-            ("variants[0].colour=red", "variants[0].colour: unknown field `colour`, expected `label` or `set`"),
+            (
+                "variants[0].colour=red",
+                "variants[0].colour: unknown field `colour`, expected one of `label`, `set`, `control`",
+            ),
             ("variants[0].set=3", "variants[0].set: invalid type: integer `3`, expected a map"),
         ];
         for (arg, expected) in cases {
@@ -674,6 +954,150 @@ set = { "init.kind" = "gaussian", "init.gamma" = 2.0, backend = "flex" }
         ];
         for (arg, expected) in cases {
             let err = arg.parse::<Override>().unwrap_err().to_string();
+            assert!(err.starts_with(expected), "{arg}: expected `{expected}`, got `{err}`");
+        }
+    }
+
+    #[test]
+    fn variant_keys_read_as_override_keys_and_in_the_older_form() {
+        let new_form = VARIANTS
+            .replace("set = { lr = 0.01, steps = 500 }", r#"set = { "train.lr" = 0.01, "train.steps" = 500 }"#)
+            .replace(
+                r#""init.kind" = "gaussian", "init.gamma""#,
+                r#""train.init.kind" = "gaussian", "train.init.gamma""#,
+            );
+        let (old, new) = (parse_and_check(VARIANTS, &[]).unwrap(), parse_and_check(&new_form, &[]).unwrap());
+        let params = |c: &CheckedExperiment| c.plans().iter().map(|p| p.train.params().clone()).collect::<Vec<_>>();
+        assert_eq!(params(&old), params(&new), "both forms set the same fields");
+        // Overrides find the key whichever form the variant and the override use.
+        for key in ["variants[1].set.lr=0.02", "variants[1].set.train.lr=0.02"] {
+            for text in [VARIANTS, new_form.as_str()] {
+                let spec = ExperimentSpec::from_toml(text, &[set(key)]).unwrap();
+                assert_eq!(spec.variants[1].set.len(), 2, "{key}: one key per field");
+                assert_eq!(spec.check().unwrap().plans()[1].train.params().lr, 0.02, "{key}");
+            }
+        }
+        let both = VARIANTS.replace("set = { lr = 0.01, steps = 500 }", r#"set = { lr = 0.01, "train.lr" = 0.02 }"#);
+        let err = parse_and_check(&both, &[]).unwrap_err().to_string();
+        assert_eq!(err, "variants[1].set.train.lr: names the same field as `lr`: give it once (as train.lr)");
+        let other = VARIANTS.replace("set = { lr = 0.01, steps = 500 }", r#"set = { "overlays.sde_paths" = 5 }"#);
+        let err = parse_and_check(&other, &[]).unwrap_err().to_string();
+        assert_eq!(err, "variants[1].set.overlays.sde_paths: a variant sets only train fields (keys such as train.lr)");
+    }
+
+    /// The rows of `docs/spec.md`'s tables: `(key, default)`, the default as written between
+    /// backticks (`None` for —).
+    fn documented_keys() -> Vec<(String, Option<String>)> {
+        let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/spec.md")).unwrap();
+        text.lines()
+            .filter(|l| l.starts_with("| `"))
+            .map(|l| {
+                let cells: Vec<&str> = l.trim_matches('|').split('|').map(str::trim).collect();
+                let unquote = |c: &str| c.strip_prefix('`').and_then(|c| c.strip_suffix('`')).map(String::from);
+                (unquote(cells[0]).unwrap_or_else(|| panic!("a key in backticks: {l}")), unquote(cells[2]))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn docs_spec_md_lists_every_key_with_its_default() {
+        let documented = documented_keys();
+        let default_spec = ExperimentSpec::from_toml("name = \"x\"\n[train]\n", &[]).unwrap();
+        let default_table: toml::Table = default_spec.to_toml().parse().unwrap();
+        // One spec per kind, so that every kind's fields are seen.
+        let kinds = [
+            "train.teacher.spectrum={kind=\"power-law\", s_max=2.0, decay=1.0, rank=2, s_min=0.1}",
+            "train.teacher.spectrum={kind=\"linear\", s_max=2.0, decay=0.5, rank=2}",
+            "train.init={kind=\"gaussian\", scale=0.1}",
+            "train.init={kind=\"aligned-balanced\", a0=0.1}",
+            "train.init={kind=\"unbalanced\", a0=0.1, factors=[2.0, 0.5, 1.0]}",
+            "train.init={kind=\"unbalanced\", a0=0.1, ratio=2.0}",
+            "train.init={kind=\"misaligned\", a0=0.1, angle=0.5}",
+            "train.init={kind=\"misaligned\", a0=0.1, dose=0.5}",
+            "train.data.source={kind=\"fixed\", n=20, whiten=true, train_fraction=0.8}",
+            "train.data.source={kind=\"population\"}",
+        ];
+        let mut keys: std::collections::BTreeSet<String> = flat(&default_table).into_keys().collect();
+        for kind in kinds {
+            let spec = default_spec.with_overrides(&[set(kind)]).unwrap_or_else(|e| panic!("{kind}: {e}"));
+            let table: toml::Table = spec.to_toml().parse().unwrap();
+            keys.extend(flat(&table).into_keys());
+        }
+        let listed: std::collections::BTreeSet<String> = documented.iter().map(|(k, _)| k.clone()).collect();
+        let missing: Vec<&String> = keys.iter().filter(|k| !listed.contains(*k)).collect();
+        assert!(missing.is_empty(), "docs/spec.md does not list {missing:?}");
+        let pseudo = [
+            "variants[I].label",
+            "variants[I].control",
+            "variants[I].control.reason",
+            "variants[I].control.fails",
+            "variants[I].set",
+            "sweep.<key>",
+        ];
+        let unknown: Vec<&String> =
+            listed.iter().filter(|k| !keys.contains(*k) && !pseudo.contains(&k.as_str())).collect();
+        assert!(unknown.is_empty(), "docs/spec.md lists keys the code does not have: {unknown:?}");
+        let defaults = flat(&default_table);
+        for (key, default) in &documented {
+            if let (Some(written), Some(value)) = (default, defaults.get(key).filter(|_| key != "name")) {
+                assert_eq!(written, &value.to_string(), "docs/spec.md: the default of {key}");
+            }
+        }
+    }
+
+    #[test]
+    fn variants_are_independent_samples_unless_common_random_numbers() {
+        let ns = |spec: &ExperimentSpec| -> Vec<(u64, u64)> {
+            spec.check()
+                .unwrap()
+                .plans()
+                .iter()
+                .map(|p| (p.train.params().streams.init, p.train.params().streams.data))
+                .collect()
+        };
+        let spec = ExperimentSpec::from_toml(VARIANTS, &[]).unwrap();
+        assert_eq!(ns(&spec), [(0, 0), (1, 1), (2, 2)], "variant i in namespace i");
+        let crn = ExperimentSpec::from_toml(VARIANTS, &[set("common_random_numbers=true")]).unwrap();
+        assert_eq!(ns(&crn), [(0, 0), (0, 0), (0, 0)], "one namespace for paired comparisons");
+        // The base's namespaces shift; a variant's own wins.
+        let shifted = ExperimentSpec::from_toml(
+            VARIANTS,
+            &[set("train.streams={ init = 0, data = 10 }"), set("variants[2].set.streams=7")],
+        )
+        .unwrap();
+        assert_eq!(ns(&shifted), [(0, 10), (1, 11), (7, 7)]);
+        // Without variants, the base's own.
+        let single = ExperimentSpec::from_toml(SPEC, &[set("variants=[]"), set("train.streams=5")]).unwrap();
+        assert_eq!(ns(&single), [(5, 5)]);
+    }
+
+    #[test]
+    fn a_control_names_its_reason_and_lists_known_quantities() {
+        let spec = ExperimentSpec::from_toml(
+            VARIANTS,
+            &[set(r#"variants[1].control={ reason = "a large start", fails = ["w_at_peak@1", "d_max"] }"#)],
+        )
+        .unwrap();
+        let plans = spec.check().unwrap();
+        let control = plans.plans()[1].control.as_ref().unwrap();
+        assert!(plans.plans()[0].control.is_none());
+        use crate::table::Quantity;
+        assert!(control.lists(Quantity::WAtPeak, 1) && !control.lists(Quantity::WAtPeak, 0));
+        assert!(control.lists(Quantity::DMax, 0) && control.lists(Quantity::DMax, 3));
+        assert!(!control.lists(Quantity::TLearned, 0));
+        let cases = [
+            (r#"variants[0].control={ reason = "" }"#, "variants[0].control.reason: must say which premise"),
+            (
+                r#"variants[0].control={ reason = "x", fails = ["t_learnt"] }"#,
+                "variants[0].control.fails[0]: must be a summary quantity",
+            ),
+            (
+                r#"variants[0].control={ reason = "x", fails = ["t_learned@one"] }"#,
+                "variants[0].control.fails[0]: must be a summary quantity",
+            ),
+        ];
+        for (arg, expected) in cases {
+            let err = parse_and_check(VARIANTS, &[set(arg)]).unwrap_err().to_string();
             assert!(err.starts_with(expected), "{arg}: expected `{expected}`, got `{err}`");
         }
     }

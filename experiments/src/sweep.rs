@@ -28,12 +28,12 @@ use serde::{Deserialize, Serialize};
 use crate::ExperimentError;
 use crate::error::{DestinationProblem, SweepProgress};
 use crate::io::{read_metadata, write_atomic};
-use crate::output::{VERSION, write_tables};
+use crate::output::{TableRows, VERSION, write_tables_with};
 use crate::publish::{Created, Destination};
 use crate::resources::Estimate;
 use crate::run::{Progress, Timings, train_and_analyse};
-use crate::spec::{CheckedExperiment, ExperimentSpec, Override, apply_one, first_difference, malformed_toml};
-use crate::table::{Table, Verdict};
+use crate::spec::{CheckedExperiment, ExperimentSpec, Override, Shadowed, apply_one, first_difference, malformed_toml};
+use crate::table::{Scalar, Table, Verdict};
 
 /// The file that marks a directory as the results of one sweep (`DIR/sweep.toml`).
 pub const MANIFEST: &str = "sweep.toml";
@@ -166,6 +166,8 @@ pub struct Sweep {
     normalized: toml::Table,
     /// The number of points.
     len: usize,
+    /// The variants' settings that the overrides and the swept keys replace.
+    shadowed: Vec<Shadowed>,
 }
 
 impl Sweep {
@@ -193,12 +195,13 @@ impl Sweep {
         };
         let mut axes: BTreeMap<String, toml::Value> = BTreeMap::new();
         flatten_axes("", &sweep, &mut axes)?;
+        let mut shadowed = Vec::new();
         for o in overrides {
             match o.key().strip_prefix("sweep.") {
                 Some(key) => {
                     axes.insert(key.to_string(), o.value().clone());
                 }
-                None => apply_one(&mut table, o)?,
+                None => shadowed.extend(apply_one(&mut table, o)?),
             }
         }
         if axes.is_empty() {
@@ -217,6 +220,10 @@ impl Sweep {
                 }),
             })
             .collect::<Result<_, _>>()?;
+        // A swept `train.*` key applies to every run of its points, as an override does.
+        for (key, values) in &axes {
+            shadowed.extend(apply_one(&mut table.clone(), &Override::new(key, &values[0])?)?);
+        }
         let spec = ExperimentSpec::from_table(table.clone())?;
         let normalized: toml::Table = spec.to_toml().parse().expect("a spec's TOML parses");
         let name = spec.name;
@@ -226,7 +233,13 @@ impl Sweep {
                 rule: "has more points than this machine can count".into(),
             }
         })?;
-        Ok(Self { base: table, axes, name, normalized, len })
+        Ok(Self { base: table, axes, name, normalized, len, shadowed })
+    }
+
+    /// The variants' settings that the overrides and the swept keys replace in every point
+    /// (see [`Shadowed`]).
+    pub fn shadowed(&self) -> &[Shadowed] {
+        &self.shadowed
     }
 
     /// The number of points (the product of the lists' lengths).
@@ -271,6 +284,28 @@ impl Sweep {
             .and_then(|s| s.check())
             .map_err(|e| e.within(&format!("sweep point {index} ({label}):")))?;
         Ok(SweepPoint { index, label: format!("{}/{label}", self.name), experiment })
+    }
+
+    /// The coordinates of point `index` (`< len`) as the typed columns of every table of the
+    /// sweep: `sweep_<key>` (the key's dots and brackets as `_`), each typed over its whole list
+    /// (see [`crate::table::scalar_column`]: a list of integers and floats is `f64` at every point).
+    pub fn coordinates(&self, index: usize) -> Vec<(String, Scalar)> {
+        let mut rest = index;
+        let mut out = Vec::with_capacity(self.axes.len());
+        for (key, values) in self.axes.iter().rev() {
+            let pick = rest % values.len();
+            rest /= values.len();
+            let all: Vec<Scalar> = values.iter().map(Scalar::from).collect();
+            let numbers = all.iter().all(|v| matches!(v, Scalar::I64(_) | Scalar::F64(_)));
+            let integers = all.iter().all(|v| matches!(v, Scalar::I64(_)));
+            let value = match &all[pick] {
+                Scalar::I64(i) if numbers && !integers => Scalar::F64(*i as f64),
+                v => v.clone(),
+            };
+            out.push((column_name(key), value));
+        }
+        out.reverse();
+        out
     }
 
     /// The indices of `shard`'s points, in order.
@@ -320,6 +355,25 @@ struct Manifest {
     points: usize,
     /// The sweep as run (spec, overrides applied, and `[sweep]`), as TOML.
     sweep: String,
+}
+
+/// The column of swept key `key`: `sweep_` and the key with every run of characters other than
+/// letters and digits written as one `_` (`train.lr`: `sweep_train_lr`).
+fn column_name(key: &str) -> String {
+    let mut name = String::from("sweep_");
+    let mut gap = false;
+    for c in key.chars() {
+        if c.is_ascii_alphanumeric() {
+            if gap && !name.ends_with('_') {
+                name.push('_');
+            }
+            name.push(c);
+            gap = false;
+        } else {
+            gap = true;
+        }
+    }
+    name
 }
 
 /// Flattens a sweep table (`"train.lr" = […]` or `[sweep.train] lr = […]`) into its dotted
@@ -519,7 +573,10 @@ pub fn run_shard(
         let written = train_and_analyse(&point.experiment, describe, &options.stop, progress).and_then(|a| {
             let started = std::time::Instant::now();
             let spec = point.experiment.spec();
-            write_tables(|table| table.part_path(dir, index), spec, &a.results, &a.theory, &a.verdicts, &options.stop)?;
+            let coordinates = sweep.coordinates(index);
+            let path_of = |table: Table| table.part_path(dir, index);
+            let rows = TableRows { results: &a.results, theory: &a.theory, verdicts: &a.verdicts, dose: &a.dose };
+            write_tables_with(path_of, spec, rows, &coordinates, &options.stop)?;
             Ok((a, started.elapsed().as_secs_f64()))
         });
         let (a, parquet) = match written {
@@ -584,6 +641,17 @@ sigma = [0.0, 0.5]
         assert_eq!(labels[4], "grid/sigma=0.5,lr=0.02");
         let p = sweep.point(4).unwrap();
         assert_eq!((p.experiment.name(), p.experiment.spec().train.lr), ("grid-4", 0.02));
+        assert_eq!(
+            sweep.coordinates(4),
+            [("sweep_train_data_sigma".into(), Scalar::F64(0.5)), ("sweep_train_lr".into(), Scalar::F64(0.02))]
+        );
+        assert_eq!(column_name("variants[0].set.train.lr"), "sweep_variants_0_set_train_lr");
+        // A list of integers and floats is f64 at every point; a list of integers, i64.
+        let mixed = Sweep::parse(&SWEEP.replace("sigma = [0.0, 0.5]", "sigma = [0, 0.5]"), &[]).unwrap();
+        assert_eq!(mixed.coordinates(0)[0].1, Scalar::F64(0.0));
+        let steps: Override = "sweep.train.steps=[10, 20]".parse().unwrap();
+        let ints = Sweep::parse(SWEEP, &[steps]).unwrap();
+        assert_eq!(ints.coordinates(1)[2], ("sweep_train_steps".into(), Scalar::I64(20)));
         assert_eq!(sweep.indices(Shard::new(1, 4).unwrap()).collect::<Vec<_>>(), [1, 5]);
         // `sweep.<key>` overrides replace a list however the file wrote it.
         let o: Override = "sweep.train.lr=[0.5]".parse().unwrap();

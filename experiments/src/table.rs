@@ -67,6 +67,8 @@ named! {
         Trajectories = "trajectories",
         /// The theory overlays.
         Theory = "theory",
+        /// Claim 4's dose–response rows ([`crate::dose`]).
+        DoseResponse = "dose_response",
         /// The verdicts.
         Summary = "summary",
     }
@@ -112,40 +114,83 @@ named! {
 
 named! {
     /// What a verdict compares (the `quantity` column of `summary`); new quantities are one line
-    /// each here.
+    /// each here. `docs/theory.md` §9 gives each one's prediction, statistic, tolerance and control.
     pub enum Quantity {
-        /// Time at which the mean strength reaches `ρ s` (claim 1).
+        /// Time at which `m_k` first reaches `ρ s` (claim 1; per seed, against the population-GD
+        /// reference from the same start).
         TLearned = "t_learned",
-        /// Time of the diffusion's peak (claim 1).
+        /// Time of the diffusion's largest value before learning (claim 1; per seed, against
+        /// the reference).
         TPeak = "t_peak",
-        /// Whether the peak comes before the learned time, 1 or 0 (claim 1).
+        /// `m_k` at the largest diffusion before learning (claim 1; per seed, against `w_peak`).
+        WAtPeak = "w_at_peak",
+        /// The largest diffusion before learning (claim 1; per seed, against `D(w_peak)`).
+        DMax = "d_max",
+        /// Fraction of seeds whose diffusion has a local peak before learning (claim 1).
         PeakBeforeLearned = "peak_before_learned",
-        /// Across-seed variance at the last probe over that at mid-run (claim 2).
-        VarianceRatioLastToMid = "variance_ratio_last_to_mid",
-        /// Mean strength at the last probe over `s` (claim 2).
+        /// Fraction of seeds whose largest diffusion over the whole run is that peak (claim 1).
+        GlobalMaxBeforeLearned = "global_max_before_learned",
+        /// The model-free cloned-increment diffusion over the exact-moments probe (claim 1).
+        ClonesOverExact = "diffusion_clones_over_exact",
+        /// `m_k` at the last probe over `s` (claim 2; per seed).
         MeanOverS = "mean_over_s",
-        /// Variance of the late samples over the temperature `T` (claim 3).
+        /// Decay rate of the mean square distance `E(m_k − s)²` over seeds (claim 2).
+        MsdDecayRate = "msd_decay_rate",
+        /// Variance of `m_k` over the late window over the temperature `T` (claim 3; per seed).
         VarianceOverT = "variance_over_T",
-        /// Kolmogorov–Smirnov distance of the late samples to the exact density (claim 3).
+        /// Kolmogorov–Smirnov distance of the pooled late samples to the exact density (claim 3).
         KsToExactDensity = "ks_to_exact_density",
-        /// Kolmogorov–Smirnov distance of the late samples to the Boltzmann law (claim 3).
+        /// Kolmogorov–Smirnov distance of the pooled late samples to the Boltzmann law (claim 3).
         KsToBoltzmann = "ks_to_boltzmann",
-        /// Across-seed mean at the last probe (SDE vs SGD).
-        FinalMean = "final_mean",
-        /// Across-seed variance at the last probe (SDE vs SGD).
-        FinalVariance = "final_variance",
+        /// Mean of `m_k` at the last probe against the exact chain ensemble (SDE vs SGD).
+        FinalMeanChain = "final_mean_chain",
+        /// Variance of `m_k` at the last probe against the exact chain ensemble (SDE vs SGD).
+        FinalVarianceChain = "final_variance_chain",
+        /// Mean of `m_k` at the last probe against the SDE ensemble (SDE vs SGD).
+        FinalMeanSde = "final_mean_sde",
+        /// Variance of `m_k` at the last probe against the SDE ensemble (SDE vs SGD).
+        FinalVarianceSde = "final_variance_sde",
+    }
+}
+
+named! {
+    /// What the theory expects of a verdict (the `expected` column of `summary`): `hold`, or
+    /// `fail` where a premise of the claim is violated (a negative control).
+    pub enum Expected {
+        /// Every premise of the claim holds: the verdict should hold.
+        Hold = "hold",
+        /// A premise is violated: the verdict should fail.
+        Fail = "fail",
     }
 }
 
 named! {
     /// A theory overlay (the `overlay` column of `theory`).
     pub enum Overlay {
-        /// The gradient-flow trajectory `w(t)` from `w0`.
+        /// The gradient-flow trajectory `w(t)` from `w0` (exact, or by the reference rule).
         GradientFlow = "gradient_flow",
-        /// The SDE ensemble's mean and variance on the probe times.
+        /// Gradient flow from a `w0` fitted on the measured mean (reported only, never used in a
+        /// verdict).
+        GradientFlowFitted = "gradient_flow_fitted",
+        /// One member's `m_k(t)` under population gradient descent from the same initial
+        /// weights (the deterministic reference).
+        Reference = "reference",
+        /// The exact mode diffusion `D_k` along the same reference trajectory.
+        ReferenceDiffusion = "reference_diffusion",
+        /// The SDE ensemble's mean and variance on the probe times: integrated as the SDE
+        /// (`overlays.sde_refine`, the default: `dt` halved from `η` until the statistics stop
+        /// changing, `dt` and `sde_converged` recorded), else at the fixed step.
         Sde = "sde",
-        /// The exact chain ensemble's mean and variance on the probe times.
+        /// The SDE at the fixed step `dt = η · overlays.sde_dt_over_lr` with
+        /// `overlays.sde_scheme` (by default Euler–Maruyama at `dt = η`, which tracks the exact
+        /// chain to `O(η²)`), written beside the refined `sde` on the same Brownian paths.
+        SdeFixedStep = "sde_fixed_step",
+        /// The exact chain ensemble's mean and variance on the probe times (the discrete-time
+        /// reference, `dt = η`).
         Chain = "chain",
+        /// The diffusion `D(w)` (end-to-end, exact second moment of the projected gradient)
+        /// along the gradient-flow trajectory, on a dense time grid (`w` the flow's value).
+        DiffusionGradientFlow = "diffusion_gradient_flow",
         /// The exact stationary density on a `w` grid.
         StationaryDensity = "stationary_density",
         /// The Boltzmann law on the same grid.
@@ -173,6 +218,8 @@ pub enum Access<R> {
     Named(fn(&R) -> &'static str, fn(&mut R, &str) -> Option<()>),
     /// Unsigned 32-bit integer.
     U32(fn(&R) -> u32, fn(&mut R, u32)),
+    /// Nullable unsigned 32-bit integer.
+    OptU32(fn(&R) -> Option<u32>, fn(&mut R, Option<u32>)),
     /// Unsigned 64-bit integer.
     U64(fn(&R) -> u64, fn(&mut R, u64)),
     /// Nullable unsigned 64-bit integer.
@@ -183,6 +230,8 @@ pub enum Access<R> {
     OptF64(fn(&R) -> Option<f64>, fn(&mut R, Option<f64>)),
     /// Boolean.
     Bool(fn(&R) -> bool, fn(&mut R, bool)),
+    /// Nullable boolean.
+    OptBool(fn(&R) -> Option<bool>, fn(&mut R, Option<bool>)),
 }
 
 /// One column of a table: its name and how to get and set its value in a row.
@@ -198,16 +247,16 @@ impl<R> ColumnDef<R> {
     pub fn type_name(&self) -> &'static str {
         match self.access {
             Access::Str(..) | Access::Named(..) => "str",
-            Access::U32(..) => "u32",
+            Access::U32(..) | Access::OptU32(..) => "u32",
             Access::U64(..) | Access::OptU64(..) => "u64",
             Access::F64(..) | Access::OptF64(..) => "f64",
-            Access::Bool(..) => "bool",
+            Access::Bool(..) | Access::OptBool(..) => "bool",
         }
     }
 
     /// Whether the column may hold nulls.
     pub fn nullable(&self) -> bool {
-        matches!(self.access, Access::OptU64(..) | Access::OptF64(..))
+        matches!(self.access, Access::OptU32(..) | Access::OptU64(..) | Access::OptF64(..) | Access::OptBool(..))
     }
 
     /// The column of `rows`.
@@ -217,11 +266,13 @@ impl<R> ColumnDef<R> {
             Access::Str(get, _) => Column::new(name, rows.iter().map(get).collect::<Vec<_>>()),
             Access::Named(get, _) => Column::new(name, rows.iter().map(get).collect::<Vec<_>>()),
             Access::U32(get, _) => Column::new(name, rows.iter().map(get).collect::<Vec<_>>()),
+            Access::OptU32(get, _) => Column::new(name, rows.iter().map(get).collect::<Vec<_>>()),
             Access::U64(get, _) => Column::new(name, rows.iter().map(get).collect::<Vec<_>>()),
             Access::OptU64(get, _) => Column::new(name, rows.iter().map(get).collect::<Vec<_>>()),
             Access::F64(get, _) => Column::new(name, rows.iter().map(get).collect::<Vec<_>>()),
             Access::OptF64(get, _) => Column::new(name, rows.iter().map(get).collect::<Vec<_>>()),
             Access::Bool(get, _) => Column::new(name, rows.iter().map(get).collect::<Vec<_>>()),
+            Access::OptBool(get, _) => Column::new(name, rows.iter().map(get).collect::<Vec<_>>()),
         }
     }
 
@@ -253,6 +304,11 @@ impl<R> ColumnDef<R> {
                     set(row, v.ok_or_else(null)?);
                 }
             }
+            Access::OptU32(_, set) => {
+                for (row, v) in rows.iter_mut().zip(column.u32()?.iter()) {
+                    set(row, v);
+                }
+            }
             Access::U64(_, set) => {
                 for (row, v) in rows.iter_mut().zip(column.u64()?.iter()) {
                     set(row, v.ok_or_else(null)?);
@@ -276,6 +332,11 @@ impl<R> ColumnDef<R> {
             Access::Bool(_, set) => {
                 for (row, v) in rows.iter_mut().zip(column.bool()?.iter()) {
                     set(row, v.ok_or_else(null)?);
+                }
+            }
+            Access::OptBool(_, set) => {
+                for (row, v) in rows.iter_mut().zip(column.bool()?.iter()) {
+                    set(row, v);
                 }
             }
         }
@@ -354,6 +415,10 @@ pub struct RunRow {
     pub teacher_s: String,
     /// Teacher seed.
     pub teacher_seed: u64,
+    /// The random-stream namespace of the initial weights (`train.streams`).
+    pub namespace_init: u64,
+    /// The random-stream namespace of the data, probe samples and clone batches.
+    pub namespace_data: u64,
     /// `ok` or `diverged`.
     pub status: Status,
     /// Step at which the divergence was detected.
@@ -362,14 +427,112 @@ pub struct RunRow {
     pub last_finite_step: Option<u64>,
     /// Wall-clock training time of the run (all members together).
     pub wall_seconds: f64,
-    /// Every training field of the spec but `seeds` as `(train.<dotted path>, TOML text)`,
-    /// sorted by path: the dynamic columns.
-    pub train: Vec<(String, String)>,
+    /// Every training field of the spec but `seeds` as `(train.<dotted path>, value)`, sorted by
+    /// path: the dynamic columns.
+    pub train: Vec<(String, Scalar)>,
+}
+
+/// The value of a typed dynamic column (`train.<path>` of `runs`, `sweep_<key>` of a sweep's
+/// tables): a TOML value as the Parquet type it reads as. Integers are `i64`, floats `f64`,
+/// booleans `bool`, strings `str`; arrays and tables are `str` holding their TOML text
+/// (`[2.0, 1.0]`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Scalar {
+    /// An integer.
+    I64(i64),
+    /// A float.
+    F64(f64),
+    /// A boolean.
+    Bool(bool),
+    /// Text: a string, or the TOML text of an array or table.
+    Str(String),
+}
+
+impl From<&toml::Value> for Scalar {
+    fn from(value: &toml::Value) -> Self {
+        match value {
+            toml::Value::Integer(i) => Self::I64(*i),
+            toml::Value::Float(f) => Self::F64(*f),
+            toml::Value::Boolean(b) => Self::Bool(*b),
+            toml::Value::String(s) => Self::Str(s.clone()),
+            other => Self::Str(other.to_string()),
+        }
+    }
+}
+
+impl fmt::Display for Scalar {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::I64(v) => write!(f, "{v}"),
+            Self::F64(v) => write!(f, "{v:?}"),
+            Self::Bool(v) => write!(f, "{v}"),
+            Self::Str(v) => f.write_str(v),
+        }
+    }
+}
+
+/// The one column type that holds all of `values`: `i64` when all are integers, `f64` when all
+/// are numbers (integers widened), `bool` when all are booleans, else `str` (numbers and
+/// booleans as their text). `None` values are nulls.
+pub fn scalar_column(name: &str, values: &[Option<&Scalar>]) -> Column {
+    let present = || values.iter().flatten();
+    let name = name.into();
+    if present().all(|v| matches!(v, Scalar::I64(_))) {
+        let v: Vec<Option<i64>> =
+            values.iter().map(|v| v.map(|s| if let Scalar::I64(i) = s { *i } else { 0 })).collect();
+        Column::new(name, v)
+    } else if present().all(|v| matches!(v, Scalar::I64(_) | Scalar::F64(_))) {
+        let v: Vec<Option<f64>> = values
+            .iter()
+            .map(|v| {
+                v.map(|s| match s {
+                    Scalar::I64(i) => *i as f64,
+                    Scalar::F64(f) => *f,
+                    _ => f64::NAN,
+                })
+            })
+            .collect();
+        Column::new(name, v)
+    } else if present().all(|v| matches!(v, Scalar::Bool(_))) {
+        let v: Vec<Option<bool>> = values.iter().map(|v| v.map(|s| matches!(s, Scalar::Bool(true)))).collect();
+        Column::new(name, v)
+    } else {
+        let v: Vec<Option<String>> = values.iter().map(|v| v.map(Scalar::to_string)).collect();
+        Column::new(name, v)
+    }
+}
+
+/// A column of `height` rows all holding `value`, of `value`'s type (also when `height` is 0).
+pub fn constant_column(name: &str, value: &Scalar, height: usize) -> Column {
+    let name = name.into();
+    match value {
+        Scalar::I64(v) => Column::new(name, vec![*v; height]),
+        Scalar::F64(v) => Column::new(name, vec![*v; height]),
+        Scalar::Bool(v) => Column::new(name, vec![*v; height]),
+        Scalar::Str(v) => Column::new(name, vec![v.as_str(); height]),
+    }
+}
+
+/// The values of a column written by [`scalar_column`] (`None` for nulls); an error names a
+/// column of another type.
+pub fn read_scalar_column(column: &Column) -> PolarsResult<Vec<Option<Scalar>>> {
+    use polars::prelude::DataType;
+    Ok(match column.dtype() {
+        DataType::Int64 => column.i64()?.iter().map(|v| v.map(Scalar::I64)).collect(),
+        DataType::Float64 => column.f64()?.iter().map(|v| v.map(Scalar::F64)).collect(),
+        DataType::Boolean => column.bool()?.iter().map(|v| v.map(Scalar::Bool)).collect(),
+        DataType::String => column.str()?.iter().map(|v| v.map(|s| Scalar::Str(s.to_string()))).collect(),
+        other => {
+            return Err(
+                polars_err!(ComputeError: "column `{}` has type {other}, not i64, f64, bool or str", column.name()),
+            );
+        }
+    })
 }
 
 impl RunRow {
     /// The prefix of the dynamic columns: one per training field of the spec,
-    /// `train.<dotted path>`, holding the field's TOML text (null in runs without the field).
+    /// `train.<dotted path>`, typed (see [`Scalar`]; null in runs without the field).
     pub const TRAIN_PREFIX: &'static str = "train.";
 
     /// One row per member of `result`, with its divergence if it diverged.
@@ -380,7 +543,7 @@ impl RunRow {
         let value = toml::Value::try_from(p).expect("train parameters serialise");
         flatten("train", &value, &mut train);
         train.retain(|(k, _)| k != "train.seeds");
-        train.sort();
+        train.sort_by(|a, b| a.0.cmp(&b.0));
         let base = RunRow {
             run_id: plan.run_id.clone(),
             label: plan.label.clone(),
@@ -396,6 +559,8 @@ impl RunRow {
             data: toml::Value::try_from(p.data.source).map(|v| v.to_string()).unwrap_or_default(),
             teacher_s: plan.train.teacher().s().iter().map(|v| format!("{v}")).collect::<Vec<_>>().join(","),
             teacher_seed: p.teacher.seed,
+            namespace_init: p.streams.init,
+            namespace_data: p.streams.data,
             wall_seconds: result.wall_seconds,
             train,
             ..RunRow::default()
@@ -418,16 +583,15 @@ impl RunRow {
     }
 }
 
-/// Flattens a TOML value into `(dotted path, TOML text)` pairs (arrays stay whole).
-fn flatten(prefix: &str, value: &toml::Value, out: &mut Vec<(String, String)>) {
+/// Flattens a TOML value into `(dotted path, value)` pairs (arrays stay whole, as text).
+fn flatten(prefix: &str, value: &toml::Value, out: &mut Vec<(String, Scalar)>) {
     match value {
         toml::Value::Table(t) => {
             for (k, v) in t {
                 flatten(&format!("{prefix}.{k}"), v, out);
             }
         }
-        toml::Value::String(s) => out.push((prefix.to_string(), s.clone())),
-        other => out.push((prefix.to_string(), other.to_string())),
+        other => out.push((prefix.to_string(), Scalar::from(other))),
     }
 }
 
@@ -450,6 +614,8 @@ impl Row for RunRow {
         ColumnDef { name: "data", access: Access::Str(|r| &r.data, |r, v| r.data = v.into()) },
         ColumnDef { name: "teacher_s", access: Access::Str(|r| &r.teacher_s, |r, v| r.teacher_s = v.into()) },
         ColumnDef { name: "teacher_seed", access: Access::U64(|r| r.teacher_seed, |r, v| r.teacher_seed = v) },
+        ColumnDef { name: "namespace_init", access: Access::U64(|r| r.namespace_init, |r, v| r.namespace_init = v) },
+        ColumnDef { name: "namespace_data", access: Access::U64(|r| r.namespace_data, |r, v| r.namespace_data = v) },
         ColumnDef {
             name: "status",
             access: Access::Named(|r| r.status.name(), |r, v| Status::from_name(v).map(|s| r.status = s)),
@@ -470,9 +636,9 @@ impl Row for RunRow {
         Ok(keys
             .into_iter()
             .map(|key| {
-                let values: Vec<Option<String>> =
-                    rows.iter().map(|r| r.train.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone())).collect();
-                Column::new(key.into(), values)
+                let values: Vec<Option<&Scalar>> =
+                    rows.iter().map(|r| r.train.iter().find(|(k, _)| k == key).map(|(_, v)| v)).collect();
+                scalar_column(key, &values)
             })
             .collect())
     }
@@ -483,9 +649,9 @@ impl Row for RunRow {
             if !name.starts_with(Self::TRAIN_PREFIX) {
                 continue;
             }
-            for (row, v) in rows.iter_mut().zip(column.str()?.iter()) {
+            for (row, v) in rows.iter_mut().zip(read_scalar_column(column)?) {
                 if let Some(v) = v {
-                    row.train.push((name.to_string(), v.to_string()));
+                    row.train.push((name.to_string(), v));
                 }
             }
         }
@@ -516,10 +682,26 @@ pub struct TrajectoryRow {
     pub drift: f64,
     /// Mode diffusion `D_k` (NaN where not measured).
     pub diffusion: f64,
+    /// The model-free drift `mean_c(Δm_k)/η` of the cloned one-step increments (`None`
+    /// without clones, `train.n_clones = 0`).
+    pub drift_clones: Option<f64>,
+    /// The model-free diffusion `Var_c(Δm_k)/η` of the cloned one-step increments (`None`
+    /// without clones).
+    pub diffusion_clones: Option<f64>,
+    /// The standard error of `diffusion_clones` (`None` without clones).
+    pub diffusion_clones_se: Option<f64>,
     /// Population loss.
     pub loss: f64,
-    /// Alignment error.
+    /// Alignment error (in-block, off-diagonal).
     pub alignment_error: f64,
+    /// Mass of `W` outside the teacher's singular block, `‖W − P_U W P_V‖_F / ‖W‖_F`.
+    pub alignment_outside: f64,
+    /// Full alignment error `‖W − U diag(m) Vᵀ‖_F / ‖W‖_F`.
+    pub alignment_full: f64,
+    /// The network's own `k`-th singular value `σ_k(W)`.
+    pub sigma_k: f64,
+    /// `(u_kᵀ û_k)(v̂_kᵀ v_k)`: the overlap of the network's `k`-th singular pair with the teacher's.
+    pub sigma_overlap: f64,
     /// Balance `Σ_l ‖W_{l+1}ᵀW_{l+1} − W_lW_lᵀ‖_F`.
     pub balance: f64,
     /// Balance relative to `Σ_l ‖W_lW_lᵀ‖_F`.
@@ -545,8 +727,15 @@ impl TrajectoryRow {
                     m_k: p.mode_strength[k],
                     drift: p.mode_drift[k],
                     diffusion: p.mode_diffusion.get(k).copied().unwrap_or(f64::NAN),
+                    drift_clones: p.drift_clones.as_ref().and_then(|c| finite(*c.get(k)?)),
+                    diffusion_clones: p.diffusion_clones.as_ref().and_then(|c| finite(*c.get(k)?)),
+                    diffusion_clones_se: p.diffusion_clones_se.as_ref().and_then(|c| finite(*c.get(k)?)),
                     loss: p.population_loss,
                     alignment_error: p.alignment_error,
+                    alignment_outside: p.alignment_outside,
+                    alignment_full: p.alignment_full,
+                    sigma_k: p.singular_values.get(k).copied().unwrap_or(f64::NAN),
+                    sigma_overlap: p.singular_overlap.get(k).copied().unwrap_or(f64::NAN),
                     balance: p.balance_total,
                     balance_relative: p.balance_relative,
                 });
@@ -569,8 +758,24 @@ impl Row for TrajectoryRow {
         ColumnDef { name: "m_k", access: Access::F64(|r| r.m_k, |r, v| r.m_k = v) },
         ColumnDef { name: "drift", access: Access::F64(|r| r.drift, |r, v| r.drift = v) },
         ColumnDef { name: "diffusion", access: Access::F64(|r| r.diffusion, |r, v| r.diffusion = v) },
+        ColumnDef { name: "drift_clones", access: Access::OptF64(|r| r.drift_clones, |r, v| r.drift_clones = v) },
+        ColumnDef {
+            name: "diffusion_clones",
+            access: Access::OptF64(|r| r.diffusion_clones, |r, v| r.diffusion_clones = v),
+        },
+        ColumnDef {
+            name: "diffusion_clones_se",
+            access: Access::OptF64(|r| r.diffusion_clones_se, |r, v| r.diffusion_clones_se = v),
+        },
         ColumnDef { name: "loss", access: Access::F64(|r| r.loss, |r, v| r.loss = v) },
         ColumnDef { name: "alignment_error", access: Access::F64(|r| r.alignment_error, |r, v| r.alignment_error = v) },
+        ColumnDef {
+            name: "alignment_outside",
+            access: Access::F64(|r| r.alignment_outside, |r, v| r.alignment_outside = v),
+        },
+        ColumnDef { name: "alignment_full", access: Access::F64(|r| r.alignment_full, |r, v| r.alignment_full = v) },
+        ColumnDef { name: "sigma_k", access: Access::F64(|r| r.sigma_k, |r, v| r.sigma_k = v) },
+        ColumnDef { name: "sigma_overlap", access: Access::F64(|r| r.sigma_overlap, |r, v| r.sigma_overlap = v) },
         ColumnDef { name: "balance", access: Access::F64(|r| r.balance, |r, v| r.balance = v) },
         ColumnDef {
             name: "balance_relative",
@@ -586,6 +791,8 @@ pub struct TheoryRow {
     pub run_id: String,
     /// Mode index (0-based).
     pub k: u32,
+    /// The member of a per-member overlay (the reference); `None` for ensemble overlays.
+    pub member: Option<u32>,
     /// Which overlay.
     pub overlay: Overlay,
     /// Time (`None` for densities).
@@ -600,6 +807,11 @@ pub struct TheoryRow {
     pub w0: f64,
     /// How `w0` was chosen.
     pub w0_rule: String,
+    /// The time step of an ensemble (`η` for the chain, the accepted or fixed step of the
+    /// SDE); `None` for other overlays.
+    pub dt: Option<f64>,
+    /// Whether the refined SDE met its tolerance (`None` unless a refined `sde` row).
+    pub sde_converged: Option<bool>,
 }
 
 impl Row for TheoryRow {
@@ -607,6 +819,7 @@ impl Row for TheoryRow {
     const COLUMNS: &'static [ColumnDef<Self>] = &[
         ColumnDef { name: "run_id", access: Access::Str(|r| &r.run_id, |r, v| r.run_id = v.into()) },
         ColumnDef { name: "k", access: Access::U32(|r| r.k, |r, v| r.k = v) },
+        ColumnDef { name: "member", access: Access::OptU32(|r| r.member, |r, v| r.member = v) },
         ColumnDef {
             name: "overlay",
             access: Access::Named(|r| r.overlay.name(), |r, v| Overlay::from_name(v).map(|o| r.overlay = o)),
@@ -617,10 +830,13 @@ impl Row for TheoryRow {
         ColumnDef { name: "variance", access: Access::OptF64(|r| r.variance, |r, v| r.variance = v) },
         ColumnDef { name: "w0", access: Access::F64(|r| r.w0, |r, v| r.w0 = v) },
         ColumnDef { name: "w0_rule", access: Access::Str(|r| &r.w0_rule, |r, v| r.w0_rule = v.into()) },
+        ColumnDef { name: "dt", access: Access::OptF64(|r| r.dt, |r, v| r.dt = v) },
+        ColumnDef { name: "sde_converged", access: Access::OptBool(|r| r.sde_converged, |r, v| r.sde_converged = v) },
     ];
 }
 
-/// A row of the `summary` table: one verdict.
+/// A row of the `summary` table: one verdict. `docs/theory.md` §9 gives, per quantity, the
+/// prediction, the statistic over seeds, the tolerance and the negative control.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Verdict {
     /// The run.
@@ -631,12 +847,36 @@ pub struct Verdict {
     pub k: usize,
     /// What is compared.
     pub quantity: Quantity,
-    /// The theory's value.
+    /// The theory's value, from the theory and the initial state only.
     pub predicted: f64,
-    /// The measured value.
+    /// The measured value: the statistic over seeds (a mean of per-seed values, a fitted rate,
+    /// a pooled distance).
     pub measured: f64,
-    /// Whether the claim holds on this run and mode.
+    /// Lower end of the 95% confidence interval of `measured` (NaN where the rule uses none).
+    pub ci_low: f64,
+    /// Upper end of that interval.
+    pub ci_high: f64,
+    /// Number of seeds (or effective samples, for the distances) behind `measured`.
+    pub n: u32,
+    /// The model tolerance, relative to `|predicted|` (or the critical value of a distance).
+    pub tolerance: f64,
+    /// The rule, in words.
+    pub criterion: String,
+    /// Whether the verdict holds by its rule.
     pub holds: bool,
+    /// Whether the run is a variant marked as a negative control in its spec.
+    pub control: bool,
+    /// What the theory expects: `hold`, or `fail` where a premise is violated.
+    pub expected: Expected,
+    /// The violated premise behind an expected failure (empty when every premise holds).
+    pub premise: String,
+}
+
+impl Verdict {
+    /// Whether the outcome is the one the theory expects.
+    pub fn as_expected(&self) -> bool {
+        self.holds == (self.expected == Expected::Hold)
+    }
 }
 
 impl Row for Verdict {
@@ -652,7 +892,8 @@ impl Row for Verdict {
             name: "quantity",
             access: Access::Named(|r| r.quantity.name(), |r, v| Quantity::from_name(v).map(|q| r.quantity = q)),
         },
-        // Undefined values (NaN, e.g. no predicted peak) are written as null, never as NaN.
+        // Undefined values (NaN, e.g. no predicted peak, or the interval of a KS distance) are
+        // written as null, never as NaN.
         ColumnDef {
             name: "predicted",
             access: Access::OptF64(|r| finite(r.predicted), |r, v| r.predicted = v.unwrap_or(f64::NAN)),
@@ -661,7 +902,24 @@ impl Row for Verdict {
             name: "measured",
             access: Access::OptF64(|r| finite(r.measured), |r, v| r.measured = v.unwrap_or(f64::NAN)),
         },
+        ColumnDef {
+            name: "ci_low",
+            access: Access::OptF64(|r| finite(r.ci_low), |r, v| r.ci_low = v.unwrap_or(f64::NAN)),
+        },
+        ColumnDef {
+            name: "ci_high",
+            access: Access::OptF64(|r| finite(r.ci_high), |r, v| r.ci_high = v.unwrap_or(f64::NAN)),
+        },
+        ColumnDef { name: "n", access: Access::U32(|r| r.n, |r, v| r.n = v) },
+        ColumnDef { name: "tolerance", access: Access::F64(|r| r.tolerance, |r, v| r.tolerance = v) },
+        ColumnDef { name: "criterion", access: Access::Str(|r| &r.criterion, |r, v| r.criterion = v.into()) },
         ColumnDef { name: "holds", access: Access::Bool(|r| r.holds, |r, v| r.holds = v) },
+        ColumnDef { name: "control", access: Access::Bool(|r| r.control, |r, v| r.control = v) },
+        ColumnDef {
+            name: "expected",
+            access: Access::Named(|r| r.expected.name(), |r, v| Expected::from_name(v).map(|e| r.expected = e)),
+        },
+        ColumnDef { name: "premise", access: Access::Str(|r| &r.premise, |r, v| r.premise = v.into()) },
     ];
 }
 
@@ -680,6 +938,7 @@ pub fn columns_of(table: Table) -> Vec<(&'static str, &'static str, bool)> {
         Table::Runs => list::<RunRow>(),
         Table::Trajectories => list::<TrajectoryRow>(),
         Table::Theory => list::<TheoryRow>(),
+        Table::DoseResponse => list::<crate::dose::DoseRow>(),
         Table::Summary => list::<Verdict>(),
     }
 }
@@ -708,6 +967,7 @@ mod tests {
                     polars::prelude::DataType::String => "str".to_string(),
                     polars::prelude::DataType::UInt32 => "u32".to_string(),
                     polars::prelude::DataType::UInt64 => "u64".to_string(),
+                    polars::prelude::DataType::Int64 => "i64".to_string(),
                     polars::prelude::DataType::Float64 => "f64".to_string(),
                     polars::prelude::DataType::Boolean => "bool".to_string(),
                     other => format!("{other:?}"),
@@ -722,7 +982,7 @@ mod tests {
         R::COLUMNS.iter().map(|c| (c.name.to_string(), c.type_name().to_string())).collect()
     }
 
-    fn run_row(member: u32, train: &[(&str, &str)]) -> RunRow {
+    fn run_row(member: u32, train: &[(&str, Scalar)]) -> RunRow {
         RunRow {
             run_id: "exp/lr=0.1".into(),
             label: "lr=0.1".into(),
@@ -740,29 +1000,54 @@ mod tests {
             data: "{ kind = \"gaussian\" }".into(),
             teacher_s: "2,1".into(),
             teacher_seed: 7,
+            namespace_init: 2,
+            namespace_data: 3,
             status: if member == 1 { Status::Diverged } else { Status::Ok },
             diverged_at: (member == 1).then_some(120),
             last_finite_step: (member == 1).then_some(100),
             wall_seconds: 1.5,
-            train: train.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            train: train.iter().map(|(k, v)| (k.to_string(), v.clone())).collect(),
         }
     }
 
     #[test]
     fn runs_round_trip_with_nulls_and_dynamic_train_columns() {
+        let text = |s: &str| Scalar::Str(s.into());
         let rows = vec![
-            run_row(0, &[("train.init.kind", "gaussian"), ("train.lr", "0.1")]),
-            run_row(1, &[("train.init.gamma", "0.5"), ("train.lr", "0.1")]),
+            run_row(
+                0,
+                &[
+                    ("train.dims", text("[4, 6, 4]")),
+                    ("train.init.kind", text("gaussian")),
+                    ("train.lr", Scalar::F64(0.1)),
+                    ("train.steps", Scalar::I64(300)),
+                ],
+            ),
+            run_row(
+                1,
+                &[
+                    ("train.dims", text("[4, 6, 4]")),
+                    ("train.init.gamma", Scalar::F64(0.5)),
+                    ("train.lr", Scalar::F64(0.1)),
+                    ("train.steps", Scalar::I64(30)),
+                ],
+            ),
         ];
         let (frame, back) = round_trip(&rows);
-        // The fixed columns in their order, then the union of the train.* paths, sorted.
+        // The fixed columns in their order, then the union of the train.* paths, sorted, typed.
         let mut expected = declared::<RunRow>();
-        for k in ["train.init.gamma", "train.init.kind", "train.lr"] {
-            expected.push((k.into(), "str".into()));
+        for (k, t) in [
+            ("train.dims", "str"),
+            ("train.init.gamma", "f64"),
+            ("train.init.kind", "str"),
+            ("train.lr", "f64"),
+            ("train.steps", "i64"),
+        ] {
+            expected.push((k.into(), t.into()));
         }
         assert_eq!(schema(&frame), expected);
-        let gamma: Vec<Option<&str>> = frame.column("train.init.gamma").unwrap().str().unwrap().iter().collect();
-        assert_eq!(gamma, [None, Some("0.5")], "null in a run without the field");
+        let gamma: Vec<Option<f64>> = frame.column("train.init.gamma").unwrap().f64().unwrap().iter().collect();
+        assert_eq!(gamma, [None, Some(0.5)], "null in a run without the field");
         let at: Vec<Option<u64>> = frame.column("diverged_at").unwrap().u64().unwrap().iter().collect();
         assert_eq!(at, [None, Some(120)]);
         let status: Vec<Option<&str>> = frame.column("status").unwrap().str().unwrap().iter().collect();
@@ -770,7 +1055,7 @@ mod tests {
         // Read back, each row's train pairs come in column (sorted) order.
         let mut sorted = rows.clone();
         for r in &mut sorted {
-            r.train.sort();
+            r.train.sort_by(|a, b| a.0.cmp(&b.0));
         }
         assert_eq!(back, sorted);
     }
@@ -789,8 +1074,15 @@ mod tests {
                 m_k: 0.25,
                 drift: -1e-300,
                 diffusion: 3e-7,
+                drift_clones: Some(-2e-3),
+                diffusion_clones: Some(2.9e-7),
+                diffusion_clones_se: None,
                 loss: 0.5,
                 alignment_error: 1e-3,
+                alignment_outside: 2e-3,
+                alignment_full: 4e-3,
+                sigma_k: 0.26,
+                sigma_overlap: -0.99,
                 balance: 2.0,
                 balance_relative: 0.1,
             },
@@ -804,6 +1096,7 @@ mod tests {
             TheoryRow {
                 run_id: "a".into(),
                 k: 0,
+                member: None,
                 overlay: Overlay::Sde,
                 t: Some(0.5),
                 w: None,
@@ -811,23 +1104,30 @@ mod tests {
                 variance: Some(1e-4),
                 w0: 1e-3,
                 w0_rule: "exact a0^L".into(),
+                dt: Some(0.0125),
+                sde_converged: Some(true),
             },
             TheoryRow {
                 run_id: "a".into(),
                 k: 1,
-                overlay: Overlay::Boltzmann,
+                member: Some(3),
+                overlay: Overlay::Reference,
                 t: None,
                 w: Some(0.9),
                 value: 2.5,
                 variance: None,
                 w0: 1e-3,
                 w0_rule: "fitted".into(),
+                dt: None,
+                sde_converged: None,
             },
         ];
         let (frame, back) = round_trip(&theory);
         assert_eq!(schema(&frame), declared::<TheoryRow>());
         let overlay: Vec<Option<&str>> = frame.column("overlay").unwrap().str().unwrap().iter().collect();
-        assert_eq!(overlay, [Some("sde"), Some("boltzmann")]);
+        assert_eq!(overlay, [Some("sde"), Some("reference")]);
+        let member: Vec<Option<u32>> = frame.column("member").unwrap().u32().unwrap().iter().collect();
+        assert_eq!(member, [None, Some(3)], "null for an ensemble overlay, the member for the reference");
         assert_eq!(back, theory);
 
         let verdicts: Vec<Verdict> = Claim::ALL
@@ -841,7 +1141,15 @@ mod tests {
                 quantity,
                 predicted: i as f64,
                 measured: 0.5,
+                ci_low: 0.25,
+                ci_high: 0.75,
+                n: 16,
+                tolerance: 1e-3,
+                criterion: "pred in CI".into(),
                 holds: i % 2 == 0,
+                control: i == 3,
+                expected: if i == 3 { Expected::Fail } else { Expected::Hold },
+                premise: if i == 3 { "control: a large start".into() } else { String::new() },
             })
             .collect();
         let (frame, back) = round_trip(&verdicts);
@@ -867,23 +1175,41 @@ mod tests {
         );
         assert_eq!(
             names(&Overlay::ALL.iter().map(|o| o.name()).collect::<Vec<_>>()),
-            ["gradient_flow", "sde", "chain", "stationary_density", "boltzmann"]
+            [
+                "gradient_flow",
+                "gradient_flow_fitted",
+                "reference",
+                "reference_diffusion",
+                "sde",
+                "sde_fixed_step",
+                "chain",
+                "diffusion_gradient_flow",
+                "stationary_density",
+                "boltzmann"
+            ]
         );
         assert_eq!(
             names(&Quantity::ALL.iter().map(|q| q.name()).collect::<Vec<_>>()),
             [
                 "t_learned",
                 "t_peak",
+                "w_at_peak",
+                "d_max",
                 "peak_before_learned",
-                "variance_ratio_last_to_mid",
+                "global_max_before_learned",
+                "diffusion_clones_over_exact",
                 "mean_over_s",
+                "msd_decay_rate",
                 "variance_over_T",
                 "ks_to_exact_density",
                 "ks_to_boltzmann",
-                "final_mean",
-                "final_variance"
+                "final_mean_chain",
+                "final_variance_chain",
+                "final_mean_sde",
+                "final_variance_sde"
             ]
         );
+        assert_eq!(names(&Expected::ALL.iter().map(|e| e.name()).collect::<Vec<_>>()), ["hold", "fail"]);
         for q in Quantity::ALL {
             assert_eq!(Quantity::from_name(q.name()), Some(*q));
         }
@@ -893,7 +1219,7 @@ mod tests {
 
     #[test]
     fn tables_are_written_summary_last_at_their_paths() {
-        assert_eq!(Table::ALL, [Table::Runs, Table::Trajectories, Table::Theory, Table::Summary]);
+        assert_eq!(Table::ALL, [Table::Runs, Table::Trajectories, Table::Theory, Table::DoseResponse, Table::Summary]);
         let dir = Path::new("out");
         assert_eq!(Table::Theory.path_in(dir), Path::new("out/theory.parquet"));
         assert_eq!(Table::Summary.partition(dir, 3), Path::new("out/summary/run_index=3"));
@@ -970,7 +1296,7 @@ mod tests {
                 let pattern = format!("{}<path>", RunRow::TRAIN_PREFIX);
                 assert_eq!(
                     documented.pop(),
-                    Some((pattern, "str".into(), true)),
+                    Some((pattern, "typed".into(), true)),
                     "the runs table ends with its dynamic train.* columns"
                 );
             }
@@ -1015,6 +1341,9 @@ a0 = 0.1
         assert!(train.contains(&"train.lr") && train.contains(&"train.init.a0"), "{train:?}");
         assert!(!train.contains(&"train.seeds"), "the seeds are the member rows");
         assert!(train.is_sorted());
-        assert_eq!(rows[0].train.iter().find(|(k, _)| k == "train.init.kind").unwrap().1, "aligned-balanced");
+        let field = |key: &str| rows[0].train.iter().find(|(k, _)| k == key).unwrap().1.clone();
+        assert_eq!(field("train.init.kind"), Scalar::Str("aligned-balanced".into()));
+        assert_eq!((field("train.lr"), field("train.steps")), (Scalar::F64(0.05), Scalar::I64(300)));
+        assert_eq!(field("train.dims"), Scalar::Str("[4, 6, 4]".into()), "arrays as their TOML text");
     }
 }

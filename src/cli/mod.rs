@@ -9,6 +9,7 @@
 //! Every failure prints exactly one line, `error: …`, on stderr.
 
 mod bench;
+mod curves;
 mod experiment;
 mod output;
 mod theory;
@@ -43,6 +44,16 @@ pub const EXIT_TERMINATED: u8 = 143;
 fn terminated() -> std::sync::Arc<std::sync::atomic::AtomicBool> {
     static FLAG: std::sync::OnceLock<std::sync::Arc<std::sync::atomic::AtomicBool>> = std::sync::OnceLock::new();
     FLAG.get_or_init(Default::default).clone()
+}
+
+/// Set when the user passed `--out`: a message about the results directory then names the
+/// flag (`--out: DIR …`); otherwise it names the directory the command chose by default and
+/// says how to choose another.
+static OUT_GIVEN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Records whether the command line gave `--out` (see [`OUT_GIVEN`]).
+pub(crate) fn set_out_given(given: bool) {
+    OUT_GIVEN.store(given, std::sync::atomic::Ordering::SeqCst);
 }
 
 /// The exit status of an interrupted command: 143 after SIGTERM, else 130.
@@ -101,9 +112,15 @@ pub fn main() -> ExitCode {
 
 /// Runs a parsed command line and returns the exit status of a command that did not fail.
 fn run(cli: Cli) -> anyhow::Result<u8> {
+    let started = std::time::SystemTime::now();
     if let Some(n) = cli.threads {
         set_threads(n)?;
     }
+    modewise_experiments::set_run_context(modewise_experiments::RunContext {
+        command_line: std::env::args().collect::<Vec<_>>().join(" "),
+        threads: rayon::current_num_threads(),
+        started,
+    });
     let done = |r: anyhow::Result<()>| r.map(|()| 0);
     match cli.command {
         Some(Command::Theory(args)) => done(theory::run(args).map_err(theory_fields_as_flags)),
@@ -213,43 +230,14 @@ fn experiment_message(err: &ExperimentError) -> Option<String> {
         ExperimentError::Invalid { field, rule } if field == "shard" => format!("--shard: {rule}"),
         ExperimentError::Invalid { field, rule } if field == "resume" => format!("--resume: {rule}"),
         ExperimentError::Destination { dir, problem } => {
-            let dir = dir.display();
-            match problem {
-                DestinationProblem::IsFile => format!("--out: must be a directory, but {dir} is a file"),
-                DestinationProblem::Taken => {
-                    format!("--out: {dir} already holds results; pass --force to replace them")
-                }
-                DestinationProblem::SweepTaken { run } => format!(
-                    "--out: {dir} already holds results of run {run}; pass --resume to continue the sweep or --force \
-                     to redo it"
-                ),
-                DestinationProblem::Unwritable { path, source } => {
-                    format!("--out: must be a writable directory ({}: {source})", path.display())
-                }
-                DestinationProblem::DanglingLink { target } => {
-                    format!("--out: {dir} is a symbolic link to {}, which does not exist", target.display())
-                }
-                DestinationProblem::NoName => {
-                    format!("--out: must name a directory below its parent, not the root, `.` or `..` (got {dir})")
-                }
-                DestinationProblem::NameTooLong { bytes } => {
-                    format!("--out: a directory name may have at most 255 bytes (got {bytes} in {dir})")
-                }
-                DestinationProblem::Busy { pid } => format!(
-                    "--out: {dir} is being written by another modewise process{}; wait for it or choose another --out",
-                    pid.map_or(String::new(), |p| format!(" (pid {p})"))
-                ),
-                DestinationProblem::IsSweep => format!(
-                    "--out: {dir} holds a sweep's results ({MANIFEST}), which `run` never replaces, even with --force; \
-                     choose another --out"
-                ),
-                DestinationProblem::NotSweep => format!(
-                    "--out: {dir} is not empty and is not a sweep's directory (it has no {MANIFEST}); choose a new or \
-                     empty directory"
-                ),
-                DestinationProblem::OtherSweep { difference } => {
-                    format!("--out: {dir} holds the results of another sweep ({difference}); choose another --out")
-                }
+            let message = destination_message(&dir.display().to_string(), problem);
+            if OUT_GIVEN.load(std::sync::atomic::Ordering::SeqCst) {
+                format!("--out: {message}")
+            } else {
+                // The user named no directory: say which one the command chose, and how to
+                // choose another.
+                let message = message.replace("choose another --out", "choose another with --out DIR");
+                format!("results directory {message}")
             }
         }
         ExperimentError::SweepInterrupted(progress) => {
@@ -257,6 +245,48 @@ fn experiment_message(err: &ExperimentError) -> Option<String> {
         }
         _ => return None,
     })
+}
+
+/// What is wrong with the results directory `dir`, and what to do (the caller says how the
+/// directory was chosen).
+fn destination_message(dir: &str, problem: &DestinationProblem) -> String {
+    match problem {
+        DestinationProblem::IsFile => format!("must be a directory, but {dir} is a file"),
+        DestinationProblem::Taken => {
+            format!("{dir} already holds results; pass --force to replace them, or choose another --out")
+        }
+        DestinationProblem::SweepTaken { run } => format!(
+            "{dir} already holds results of run {run}; pass --resume to continue the sweep or --force to \
+             redo it, or choose another --out"
+        ),
+        DestinationProblem::Unwritable { path, source } => {
+            format!("must be a writable directory ({}: {source})", path.display())
+        }
+        DestinationProblem::DanglingLink { target } => {
+            format!("{dir} is a symbolic link to {}, which does not exist", target.display())
+        }
+        DestinationProblem::NoName => {
+            format!("must name a directory below its parent, not the root, `.` or `..` (got {dir})")
+        }
+        DestinationProblem::NameTooLong { bytes } => {
+            format!("a directory name may have at most 255 bytes (got {bytes} in {dir})")
+        }
+        DestinationProblem::Busy { pid } => format!(
+            "{dir} is being written by another modewise process{}; wait for it or choose another --out",
+            pid.map_or(String::new(), |p| format!(" (pid {p})"))
+        ),
+        DestinationProblem::IsSweep => format!(
+            "{dir} holds a sweep's results ({MANIFEST}), which `run` never replaces, even with --force; \
+             choose another --out"
+        ),
+        DestinationProblem::NotSweep => format!(
+            "{dir} is not empty and is not a sweep's directory (it has no {MANIFEST}); choose a new or \
+             empty directory"
+        ),
+        DestinationProblem::OtherSweep { difference } => {
+            format!("{dir} holds the results of another sweep ({difference}); choose another --out")
+        }
+    }
 }
 
 /// The theory subcommand's parameters are its flags, so a broken rule names the flag that sets
@@ -378,12 +408,13 @@ mod tests {
             (
                 destination(DestinationProblem::Taken),
                 EXIT_USAGE,
-                "--out: res already holds results; pass --force to replace them",
+                "--out: res already holds results; pass --force to replace them, or choose another --out",
             ),
             (
                 destination(DestinationProblem::SweepTaken { run: 2 }),
                 EXIT_USAGE,
-                "--out: res already holds results of run 2; pass --resume to continue the sweep or --force to redo it",
+                "--out: res already holds results of run 2; pass --resume to continue the sweep or --force to redo \
+                 it, or choose another --out",
             ),
             (destination(DestinationProblem::IsFile), EXIT_USAGE, "--out: must be a directory, but res is a file"),
             (
@@ -409,11 +440,19 @@ mod tests {
                 "interrupted: run 3 was discarded; 2 runs completed now and 1 before are in res; rerun with --resume to finish",
             ),
         ];
+        set_out_given(true);
         for (err, status, expected) in cases {
             // The library names no flag; the program does.
             assert!(!err.to_string().contains("--"), "{err}");
             assert_eq!(describe_failure(&anyhow::Error::from(err)), (status, expected.to_owned()));
         }
+        // Without --out, the message names the directory chosen and how to choose another.
+        set_out_given(false);
+        assert_eq!(
+            describe_failure(&anyhow::Error::from(destination(DestinationProblem::Busy { pid: Some(7) }))).1,
+            "results directory res is being written by another modewise process (pid 7); wait for it or choose \
+             another with --out DIR"
+        );
     }
 
     #[test]

@@ -28,9 +28,15 @@ pub enum TheoryCommand {
     Peak(PeakArgs),
     /// The stationary law of a mode and its distance to the Boltzmann approximation N(s, T).
     Stationary(StationaryArgs),
-    /// The gradient-flow trajectory w(t) of a mode (label noise, learning rate and batch play
-    /// no part).
+    /// The gradient-flow trajectory w(t) of a mode: at one time (--t; label noise, learning
+    /// rate and batch play no part), or as a table of t, w and D(w) on --t-grid.
     Gf(GfArgs),
+    /// The SDE ensemble's mean and variance on --t-grid (dt refined from η until converged, or
+    /// a fixed step), as a table echoing the inputs.
+    Sde(super::curves::SdeArgs),
+    /// The exact per-mode SGD chain's mean and variance on --t-grid, as a table echoing the
+    /// inputs.
+    Chain(super::curves::ChainArgs),
 }
 
 /// The teacher's side of a mode: the network depth and the singular value.
@@ -131,9 +137,24 @@ pub struct GfArgs {
     #[arg(long, value_name = "W0", allow_hyphen_values = true)]
     pub w0: f64,
     /// Time t ≥ 0 (continuous, t = η · step).
-    #[arg(long, value_name = "T", allow_hyphen_values = true)]
-    pub t: f64,
-    /// Output format.
+    #[arg(
+        long,
+        value_name = "T",
+        allow_hyphen_values = true,
+        required_unless_present = "t_grid",
+        conflicts_with = "t_grid"
+    )]
+    pub t: Option<f64>,
+    /// Label noise, learning rate and batch size (for the table's D(w) column).
+    #[command(flatten)]
+    pub sgd: SgdArgs,
+    /// Times START:STOP:N: print a table of t, w and D(w) instead of one report.
+    #[arg(long = "t-grid", value_name = "START:STOP:N", value_parser = typed::<super::curves::TGrid>())]
+    pub t_grid: Option<super::curves::TGrid>,
+    /// Table format (with --t-grid).
+    #[arg(long, value_enum, default_value_t = super::curves::TableFormat::Csv, requires = "t_grid")]
+    pub format: super::curves::TableFormat,
+    /// Output format (with --t).
     #[command(flatten)]
     pub output: OutputArgs,
 }
@@ -192,7 +213,21 @@ pub fn run(args: TheoryArgs) -> anyhow::Result<()> {
     match args.command {
         TheoryCommand::Peak(args) => args.output.print(&peak(&args)?),
         TheoryCommand::Stationary(args) => args.output.print(&stationary(&args)?),
-        TheoryCommand::Gf(args) => args.output.print(&gf(&args)?),
+        TheoryCommand::Gf(args) => match args.t_grid {
+            Some(grid) => {
+                let mode = mode(args.teacher, Some(args.sgd))?;
+                super::curves::print(&super::curves::gf_table(&mode, args.w0, grid)?, args.format)
+            }
+            None => args.output.print(&gf(&args)?),
+        },
+        TheoryCommand::Sde(args) => {
+            let mode = mode(args.teacher, Some(args.sgd))?;
+            super::curves::print(&super::curves::sde_table(&mode, &args)?, args.table.format)
+        }
+        TheoryCommand::Chain(args) => {
+            let mode = mode(args.teacher, Some(args.sgd))?;
+            super::curves::print(&super::curves::chain_table(&mode, &args)?, args.table.format)
+        }
     }
 }
 
@@ -261,5 +296,6 @@ fn stationary(args: &StationaryArgs) -> modewise_theory::Result<StationaryReport
 /// Computes the report of `theory gf`.
 fn gf(args: &GfArgs) -> modewise_theory::Result<GfReport> {
     let mode = mode(args.teacher, None)?;
-    Ok(GfReport { w: mode.gf_trajectory(args.w0, args.t)? })
+    let t = args.t.expect("clap requires --t without --t-grid");
+    Ok(GfReport { w: mode.gf_trajectory(args.w0, t)? })
 }

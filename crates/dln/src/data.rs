@@ -24,23 +24,30 @@ use modewise_theory::rng::{PathRng, Stream};
 /// Where the training batches come from.
 ///
 /// In a spec, a table with a `kind` and the kind's fields: `{ kind = "online" }`,
-/// `{ kind = "fixed", n = 1000 }`, `{ kind = "population" }`; any other key is an error (also
-/// beside the kinds that have no fields).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+/// `{ kind = "fixed", n = 1000 }`, `{ kind = "fixed", n = 20, whiten = true, train_fraction = 0.8 }`,
+/// `{ kind = "population" }`; any other key is an error (also beside the kinds that have no
+/// fields).
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case", from = "DataSourceToml")]
 pub enum DataSource {
     /// A fresh batch `x ~ N(0, I)`, `y = M x + ε` every step (the theory's setting).
     #[default]
     Online,
-    /// A fixed sample of `n` points drawn once per member; each epoch visits a fresh random
-    /// permutation in batches of `B` (without replacement; the last `n mod B` points of an epoch
-    /// are skipped).
+    /// A fixed sample of `n` points drawn once per member (whitened on all `n` points if asked),
+    /// of which a random `⌊train_fraction · n⌋` are trained on; each epoch visits a fresh random
+    /// permutation of the training points in batches of `B` (without replacement; the last
+    /// `n_train mod B` points of an epoch are skipped).
     Fixed {
         /// Sample size `N`; at least the batch size.
         n: usize,
         /// PCA-whiten the inputs on the sample (centred, `XᵀX/N = I`); needs `N > d_0`.
         #[serde(default)]
         whiten: bool,
+        /// The fraction of the (whitened) sample trained on, in `(0, 1]` (default 1: all of
+        /// it): a random `⌊train_fraction · N⌋` points, chosen once per member after whitening,
+        /// as the first author's research code splits its data.
+        #[serde(default = "one", skip_serializing_if = "is_one")]
+        train_fraction: f64,
     },
     /// No sampling: gradient descent on the population loss `ℒ = ½‖W − M‖²_F + ½ d_L σ²`.
     Population,
@@ -56,7 +63,7 @@ pub enum Generator {
     #[default]
     Philox,
     /// The generator of the releases before it: `rand_distr`'s f64 ziggurat on the member's
-    /// PCG64 data stream, one element after another, rounded to `f32` (about ten times slower;
+    /// PCG64 data stream, one element after another, rounded to `f32` (about twice as slow;
     /// to reproduce results written by those releases bit for bit).
     Pcg64Ziggurat,
 }
@@ -72,15 +79,28 @@ enum DataSourceToml {
         n: usize,
         #[serde(default)]
         whiten: bool,
+        #[serde(default = "one")]
+        train_fraction: f64,
     },
     Population {},
+}
+
+/// The default training fraction: the whole sample.
+fn one() -> f64 {
+    1.0
+}
+
+/// Whether a training fraction is the default (left out of a written spec, so specs without it
+/// read and print as before).
+fn is_one(f: &f64) -> bool {
+    *f == 1.0
 }
 
 impl From<DataSourceToml> for DataSource {
     fn from(t: DataSourceToml) -> Self {
         match t {
             DataSourceToml::Online {} => Self::Online,
-            DataSourceToml::Fixed { n, whiten } => Self::Fixed { n, whiten },
+            DataSourceToml::Fixed { n, whiten, train_fraction } => Self::Fixed { n, whiten, train_fraction },
             DataSourceToml::Population {} => Self::Population,
         }
     }
@@ -101,12 +121,23 @@ pub struct DataParams {
 
 impl DataParams {
     /// Checks the rules that do not depend on the network (fields named within the data
-    /// parameters: `sigma`, `source.n`).
+    /// parameters: `sigma`, `source.n`, `source.train_fraction`).
     pub fn check(&self, batch: usize, d_in: usize) -> Result<()> {
         non_negative("sigma", self.sigma)?;
-        if let DataSource::Fixed { n, whiten } = self.source {
+        if let DataSource::Fixed { n, whiten, train_fraction } = self.source {
             if n < batch {
                 return Err(DlnError::invalid("source.n", format!("must be at least the batch size {batch}"), n));
+            }
+            if !(train_fraction > 0.0 && train_fraction <= 1.0) {
+                return Err(DlnError::invalid("source.train_fraction", "must be in (0, 1]", train_fraction));
+            }
+            let n_train = train_count(n, train_fraction);
+            if n_train < batch {
+                return Err(DlnError::invalid(
+                    "source.train_fraction",
+                    format!("leaves {n_train} of the {n} points to train on, fewer than the batch size {batch}"),
+                    train_fraction,
+                ));
             }
             if whiten && n <= d_in {
                 return Err(DlnError::invalid(
@@ -118,6 +149,12 @@ impl DataParams {
         }
         Ok(())
     }
+}
+
+/// The number of training points of a fixed sample of `n` with training fraction `fraction`:
+/// `⌊fraction · n⌋` (as the research code's `int(n * ratio)`).
+pub fn train_count(n: usize, fraction: f64) -> usize {
+    (n as f64 * fraction).floor() as usize
 }
 
 /// One batch for every active member, as the [`BatchSampler`] hands it out, in the training
@@ -221,11 +258,45 @@ impl<T: Real> BatchSampler<T> {
         let mut flags = keep.iter();
         self.members.retain(|_| *flags.next().expect("one flag per member"));
     }
+
+    /// `n` fresh batches for the clones of the member at `slot`, drawn from the member's clone
+    /// stream at SGD step `step` (`Stream::Clones`), laid out as the batches of `n` members.
+    /// The member's data stream is not touched. Online data draw fresh points; a fixed sample
+    /// gives each clone `B` distinct points of the member's sample drawn at random (the first
+    /// batch of a fresh permutation); population descent draws nothing.
+    pub(crate) fn clone_batch(&mut self, slot: usize, step: u64, n: usize) -> Batch<'_, T> {
+        if self.source == DataSource::Population {
+            return Batch::Population;
+        }
+        let b = self.batch;
+        let (nx, nz) = (self.d_in * b, self.d_out * b);
+        self.x.resize(n * nx, T::zero());
+        self.z.resize(n * nz, T::zero());
+        let member = &self.members[slot];
+        let mut rng = Stream::Clones { namespace: member.namespace, step }.rng(member.seed);
+        for c in 0..n {
+            let (x, z) = (&mut self.x[c * nx..(c + 1) * nx], &mut self.z[c * nz..(c + 1) * nz]);
+            match &member.fixed {
+                None => draw_online(&mut rng, member.sigma, x, z),
+                Some(f) => {
+                    let picked = rand::seq::index::sample(&mut rng, f.n, b);
+                    f.gather(picked.iter(), x, z, b);
+                }
+            }
+        }
+        match self.source {
+            DataSource::Online => Batch::Online { x: &self.x[..n * nx], noise: &self.z[..n * nz], size: b },
+            DataSource::Fixed { .. } => Batch::Labelled { x: &self.x[..n * nx], y: &self.z[..n * nz], size: b },
+            DataSource::Population => unreachable!("handled above"),
+        }
+    }
 }
 
 /// One member's data sampler.
 #[derive(Debug, Clone)]
 pub(crate) struct MemberData<T> {
+    seed: u64,
+    namespace: u64,
     rng: PathRng,
     /// The counter-based generator of online batches and the number of the next batch (`None`
     /// with [`Generator::Pcg64Ziggurat`] or a fixed sample).
@@ -250,12 +321,14 @@ impl<T: Real> MemberData<T> {
     pub(crate) fn new(seed: u64, namespace: u64, data: &DataParams, teacher: &Teacher) -> Self {
         let mut rng = Stream::Data { namespace }.rng(seed);
         let fixed = match data.source {
-            DataSource::Fixed { n, whiten } => Some(FixedSample::draw(n, whiten, data.sigma, teacher, &mut rng)),
+            DataSource::Fixed { n, whiten, train_fraction } => {
+                Some(FixedSample::draw(n, whiten, train_fraction, data.sigma, teacher, &mut rng))
+            }
             _ => None,
         };
         let batches = (data.source == DataSource::Online && data.generator == Generator::Philox)
             .then(|| (Philox::of(seed, Stream::Batches { namespace }), 0));
-        Self { rng, batches, sigma: T::of(data.sigma), fixed }
+        Self { seed, namespace, rng, batches, sigma: T::of(data.sigma), fixed }
     }
 
     /// Fills `x` (`d_in × B`, row-major) and `z` (`d_out × B`, row-major) with the next batch:
@@ -276,21 +349,9 @@ impl<T: Real> MemberData<T> {
             return;
         }
         match &mut self.fixed {
-            None => {
-                for v in x.iter_mut() {
-                    *v = normal(&mut self.rng);
-                }
-                if self.sigma > T::zero() {
-                    for v in z.iter_mut() {
-                        *v = self.sigma * normal(&mut self.rng);
-                    }
-                } else {
-                    z.fill(T::zero());
-                }
-            }
+            None => draw_online(&mut self.rng, self.sigma, x, z),
             Some(f) => {
-                let d_in = x.len() / batch;
-                let d_out = z.len() / batch;
+                let (d_in, d_out) = (x.len() / batch, z.len() / batch);
                 for b in 0..batch {
                     let i = f.next_index(&mut self.rng, batch);
                     for r in 0..d_in {
@@ -302,6 +363,21 @@ impl<T: Real> MemberData<T> {
                 }
             }
         }
+    }
+}
+
+/// Fills `x` with standard normals and then `z` with `N(0, σ²)` label noise (zeros without
+/// noise), in that order, from `rng`.
+fn draw_online<T: Real>(rng: &mut PathRng, sigma: T, x: &mut [T], z: &mut [T]) {
+    for v in x.iter_mut() {
+        *v = normal(rng);
+    }
+    if sigma > T::zero() {
+        for v in z.iter_mut() {
+            *v = sigma * normal(rng);
+        }
+    } else {
+        z.fill(T::zero());
     }
 }
 
@@ -335,7 +411,10 @@ fn normal<T: Real>(rng: &mut PathRng) -> T {
 }
 
 impl<T: Real> FixedSample<T> {
-    fn draw(n: usize, whiten: bool, sigma: f64, teacher: &Teacher, rng: &mut PathRng) -> Self {
+    /// Draws `n` inputs, whitens them on all `n` if asked, labels them (with noise), and keeps a
+    /// random `⌊train_fraction · n⌋` of them (in the order of a random permutation drawn after
+    /// the noise; nothing more is drawn when the fraction is 1).
+    fn draw(n: usize, whiten: bool, train_fraction: f64, sigma: f64, teacher: &Teacher, rng: &mut PathRng) -> Self {
         let d_in = teacher.d_in();
         // One sample per row, as in the research code.
         let mut x = DMatrix::<f64>::zeros(n, d_in);
@@ -358,8 +437,31 @@ impl<T: Real> FixedSample<T> {
                 *v += sigma * z;
             }
         }
+        let n_train = train_count(n, train_fraction);
+        if n_train < n {
+            use rand::seq::SliceRandom;
+            let mut order: Vec<usize> = (0..n).collect();
+            order.shuffle(rng);
+            order.truncate(n_train);
+            x = x.select_rows(order.iter());
+            y = y.select_rows(order.iter());
+        }
         let row_major = |m: &DMatrix<f64>| -> Vec<T> { m.transpose().iter().map(|&v| T::of(v)).collect() };
-        Self { n, x: row_major(&x), y: row_major(&y), perm: Vec::new(), pos: 0 }
+        Self { n: n_train, x: row_major(&x), y: row_major(&y), perm: Vec::new(), pos: 0 }
+    }
+
+    /// Copies the points `picked` (one per column, `batch` of them) into `x` (`d_in × B`,
+    /// row-major) and their labels into `y` (`d_out × B`).
+    fn gather(&self, picked: impl Iterator<Item = usize>, x: &mut [T], y: &mut [T], batch: usize) {
+        let (d_in, d_out) = (x.len() / batch, y.len() / batch);
+        for (b, i) in picked.enumerate() {
+            for r in 0..d_in {
+                x[r * batch + b] = self.x[i * d_in + r];
+            }
+            for r in 0..d_out {
+                y[r * batch + b] = self.y[i * d_out + r];
+            }
+        }
     }
 
     /// The next sample index: batches never straddle two epochs, so each epoch is a fresh
@@ -419,7 +521,7 @@ mod tests {
         let teacher = TeacherParams::default().build(4, 3).unwrap();
         let (n, batch) = (10, 3);
         let mut rng = Stream::Data { namespace: 0 }.rng(1);
-        let mut f = FixedSample::<f32>::draw(n, true, 0.0, &teacher, &mut rng);
+        let mut f = FixedSample::<f32>::draw(n, true, 1.0, 0.0, &teacher, &mut rng);
         let x = DMatrix::from_row_slice(n, 4, &f.x.iter().map(|&v| v as f64).collect::<Vec<_>>());
         let cov = x.transpose() * &x / n as f64;
         assert!((cov - DMatrix::<f64>::identity(4, 4)).amax() < 1e-5);
@@ -430,5 +532,32 @@ mod tests {
             seen.dedup();
             assert_eq!(seen.len(), 9, "an epoch repeats a point");
         }
+    }
+
+    #[test]
+    fn a_training_fraction_keeps_distinct_points_of_the_whitened_sample() {
+        let teacher = TeacherParams::default().build(4, 3).unwrap();
+        let n = 20;
+        let draw = |fraction| {
+            let mut rng = Stream::Data { namespace: 0 }.rng(7);
+            FixedSample::<f64>::draw(n, true, fraction, 0.5, &teacher, &mut rng)
+        };
+        let (all, part) = (draw(1.0), draw(0.8));
+        assert_eq!((all.n, part.n), (20, 16));
+        // Whitened on all 20 points: the full sample's covariance is the identity, the part's not.
+        let cov = |f: &FixedSample<f64>| {
+            let x = DMatrix::from_row_slice(f.n, 4, &f.x);
+            x.transpose() * &x / f.n as f64
+        };
+        assert!((cov(&all) - DMatrix::<f64>::identity(4, 4)).amax() < 1e-12);
+        assert!((cov(&part) - DMatrix::<f64>::identity(4, 4)).amax() > 1e-3);
+        // Each training point (input and noisy label) is a distinct point of the full sample.
+        let row = |f: &FixedSample<f64>, i: usize| (f.x[i * 4..(i + 1) * 4].to_vec(), f.y[i * 3..(i + 1) * 3].to_vec());
+        let mut picked: Vec<usize> = (0..16)
+            .map(|i| (0..20).find(|&j| row(&all, j) == row(&part, i)).expect("a training point outside the sample"))
+            .collect();
+        picked.sort();
+        picked.dedup();
+        assert_eq!(picked.len(), 16, "a point is trained on twice");
     }
 }

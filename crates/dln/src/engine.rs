@@ -105,6 +105,27 @@ impl Engine {
         }
     }
 
+    /// The layers of `n` clones of the active member at `slot`, whose current layers are
+    /// `layers`, after one SGD step each on its own fresh batch from the member's clone stream
+    /// at SGD step `step` (`[clone][layer]`): the engine's own weights and data streams are
+    /// untouched. The clones run on the run's gradient path and precision.
+    pub(crate) fn clone_steps(
+        &mut self,
+        spec: &TrainSpec,
+        slot: usize,
+        layers: &[DMatrix<f64>],
+        n: usize,
+        step: u64,
+    ) -> Result<Vec<Vec<DMatrix<f64>>>> {
+        let clones = vec![layers.to_vec(); n];
+        let lr = spec.params().lr;
+        match self {
+            Self::Tensor(t) => t.clone_steps(slot, &clones, step, lr as f32),
+            Self::Fused(f) => Ok(f.clone_steps(spec, slot, &clones, step, f32::of(lr))),
+            Self::Fused64(f) => Ok(f.clone_steps(spec, slot, &clones, step, lr)),
+        }
+    }
+
     /// The gradients `∇W_l` of the next batch at the current weights, without stepping,
     /// computed by `path` on f32 tensors (a test oracle: draws the batch, advancing the data
     /// streams).
@@ -202,6 +223,23 @@ impl TensorEngine {
         self.weights = mem::take(&mut self.weights).into_iter().zip(grads).map(|(w, g)| w - g.mul_scalar(lr)).collect();
     }
 
+    /// One step of the `clones` of the member at `slot` on its clone batches (see
+    /// [`Engine::clone_steps`]).
+    fn clone_steps(
+        &mut self,
+        slot: usize,
+        clones: &[Vec<DMatrix<f64>>],
+        step: u64,
+        lr: f32,
+    ) -> Result<Vec<Vec<DMatrix<f64>>>> {
+        let weights = host_to_tensors(clones, &self.device)?;
+        let constants = DeviceConstants::new(&self.spec, clones.len(), &self.device);
+        let (x, y, scale) = constants.tensors(&self.sampler.clone_batch(slot, step, clones.len()), &self.device);
+        let grads = gradients(&weights, x, y, scale, self.path);
+        let stepped: Vec<Tensor<3>> = weights.into_iter().zip(grads).map(|(w, g)| w - g.mul_scalar(lr)).collect();
+        tensors_to_host(&stepped)
+    }
+
     fn finite(&self) -> Result<Vec<bool>> {
         let e = self.weights.first().map_or(0, |w| w.dims()[0]);
         if e == 0 {
@@ -273,6 +311,22 @@ impl<T: Real> FusedEngine<T> {
     fn retain(&mut self, keep: &[bool]) {
         self.net.retain(keep);
         self.sampler.retain(keep);
+    }
+
+    /// One step of the `clones` of the member at `slot` on its clone batches (see
+    /// [`Engine::clone_steps`]).
+    fn clone_steps(
+        &mut self,
+        spec: &TrainSpec,
+        slot: usize,
+        clones: &[Vec<DMatrix<f64>>],
+        step: u64,
+        lr: T,
+    ) -> Vec<Vec<DMatrix<f64>>> {
+        let mut net = FusedNet::<T>::new(&spec.params().dims, clones);
+        let batch = self.sampler.clone_batch(slot, step, clones.len());
+        net.step(&host_batch(&batch, &self.teacher, &self.eye, self.d_in), lr, None);
+        net.host_layers()
     }
 
     /// The gradients of the next batch, `[member][layer]`, without stepping.

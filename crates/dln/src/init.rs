@@ -81,12 +81,32 @@ pub enum InitScheme {
     /// both frames the same way would cancel in `W` for a scalar `a₀`; opposite senses give a mode
     /// matrix `a₀^L R(−2·angle)` within each pair, so the alignment error starts at
     /// `|sin(2·angle)|` for a scalar `a₀`.
+    ///
+    /// Written with `dose = d` in `[0, 1]` instead of `angle`, the start is misaligned by the
+    /// same monotone dose in every mode (`docs/theory.md` §7.4): the teacher modes are paired
+    /// `(0, 1), (2, 3), …` and each pair turned by `θ = asin(d)/2` (so `θ ∈ [0, π/4]` and every
+    /// mode keeps `m_k = a₀^L √(1 − d²) ≥ 0`); the last mode of an odd rank has no partner in the
+    /// block and is turned towards a direction outside it by `θ'` with `cos²θ' = √(1 − d²)`,
+    /// which gives it the same `m_k` and the same off-diagonal mass. For a scalar `a₀` the full
+    /// alignment error `‖W − U diag(m) Vᵀ‖_F / ‖W‖_F` then starts at exactly `d`, in every
+    /// mode; `d = 0` is the aligned-balanced start.
     Misaligned {
         /// Per-layer mode strength.
         a0: ModeScale,
-        /// Rotation angle in radians.
-        angle: f64,
+        /// How far the frames are turned.
+        tilt: Tilt,
     },
+}
+
+/// How far a misaligned start's frames are turned, given one of two ways.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Tilt {
+    /// Written `angle = θ`: the pairwise rotation angle in radians, in `[0, π/2]` (not a
+    /// monotone dose: the alignment error starts at `|sin 2θ|`, and the last mode of an odd
+    /// dimension is left unturned).
+    Angle(f64),
+    /// Written `dose = d`: the initial full alignment error, in `[0, 1]`, the same in every mode.
+    Dose(f64),
 }
 
 /// The standard deviation of a Gaussian start, given one of two ways.
@@ -132,7 +152,10 @@ enum InitToml {
     },
     Misaligned {
         a0: ModeScale,
-        angle: f64,
+        #[serde(default)]
+        angle: Option<f64>,
+        #[serde(default)]
+        dose: Option<f64>,
     },
 }
 
@@ -171,7 +194,13 @@ impl TryFrom<InitToml> for InitScheme {
                 };
                 Self::Unbalanced { a0, factors }
             }
-            InitToml::Misaligned { a0, angle } => Self::Misaligned { a0, angle },
+            InitToml::Misaligned { a0, angle, dose } => {
+                let tilt = match exactly_one(angle, dose, ["angle", "dose"])? {
+                    Ok(a) => Tilt::Angle(a),
+                    Err(d) => Tilt::Dose(d),
+                };
+                Self::Misaligned { a0, tilt }
+            }
         })
     }
 }
@@ -188,7 +217,8 @@ impl From<InitScheme> for InitToml {
             InitScheme::Unbalanced { a0, factors: LayerFactors::Ratio(r) } => {
                 Self::Unbalanced { a0, factors: None, ratio: Some(r) }
             }
-            InitScheme::Misaligned { a0, angle } => Self::Misaligned { a0, angle },
+            InitScheme::Misaligned { a0, tilt: Tilt::Angle(a) } => Self::Misaligned { a0, angle: Some(a), dose: None },
+            InitScheme::Misaligned { a0, tilt: Tilt::Dose(d) } => Self::Misaligned { a0, angle: None, dose: Some(d) },
         }
     }
 }
@@ -251,10 +281,27 @@ impl InitScheme {
                     }
                 }
             }
-            Self::Misaligned { a0, angle } => {
+            Self::Misaligned { a0, tilt: Tilt::Angle(angle) } => {
                 self.check_aligned(a0, dims, teacher)?;
                 if !(angle.is_finite() && (0.0..=std::f64::consts::FRAC_PI_2).contains(angle)) {
                     return Err(DlnError::invalid("angle", "must lie in [0, π/2] (radians)", angle));
+                }
+            }
+            Self::Misaligned { a0, tilt: Tilt::Dose(dose) } => {
+                self.check_aligned(a0, dims, teacher)?;
+                if !(dose.is_finite() && (0.0..=1.0).contains(dose)) {
+                    return Err(DlnError::invalid("dose", "must lie in [0, 1]", dose));
+                }
+                let (d_in, d_out) = (dims[0], dims[depth]);
+                if teacher.rank() % 2 == 1 && *dose > 0.0 && teacher.rank() >= d_in.min(d_out) {
+                    return Err(DlnError::invalid(
+                        "dose",
+                        format!(
+                            "needs input and output widths above the odd teacher rank {} (its last mode turns out of the block)",
+                            teacher.rank()
+                        ),
+                        format!("widths {d_in} and {d_out}"),
+                    ));
                 }
             }
         }
@@ -308,10 +355,17 @@ impl InitScheme {
                 let frames = frames(dims, teacher.v().clone(), teacher.u().clone(), &mut rng);
                 aligned_layers(&frames, &a, &c)
             }
-            Self::Misaligned { a0, angle } => {
+            Self::Misaligned { a0, tilt: Tilt::Angle(angle) } => {
                 let a = a0.values(teacher.rank())?;
                 let v = rotate_frame(teacher.v(), *angle, &mut rng);
                 let u = rotate_frame(teacher.u(), -*angle, &mut rng);
+                let frames = frames(dims, v, u, &mut rng);
+                aligned_layers(&frames, &a, &vec![1.0; depth])
+            }
+            Self::Misaligned { a0, tilt: Tilt::Dose(dose) } => {
+                let a = a0.values(teacher.rank())?;
+                let v = dose_frame(teacher.v(), *dose, 1.0, &mut rng);
+                let u = dose_frame(teacher.u(), *dose, -1.0, &mut rng);
                 let frames = frames(dims, v, u, &mut rng);
                 aligned_layers(&frames, &a, &vec![1.0; depth])
             }
@@ -352,6 +406,34 @@ fn rotate_frame(q: &DMatrix<f64>, angle: f64, rng: &mut PathRng) -> DMatrix<f64>
         j += 2;
     }
     out.columns(0, r).into_owned()
+}
+
+/// The first `r` columns of the completed basis of `q`, turned by the dose rule of
+/// [`Tilt::Dose`]: pairs `(b_{2j}, b_{2j+1})` within the block by `sense · asin(d)/2`, and the
+/// last column of an odd `r` towards `b_r` by `sense · θ'`, `cos²θ' = √(1 − d²)`.
+fn dose_frame(q: &DMatrix<f64>, dose: f64, sense: f64, rng: &mut PathRng) -> DMatrix<f64> {
+    let full = complete_basis(q, rng);
+    let r = q.ncols();
+    let mut out = q.clone();
+    let turn = |out: &mut DMatrix<f64>, j: usize, partner: usize, angle: f64, both: bool| {
+        let (sin, cos) = (sense * angle).sin_cos();
+        let (b0, b1) = (full.column(j), full.column(partner));
+        out.set_column(j, &(b0 * cos + b1 * sin));
+        if both {
+            out.set_column(partner, &(b1 * cos - b0 * sin));
+        }
+    };
+    let pair_angle = dose.asin() / 2.0;
+    let mut j = 0;
+    while j + 1 < r {
+        turn(&mut out, j, j + 1, pair_angle, true);
+        j += 2;
+    }
+    if j < r && dose > 0.0 {
+        let lone_angle = (1.0 - dose * dose).sqrt().sqrt().acos();
+        turn(&mut out, j, r, lone_angle, false);
+    }
+    out
 }
 
 #[cfg(test)]
@@ -407,7 +489,9 @@ mod tests {
                 assert!((rotated.column(k).dot(&q.column(k)) - angle.cos()).abs() < 1e-12);
             }
         }
-        let layers = InitScheme::Misaligned { a0: ModeScale::Scalar(1.0), angle }.draw(&dims, &t, 4, 0).unwrap();
+        let layers = InitScheme::Misaligned { a0: ModeScale::Scalar(1.0), tilt: Tilt::Angle(angle) }
+            .draw(&dims, &t, 4, 0)
+            .unwrap();
         let modes = t.u().transpose() * chain_product(&layers) * t.v();
         let expected = DMatrix::from_row_slice(
             2,
@@ -415,7 +499,8 @@ mod tests {
             &[(2.0 * angle).cos(), (2.0 * angle).sin(), -(2.0 * angle).sin(), (2.0 * angle).cos()],
         );
         assert!((&modes - &expected).norm() < 1e-12, "{modes}");
-        let err = InitScheme::Misaligned { a0: ModeScale::Scalar(1.0), angle: 2.0 }.check(&dims, &t).unwrap_err();
+        let err =
+            InitScheme::Misaligned { a0: ModeScale::Scalar(1.0), tilt: Tilt::Angle(2.0) }.check(&dims, &t).unwrap_err();
         assert_eq!(err.to_string(), "angle: must lie in [0, π/2] (radians) (got 2.0)");
     }
 
@@ -444,5 +529,45 @@ mod tests {
             InitScheme::try_from(InitToml::Gaussian { gamma: None, scale: Some(0.5) }).unwrap(),
             InitScheme::Gaussian { std: GaussianStd::Scale(0.5) }
         );
+    }
+
+    /// The dose rule: for every dose in [0, 1], ranks 2 and 3 (odd: the last mode turns out of
+    /// the block), every mode starts at `m_k = a₀^L √(1 − d²)` with off-diagonal mass
+    /// `d · a₀^L` (row and column of the mode together), the full alignment error is `d`, and it
+    /// grows monotonically with the dose.
+    #[test]
+    fn the_misalignment_dose_is_monotone_and_the_same_for_every_mode() {
+        for s in [vec![3.0, 1.0], vec![3.0, 2.0, 1.0]] {
+            let r = s.len();
+            let t = TeacherParams { spectrum: SpectrumSpec::List { s }, seed: 1 }.build(6, 5).unwrap();
+            let dims = [6, 7, 5];
+            let a0: f64 = 0.8;
+            let scale = a0.powi(2);
+            let mut last = -1.0;
+            for dose in [0.0, 0.1, 0.3, 0.5, 0.7, 0.9, 1.0] {
+                let init = InitScheme::Misaligned { a0: ModeScale::Scalar(a0), tilt: Tilt::Dose(dose) };
+                let w = chain_product(&init.draw(&dims, &t, 5, 0).unwrap());
+                let (u, v) = (t.u(), t.v());
+                let m: Vec<f64> = (0..r).map(|k| u.column(k).dot(&(&w * v.column(k)))).collect();
+                let diag = u * DMatrix::from_diagonal(&DVector::from_vec(m.clone())) * v.transpose();
+                let off = &w - &diag;
+                for (k, &mk) in m.iter().enumerate() {
+                    assert!(
+                        (mk - scale * (1.0 - dose * dose).sqrt()).abs() < 1e-12,
+                        "r {r} dose {dose} mode {k}: {mk}"
+                    );
+                }
+                let full = off.norm() / w.norm();
+                assert!((full - dose).abs() < 1e-12, "r {r} dose {dose}: full alignment error {full}");
+                assert!(full > last, "not monotone at dose {dose}");
+                last = full;
+            }
+        }
+        let t = TeacherParams { spectrum: SpectrumSpec::List { s: vec![3.0, 2.0, 1.0] }, seed: 1 }.build(3, 5).unwrap();
+        let init = InitScheme::Misaligned { a0: ModeScale::Scalar(0.5), tilt: Tilt::Dose(0.5) };
+        let err = init.check(&[3, 4, 5], &t).unwrap_err().to_string();
+        assert!(err.starts_with("dose: needs input and output widths above the odd teacher rank 3"), "{err}");
+        let bad = InitScheme::Misaligned { a0: ModeScale::Scalar(0.5), tilt: Tilt::Dose(1.5) };
+        assert_eq!(bad.check(&[6, 7, 5], &t).unwrap_err().to_string(), "dose: must lie in [0, 1] (got 1.5)");
     }
 }

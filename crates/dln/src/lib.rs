@@ -35,13 +35,13 @@ pub mod teacher;
 pub mod train;
 
 pub use backend::BackendKind;
-pub use data::{DataParams, DataSource, Generator};
+pub use data::{DataParams, DataSource, Generator, train_count};
 #[cfg(feature = "testing")]
 pub use engine::gradients;
 pub use error::{DlnError, InvalidParameter, Result};
-pub use init::{GaussianStd, InitScheme, LayerFactors, ModeScale};
+pub use init::{GaussianStd, InitScheme, LayerFactors, ModeScale, Tilt};
 pub use model::Dln;
-pub use probe::{Probe, ProbeContext, probe};
+pub use probe::{CloneEstimate, Probe, ProbeContext, probe};
 pub use teacher::{SpectrumSpec, Teacher, TeacherParams};
 pub use train::{
     Divergence, GradientPath, Precision, ProbeRecord, ProbeSchedule, StopFlag, StreamNamespaces, TrainParams,

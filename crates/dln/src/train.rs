@@ -17,7 +17,7 @@ use crate::engine::Engine;
 use crate::error::Result;
 use crate::init::InitScheme;
 use crate::model::Dln;
-use crate::probe::{Probe, ProbeContext, probe};
+use crate::probe::{CloneEstimate, Probe, ProbeContext, probe};
 use crate::teacher::{Teacher, TeacherParams};
 use crate::{BackendKind, DlnError};
 use modewise_theory::InvalidParameter;
@@ -278,6 +278,11 @@ pub struct TrainParams {
     /// Mode-diffusion probe: 0 (default) computes it exactly; `n ≥ 2` estimates it from `n` fresh
     /// samples (the Monte Carlo reference).
     pub n_probe: usize,
+    /// Model-free diffusion estimate: 0 (default) is off; `n ≥ 2` gives, at every probe, `n`
+    /// clones of each member's weights one real SGD step each on fresh batches (drawn from the
+    /// member's clone stream of that step, so training is untouched) and records the mean and
+    /// variance of their mode increments ([`CloneEstimate`]).
+    pub n_clones: usize,
     /// Divergence check period in steps between probes; at least 1.
     pub check_every: u64,
 }
@@ -299,6 +304,7 @@ impl Default for TrainParams {
             backend: BackendKind::default(),
             probes: ProbeSchedule::default(),
             n_probe: 0,
+            n_clones: 0,
             check_every: 100,
         }
     }
@@ -345,6 +351,9 @@ impl TrainParams {
         at_least("check_every", self.check_every, 1)?;
         if self.n_probe == 1 {
             return Err(DlnError::invalid("n_probe", "must be 0 (exact diffusion) or at least 2 (samples)", 1));
+        }
+        if self.n_clones == 1 {
+            return Err(DlnError::invalid("n_clones", "must be 0 (no clones) or at least 2 (clones per probe)", 1));
         }
         if self.gradient == GradientPath::Fused && self.backend == BackendKind::Wgpu {
             return Err(DlnError::invalid(
@@ -637,7 +646,17 @@ impl Trainer {
     /// [`DlnError::Interrupted`].
     pub fn run<E: From<DlnError>>(
         &mut self,
+        observer: impl FnMut(&ProbeRecord) -> std::result::Result<(), E>,
+    ) -> std::result::Result<TrainReport, E> {
+        self.run_with_ticks(observer, |_| {})
+    }
+
+    /// [`run`](Self::run), calling `tick` with the steps taken every `check_every` steps (after
+    /// the health check or probe of that step): cheap progress between log-spaced probes.
+    pub fn run_with_ticks<E: From<DlnError>>(
+        &mut self,
         mut observer: impl FnMut(&ProbeRecord) -> std::result::Result<(), E>,
+        mut tick: impl FnMut(u64),
     ) -> std::result::Result<TrainReport, E> {
         let total = self.spec.params.steps;
         let schedule = self.spec.probe_steps();
@@ -659,6 +678,9 @@ impl Trainer {
                 self.probe_all(&mut observer)?;
             } else if self.step.is_multiple_of(check_every) {
                 self.check_health()?;
+            }
+            if self.step.is_multiple_of(check_every) {
+                tick(self.step);
             }
         }
         let finals = self.host_layers()?;
@@ -702,7 +724,11 @@ impl Trainer {
             }
             let seed = p.seeds[m];
             let mut rng = Stream::Probe { namespace: p.streams.data, step: self.step }.rng(seed);
-            let probe = probe(&layers[slot], &self.spec.teacher, &ctx, &mut rng);
+            let mut probe = probe(&layers[slot], &self.spec.teacher, &ctx, &mut rng);
+            if p.n_clones >= 2 {
+                let after = self.engine.clone_steps(&self.spec, slot, &layers[slot], p.n_clones, self.step)?;
+                probe.set_clones(CloneEstimate::new(&layers[slot], &after, &self.spec.teacher, p.lr));
+            }
             if !probe.is_finite() {
                 healthy[slot] = false;
                 continue;

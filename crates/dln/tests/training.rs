@@ -88,7 +88,11 @@ fn a_diverging_member_is_stopped_and_the_others_go_on() {
 #[test]
 fn fixed_whitened_sample_trains_towards_its_least_squares_solution() {
     let mut p = small_run(BackendKind::Flex, vec![4], 4000, GradientPath::ClosedForm);
-    p.data = DataParams { source: DataSource::Fixed { n: 12, whiten: true }, sigma: 0.0, ..DataParams::default() };
+    p.data = DataParams {
+        source: DataSource::Fixed { n: 12, whiten: true, train_fraction: 1.0 },
+        sigma: 0.0,
+        ..DataParams::default()
+    };
     p.init = InitScheme::Gaussian { std: GaussianStd::Scale(0.5) };
     p.lr = 0.05;
     let spec = p.check().unwrap();
@@ -96,12 +100,20 @@ fn fixed_whitened_sample_trains_towards_its_least_squares_solution() {
     // Without label noise and with a whitened sample the least-squares solution is M itself.
     let last = records.last().unwrap();
     assert!(last.probe.population_loss < 1e-6, "{}", last.probe.population_loss);
-    let err = DataParams { source: DataSource::Fixed { n: 5, whiten: true }, sigma: 0.0, ..DataParams::default() }
-        .check(4, 5)
-        .unwrap_err();
+    let err = DataParams {
+        source: DataSource::Fixed { n: 5, whiten: true, train_fraction: 1.0 },
+        sigma: 0.0,
+        ..DataParams::default()
+    }
+    .check(4, 5)
+    .unwrap_err();
     assert_eq!(err.to_string(), "source.n: must exceed the input dimension 5 to whiten the sample (got 5)");
     let err = TrainParams {
-        data: DataParams { source: DataSource::Fixed { n: 5, whiten: true }, sigma: 0.0, ..DataParams::default() },
+        data: DataParams {
+            source: DataSource::Fixed { n: 5, whiten: true, train_fraction: 1.0 },
+            sigma: 0.0,
+            ..DataParams::default()
+        },
         ..p
     }
     .check()
@@ -166,7 +178,7 @@ fn bad_parameters_name_the_field_and_the_rule() {
         (
             TrainParams {
                 data: DataParams {
-                    source: DataSource::Fixed { n: 2, whiten: false },
+                    source: DataSource::Fixed { n: 2, whiten: false, train_fraction: 1.0 },
                     sigma: 0.0,
                     ..DataParams::default()
                 },
@@ -340,8 +352,23 @@ fn counter_based_batches_train_like_the_old_generator() {
 
 /// Every value of a probe, field by field.
 fn probe_values(p: &Probe) -> Vec<f64> {
-    let mut v = vec![p.alignment_error, p.balance_total, p.balance_relative, p.population_loss];
-    for field in [&p.mode_strength, &p.mode_matrix, &p.balance, &p.mode_drift, &p.mode_diffusion] {
+    let mut v = vec![
+        p.alignment_error,
+        p.alignment_outside,
+        p.alignment_full,
+        p.balance_total,
+        p.balance_relative,
+        p.population_loss,
+    ];
+    for field in [
+        &p.mode_strength,
+        &p.mode_matrix,
+        &p.singular_values,
+        &p.singular_overlap,
+        &p.balance,
+        &p.mode_drift,
+        &p.mode_diffusion,
+    ] {
         v.extend(field);
     }
     v
@@ -413,4 +440,43 @@ fn non_finite_probes_are_divergence() {
     assert_eq!(found, (0..8).map(|m| (m, 0, 0)).collect::<Vec<_>>());
     assert_eq!(report.steps_run, 0);
     assert!(report.final_layers.iter().all(Option::is_none));
+}
+
+/// The clones draw from their own streams and step copies of the weights: a run with clones
+/// trains exactly as the run without (records, final layers), on the fused path in f32 and
+/// f64 and on the closed form on tensors, with online data and a fixed sample; the clone
+/// fields are filled at every probe, and `n_clones = 1` is refused.
+#[test]
+fn clones_leave_the_training_trajectory_bit_identical() {
+    for (path, precision, source) in [
+        (GradientPath::Fused, Precision::F32, DataSource::Online),
+        (GradientPath::Fused, Precision::F64, DataSource::Fixed { n: 30, whiten: false, train_fraction: 1.0 }),
+        (GradientPath::ClosedForm, Precision::F32, DataSource::Online),
+        (GradientPath::ClosedForm, Precision::F32, DataSource::Fixed { n: 30, whiten: false, train_fraction: 1.0 }),
+    ] {
+        let mut p = TrainParams { precision, ..small_run(BackendKind::Flex, vec![3, 4], 60, path) };
+        p.data.source = source;
+        let run = |n_clones| {
+            let spec = TrainParams { n_clones, ..p.clone() }.check().unwrap();
+            Trainer::new(&spec).unwrap().run_collect().unwrap()
+        };
+        let (plain, plain_report) = run(0);
+        let (cloned, cloned_report) = run(16);
+        assert_eq!(cloned_report.final_layers, plain_report.final_layers, "{path} {precision} {source:?}");
+        assert_eq!(plain.len(), cloned.len());
+        for (a, b) in plain.iter().zip(&cloned) {
+            assert!(a.probe.diffusion_clones.is_none() && a.probe.drift_clones.is_none());
+            let sizes = [&b.probe.drift_clones, &b.probe.diffusion_clones, &b.probe.diffusion_clones_se]
+                .map(|v| v.as_ref().map(Vec::len));
+            assert_eq!(sizes, [Some(2); 3], "one value per mode at step {}", b.step);
+            let stripped =
+                Probe { drift_clones: None, diffusion_clones: None, diffusion_clones_se: None, ..b.probe.clone() };
+            assert_eq!(a.probe, stripped, "{path} {precision} {source:?} step {}", a.step);
+        }
+    }
+    let err = TrainParams { n_clones: 1, ..small_run(BackendKind::Flex, vec![1], 10, GradientPath::Fused) }.check();
+    assert_eq!(
+        err.unwrap_err().to_string(),
+        "n_clones: must be 0 (no clones) or at least 2 (clones per probe) (got 1)"
+    );
 }

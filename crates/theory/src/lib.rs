@@ -66,7 +66,7 @@ pub use grid::TimeGrid;
 pub use linear::LinearRegime;
 pub use maximum::{DiffusionMaximum, DiffusionPoint};
 pub use params::{Coordinate, Mode, ModeParams, Spectrum, SpectrumParams};
-pub use refine::{RefineParams, RefinedEnsemble, RefinementLevel, ScalarSde, refine_sde};
+pub use refine::{RefineParams, RefinedEnsemble, RefinementLevel, ScalarSde, refine_sde, refine_sde_or_finest};
 pub use stationary::{Boltzmann, Distances, StationaryDensity, StationaryLaw, StationaryOptions};
 pub use unbalanced::{UnbalancedDynamics, UnbalancedEnsemble, UnbalancedMode};
 

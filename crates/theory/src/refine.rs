@@ -153,6 +153,9 @@ pub struct RefinedEnsemble {
     pub level: u32,
     /// Every level run, coarsest first (the last is the accepted one).
     pub history: Vec<RefinementLevel>,
+    /// Whether the last level met the tolerance; `false` only from [`refine_sde_or_finest`],
+    /// whose result is then the finest level run.
+    pub converged: bool,
 }
 
 /// Seed of the bridge normals of level `k ≥ 1` (level 0 uses `seed` itself).
@@ -164,6 +167,30 @@ fn level_seed(seed: u64, k: u32) -> u64 {
 /// changing within `tolerance` standard errors (module documentation), and returns the
 /// accepted level's statistics with the refinement history.
 pub fn refine_sde(sde: &impl ScalarSde, x0: f64, params: &RefineParams) -> Result<RefinedEnsemble> {
+    let refined = refine_sde_or_finest(sde, x0, params)?;
+    if refined.converged {
+        return Ok(refined);
+    }
+    let worst = refined.history.last().expect("at least two levels run");
+    Err(TheoryError::invalid(
+        "max_halvings",
+        format!(
+            "the SDE did not converge within it: from dt = {:e} to {:e} the mean changed by up to {:.2} and the \
+             variance by up to {:.2} standard errors (tolerance {})",
+            2.0 * worst.dt,
+            worst.dt,
+            worst.mean_ratio,
+            worst.variance_ratio,
+            params.tolerance
+        ),
+        params.max_halvings,
+    ))
+}
+
+/// As [`refine_sde`], but when no level is accepted within `max_halvings` it returns the finest
+/// level run with `converged = false` instead of an error (for overlays, which report the flag
+/// rather than fail the experiment).
+pub fn refine_sde_or_finest(sde: &impl ScalarSde, x0: f64, params: &RefineParams) -> Result<RefinedEnsemble> {
     sde.check_start(x0)?;
     let ens = &params.ensemble;
     if ens.paths < 2 {
@@ -199,29 +226,17 @@ pub fn refine_sde(sde: &impl ScalarSde, x0: f64, params: &RefineParams) -> Resul
             Some(prev) => compare(&mut record, prev, &values, coarse.len(), ens.paths, params.tolerance),
         };
         history.push(record);
-        if accepted {
+        if accepted || level == last {
             let dt = lr / 2f64.powi(level as i32);
             let factor = 1u64 << level;
             let steps: Vec<u64> = coarse.iter().map(|&n| n * factor).collect();
             let times = steps.iter().map(|&n| n as f64 * dt).collect();
-            return Ok(RefinedEnsemble { stats: EnsembleStats { times, steps, ..stats }, dt, level, history });
+            let stats = EnsembleStats { times, steps, ..stats };
+            return Ok(RefinedEnsemble { stats, dt, level, history, converged: accepted });
         }
         previous = Some(values);
     }
-    let worst = history.last().expect("at least two levels run");
-    Err(TheoryError::invalid(
-        "max_halvings",
-        format!(
-            "the SDE did not converge within it: from dt = {:e} to {:e} the mean changed by up to {:.2} and the \
-             variance by up to {:.2} standard errors (tolerance {})",
-            2.0 * worst.dt,
-            worst.dt,
-            worst.mean_ratio,
-            worst.variance_ratio,
-            params.tolerance
-        ),
-        params.max_halvings,
-    ))
+    unreachable!("the last level returns")
 }
 
 /// Runs one level: every path's value at every recorded time (`[time][path]`, path order) and
@@ -374,6 +389,12 @@ impl Mode {
     /// ([`refine_sde`]).
     pub fn sde_refined(&self, w0: f64, params: &RefineParams) -> Result<RefinedEnsemble> {
         refine_sde(self, w0, params)
+    }
+
+    /// As [`Mode::sde_refined`], but the finest level with `converged = false` when no level
+    /// is accepted ([`refine_sde_or_finest`]).
+    pub fn sde_refined_or_finest(&self, w0: f64, params: &RefineParams) -> Result<RefinedEnsemble> {
+        refine_sde_or_finest(self, w0, params)
     }
 }
 

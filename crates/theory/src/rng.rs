@@ -27,9 +27,12 @@
 //! | path `p` of a run's SDE overlay of mode `k` | `seeds[0]` | `2·2⁵⁶ + k·2⁴⁰ + p` | the experiments crate's overlays |
 //! | path `p` of a run's exact-chain overlay of mode `k` | `seeds[0]` | `3·2⁵⁶ + k·2⁴⁰ + p` | the experiments crate's overlays |
 //! | path `p` of the SDE ensemble of a run's SDE-vs-SGD verdict on mode `k` | `seeds[0]` | `4·2⁵⁶ + k·2⁴⁰ + p` | the experiments crate's verdicts |
+//! | path `p` of the exact-chain ensemble of a run's SDE-vs-SGD verdict on mode `k` | `seeds[0]` | `6·2⁵⁶ + k·2⁴⁰ + p` | the experiments crate's verdicts |
+//! | the bootstrap resamples of a run's verdict number `v` (its quantity's index) on mode `k` | `seeds[0]` | `7·2⁵⁶ + k·2⁴⁰ + v` | the experiments crate's verdicts |
 //!
 //! Numbers are laid out as *domain* (bits 56–63: 0 for the fixed streams and stand-alone
-//! ensembles, 1 for probes, 2–4 for the overlays, 5 for clones), mode or namespace (bits 40–55,
+//! ensembles, 1 for probes, 2–4 and 6 for the overlays and verdict ensembles, 5 for clones, 7 for
+//! the verdicts' bootstrap), mode or namespace (bits 40–55,
 //! [`MODE_STREAM_STRIDE`] apart) and index (bits 0–39: path or step). Within a run, the member
 //! and teacher streams sit in domain 0 and every ensemble of the run in its own domain, so no two
 //! streams of a run share a seed and a number, whatever seeds and namespaces the user picks (the
@@ -93,6 +96,8 @@ pub enum Ensemble {
     OverlayChain,
     /// The SDE ensemble of a run's SDE-vs-SGD verdict.
     VerdictSde,
+    /// The exact-chain ensemble of a run's SDE-vs-SGD verdict.
+    VerdictChain,
 }
 
 impl Ensemble {
@@ -108,6 +113,7 @@ impl Ensemble {
             Self::OverlaySde => 2,
             Self::OverlayChain => 3,
             Self::VerdictSde => 4,
+            Self::VerdictChain => 6,
         }
     }
 }
@@ -146,6 +152,13 @@ pub enum Stream {
         /// The step (below [`MAX_STEP`]).
         step: u64,
     },
+    /// The bootstrap resamples of one verdict of a run (under the run's first seed).
+    Bootstrap {
+        /// The mode (below `2¹⁶`).
+        mode: usize,
+        /// The verdict's number within the mode (below `2⁴⁰`).
+        verdict: u64,
+    },
     /// One path of a theory ensemble.
     Path {
         /// The family of the ensemble.
@@ -167,6 +180,7 @@ impl Stream {
             Self::Init { namespace } => member(0, namespace, 2),
             Self::Probe { namespace, step } => member(1, namespace, step),
             Self::Clones { namespace, step } => member(5, namespace, step),
+            Self::Bootstrap { mode, verdict } => member(7, mode as u64, verdict),
             Self::Path { ensemble, mode, path } => {
                 debug_assert!((mode as u64) < DOMAIN_STRIDE / MODE_STREAM_STRIDE, "mode {mode} beyond 2^16");
                 debug_assert!(path < MODE_STREAM_STRIDE, "path {path} beyond 2^40");
@@ -211,11 +225,15 @@ mod tests {
             }
         }
         for mode in 0..3 {
-            for (ensemble, paths) in
-                [(Ensemble::OverlaySde, 16_000), (Ensemble::OverlayChain, 16_000), (Ensemble::VerdictSde, 4_000)]
-            {
+            for (ensemble, paths) in [
+                (Ensemble::OverlaySde, 16_000),
+                (Ensemble::OverlayChain, 16_000),
+                (Ensemble::VerdictSde, 4_000),
+                (Ensemble::VerdictChain, 4_000),
+            ] {
                 v.extend((0..paths).map(|path| (seeds[0], Stream::Path { ensemble, mode, path })));
             }
+            v.extend((0..20).map(|verdict| (seeds[0], Stream::Bootstrap { mode, verdict })));
         }
         v
     }
@@ -230,7 +248,7 @@ mod tests {
             }
         }
         // Per seed and namespace: data, init and batches, and a probe and a clone per step.
-        assert_eq!(keys.len(), 16 * (2 * 20_002 + 3 * 2 * 2_002 + 4) + 1 + 3 * 36_000);
+        assert_eq!(keys.len(), 16 * (2 * 20_002 + 3 * 2 * 2_002 + 4) + 1 + 3 * (40_000 + 20));
     }
 
     #[test]
@@ -252,6 +270,8 @@ mod tests {
         assert_eq!(Ensemble::OverlayChain.mode_offset(2), 3 * (1 << 56) + 2 * MODE_STREAM_STRIDE);
         let p = Stream::Path { ensemble: Ensemble::VerdictSde, mode: 1, path: 5 };
         assert_eq!(p.number(), Ensemble::VerdictSde.mode_offset(1) + 5);
+        assert_eq!(Ensemble::VerdictChain.mode_offset(1), 6 * (1 << 56) + MODE_STREAM_STRIDE);
+        assert_eq!(Stream::Bootstrap { mode: 2, verdict: 9 }.number(), 7 * (1 << 56) + 2 * MODE_STREAM_STRIDE + 9);
         // One generator per stream: same key, same numbers; another stream, other numbers.
         use rand::Rng;
         let (mut a, mut b) = (data.rng(7), path_rng(7, 1));

@@ -86,6 +86,22 @@ fn too_few_halvings_is_an_error_naming_the_budget() {
 }
 
 #[test]
+fn or_finest_reports_a_too_coarse_budget_instead_of_failing() {
+    let m = mode(0.05);
+    let params =
+        RefineParams { max_halvings: 1, ..RefineParams::new(EnsembleParams::new(4000, 17, stationary_grid())) };
+    let out = m.sde_refined_or_finest(2.0, &params).unwrap();
+    assert!(!out.converged, "one halving from dt = η cannot converge here");
+    assert_eq!((out.level, out.dt), (1, 0.025));
+    assert_eq!(out.stats.variance, out.history[1].variance);
+    // With the budget the refinement needs, both entry points agree and report convergence.
+    let fine = RefineParams { max_halvings: 8, ..params };
+    let (a, b) = (m.sde_refined(2.0, &fine).unwrap(), m.sde_refined_or_finest(2.0, &fine).unwrap());
+    assert!(a.converged && b.converged);
+    assert_eq!(a, b);
+}
+
+#[test]
 fn bad_parameters_name_their_field() {
     let m = mode(0.05);
     let base = RefineParams::new(EnsembleParams::new(100, 1, stationary_grid()));
