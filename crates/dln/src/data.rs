@@ -63,7 +63,7 @@ pub enum Generator {
     #[default]
     Philox,
     /// The generator of the releases before it: `rand_distr`'s f64 ziggurat on the member's
-    /// PCG64 data stream, one element after another, rounded to `f32` (about ten times slower;
+    /// PCG64 data stream, one element after another, rounded to `f32` (about twice as slow;
     /// to reproduce results written by those releases bit for bit).
     Pcg64Ziggurat,
 }
@@ -244,6 +244,7 @@ impl<T: Real> BatchSampler<T> {
             .par_iter_mut()
             .zip(self.x.par_chunks_mut(nx))
             .zip(self.z.par_chunks_mut(nz))
+            .with_min_len(crate::fused::min_members_per_task())
             .for_each(|((m, x), z)| m.next_batch(x, z, b));
         match self.source {
             DataSource::Online => Batch::Online { x: &self.x, noise: &self.z, size: b },

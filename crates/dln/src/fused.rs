@@ -113,6 +113,16 @@ fn product<T: Real>(dst: &mut [T], read_dst: bool, alpha: T, lhs: View<T>, rhs: 
     }
 }
 
+/// `gemm` copies a left operand that is already contiguous down its columns into its own
+/// panels when the product has more than this many microkernel widths of columns (its default,
+/// 8, copies the batch of every `W h` and `Wᵀ δ` of W2, 100 columns, above 8 × 6 with the
+/// AVX-512 `f32` kernel); at 32 it reads the batch in place up to 192 columns there (the
+/// layout it would copy into is the batch's own when `B` is a multiple of 16) and still copies
+/// for wider layers, where the copy is reused more. A copy changes no bit. `gemm` keeps the
+/// setting for the whole process (burn-flex's products see it too; their operands are copied
+/// as before where they are not contiguous).
+const LHS_PACKING_THRESHOLD: usize = 32;
+
 /// Per-member work space: activations `h_1 … h_L` (`[d_l, B]`), targets and errors.
 #[derive(Debug, Clone, Default)]
 struct Scratch<T> {
@@ -151,6 +161,7 @@ pub(crate) struct HostBatch<'a, T> {
 impl<T: Real> FusedNet<T> {
     /// Takes the members' layers (`members[e][l]`).
     pub(crate) fn new(dims: &[usize], members: &[Vec<DMatrix<f64>>]) -> Self {
+        gemm::set_lhs_packing_threshold_single_thread(LHS_PACKING_THRESHOLD);
         let weights = members
             .iter()
             .map(|layers| {
@@ -231,16 +242,26 @@ impl<T: Real> FusedNet<T> {
                 .par_iter_mut()
                 .zip(self.scratch.par_iter_mut())
                 .zip(g.par_iter_mut())
+                .with_min_len(min_members_per_task())
                 .enumerate()
                 .for_each(|(e, ((layers, s), g))| work(e, layers, s, Some(g))),
             None => self
                 .weights
                 .par_iter_mut()
                 .zip(self.scratch.par_iter_mut())
+                .with_min_len(min_members_per_task())
                 .enumerate()
                 .for_each(|(e, (layers, s))| work(e, layers, s, None)),
         }
     }
+}
+
+/// The fewest members one task of the thread pool takes: all of them when the pool has a
+/// single thread, so that a step runs on the calling thread instead of being handed to the
+/// pool's one worker and back (two context switches per call, about 3% of W2 × 16's time on
+/// one core); one otherwise. Members are computed alone either way, so no result changes.
+pub(crate) fn min_members_per_task() -> usize {
+    if rayon::current_num_threads() == 1 { usize::MAX } else { 1 }
 }
 
 /// One member's closed-form step: forward, `δ_L = (h_L − y)·scale`, then from the last layer

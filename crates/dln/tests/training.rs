@@ -88,7 +88,11 @@ fn a_diverging_member_is_stopped_and_the_others_go_on() {
 #[test]
 fn fixed_whitened_sample_trains_towards_its_least_squares_solution() {
     let mut p = small_run(BackendKind::Flex, vec![4], 4000, GradientPath::ClosedForm);
-    p.data = DataParams { source: DataSource::Fixed { n: 12, whiten: true, train_fraction: 1.0 }, sigma: 0.0, ..DataParams::default() };
+    p.data = DataParams {
+        source: DataSource::Fixed { n: 12, whiten: true, train_fraction: 1.0 },
+        sigma: 0.0,
+        ..DataParams::default()
+    };
     p.init = InitScheme::Gaussian { std: GaussianStd::Scale(0.5) };
     p.lr = 0.05;
     let spec = p.check().unwrap();
@@ -96,12 +100,20 @@ fn fixed_whitened_sample_trains_towards_its_least_squares_solution() {
     // Without label noise and with a whitened sample the least-squares solution is M itself.
     let last = records.last().unwrap();
     assert!(last.probe.population_loss < 1e-6, "{}", last.probe.population_loss);
-    let err = DataParams { source: DataSource::Fixed { n: 5, whiten: true, train_fraction: 1.0 }, sigma: 0.0, ..DataParams::default() }
-        .check(4, 5)
-        .unwrap_err();
+    let err = DataParams {
+        source: DataSource::Fixed { n: 5, whiten: true, train_fraction: 1.0 },
+        sigma: 0.0,
+        ..DataParams::default()
+    }
+    .check(4, 5)
+    .unwrap_err();
     assert_eq!(err.to_string(), "source.n: must exceed the input dimension 5 to whiten the sample (got 5)");
     let err = TrainParams {
-        data: DataParams { source: DataSource::Fixed { n: 5, whiten: true, train_fraction: 1.0 }, sigma: 0.0, ..DataParams::default() },
+        data: DataParams {
+            source: DataSource::Fixed { n: 5, whiten: true, train_fraction: 1.0 },
+            sigma: 0.0,
+            ..DataParams::default()
+        },
         ..p
     }
     .check()
