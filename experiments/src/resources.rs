@@ -342,7 +342,7 @@ mod tests {
             (
                 TrainParams {
                     data: modewise_dln::DataParams {
-                        source: DataSource::Fixed { n: 1_000_000_000_000, whiten: false, train_fraction: 1.0 },
+                        source: DataSource::fixed(1_000_000_000_000, false),
                         sigma: 0.0,
                         ..Default::default()
                     },

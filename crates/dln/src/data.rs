@@ -53,6 +53,14 @@ pub enum DataSource {
     Population,
 }
 
+impl DataSource {
+    /// A fixed sample of `n` points, whitened if asked, all of it trained on
+    /// (`train_fraction = 1`).
+    pub fn fixed(n: usize, whiten: bool) -> Self {
+        Self::Fixed { n, whiten, train_fraction: 1.0 }
+    }
+}
+
 /// The generator of the online batches' normal numbers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]

@@ -15,9 +15,7 @@ fn closed_form_gradients_equal_autodiff() {
         (BackendKind::Flex, GradientPath::ClosedForm),
         (BackendKind::Flex, GradientPath::Fused),
     ] {
-        for source in
-            [DataSource::Online, DataSource::Fixed { n: 20, whiten: true, train_fraction: 1.0 }, DataSource::Population]
-        {
+        for source in [DataSource::Online, DataSource::fixed(20, true), DataSource::Population] {
             let mut p = small_run(backend, vec![3, 4, 5], 0, path);
             p.data.source = source;
             let spec = p.check().unwrap();
@@ -117,9 +115,7 @@ fn per_member(tensors: Vec<burn::tensor::Tensor<3>>) -> Vec<Vec<nalgebra::DMatri
 /// fixed sample and population descent; they are not the f32 fused gradients themselves.
 #[test]
 fn f64_gradients_equal_autodiff_within_f32_precision() {
-    for source in
-        [DataSource::Online, DataSource::Fixed { n: 20, whiten: true, train_fraction: 1.0 }, DataSource::Population]
-    {
+    for source in [DataSource::Online, DataSource::fixed(20, true), DataSource::Population] {
         let mut p = small_run(BackendKind::Flex, vec![3, 4, 5], 0, GradientPath::Fused);
         p.data.source = source;
         let f32_spec = p.check().unwrap();
@@ -173,7 +169,7 @@ fn f64_population_descent_is_gradient_descent_in_f64() {
 /// over a short horizon, for online data and a fixed sample.
 #[test]
 fn f64_and_f32_runs_agree_to_f32_precision() {
-    for source in [DataSource::Online, DataSource::Fixed { n: 20, whiten: false, train_fraction: 1.0 }] {
+    for source in [DataSource::Online, DataSource::fixed(20, false)] {
         let mut p = small_run(BackendKind::Ndarray, vec![7, 8], 200, GradientPath::Auto);
         p.data.source = source;
         let narrow = final_layers(&p);

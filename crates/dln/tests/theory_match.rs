@@ -270,7 +270,7 @@ fn clone_estimate_on_population_descent_and_a_fixed_sample() {
     for (k, (c, exact)) in probe.drift_clones.as_ref().unwrap().iter().zip(&probe.mode_drift).enumerate() {
         assert!((c - exact).abs() <= 1e-2 * exact.abs(), "mode {k}: {c} vs {exact}");
     }
-    let fixed = DataSource::Fixed { n: 4096, whiten: false, train_fraction: 1.0 };
+    let fixed = DataSource::fixed(4096, false);
     let p = TrainParams { n_clones: 4000, ..aligned_run(0.5, vec![1.2, 0.9, 0.5], 0, fixed) };
     let (records, _) = Trainer::new(&p.check().unwrap()).unwrap().run_collect().unwrap();
     let probe = &records[0].probe;

@@ -88,11 +88,7 @@ fn a_diverging_member_is_stopped_and_the_others_go_on() {
 #[test]
 fn fixed_whitened_sample_trains_towards_its_least_squares_solution() {
     let mut p = small_run(BackendKind::Flex, vec![4], 4000, GradientPath::ClosedForm);
-    p.data = DataParams {
-        source: DataSource::Fixed { n: 12, whiten: true, train_fraction: 1.0 },
-        sigma: 0.0,
-        ..DataParams::default()
-    };
+    p.data = DataParams { source: DataSource::fixed(12, true), sigma: 0.0, ..DataParams::default() };
     p.init = InitScheme::Gaussian { std: GaussianStd::Scale(0.5) };
     p.lr = 0.05;
     let spec = p.check().unwrap();
@@ -100,20 +96,11 @@ fn fixed_whitened_sample_trains_towards_its_least_squares_solution() {
     // Without label noise and with a whitened sample the least-squares solution is M itself.
     let last = records.last().unwrap();
     assert!(last.probe.population_loss < 1e-6, "{}", last.probe.population_loss);
-    let err = DataParams {
-        source: DataSource::Fixed { n: 5, whiten: true, train_fraction: 1.0 },
-        sigma: 0.0,
-        ..DataParams::default()
-    }
-    .check(4, 5)
-    .unwrap_err();
+    let err =
+        DataParams { source: DataSource::fixed(5, true), sigma: 0.0, ..DataParams::default() }.check(4, 5).unwrap_err();
     assert_eq!(err.to_string(), "source.n: must exceed the input dimension 5 to whiten the sample (got 5)");
     let err = TrainParams {
-        data: DataParams {
-            source: DataSource::Fixed { n: 5, whiten: true, train_fraction: 1.0 },
-            sigma: 0.0,
-            ..DataParams::default()
-        },
+        data: DataParams { source: DataSource::fixed(5, true), sigma: 0.0, ..DataParams::default() },
         ..p
     }
     .check()
@@ -177,11 +164,7 @@ fn bad_parameters_name_the_field_and_the_rule() {
         ),
         (
             TrainParams {
-                data: DataParams {
-                    source: DataSource::Fixed { n: 2, whiten: false, train_fraction: 1.0 },
-                    sigma: 0.0,
-                    ..DataParams::default()
-                },
+                data: DataParams { source: DataSource::fixed(2, false), sigma: 0.0, ..DataParams::default() },
                 ..ok.clone()
             },
             "data.source.n: must be at least the batch size 4 (got 2)",
@@ -450,9 +433,9 @@ fn non_finite_probes_are_divergence() {
 fn clones_leave_the_training_trajectory_bit_identical() {
     for (path, precision, source) in [
         (GradientPath::Fused, Precision::F32, DataSource::Online),
-        (GradientPath::Fused, Precision::F64, DataSource::Fixed { n: 30, whiten: false, train_fraction: 1.0 }),
+        (GradientPath::Fused, Precision::F64, DataSource::fixed(30, false)),
         (GradientPath::ClosedForm, Precision::F32, DataSource::Online),
-        (GradientPath::ClosedForm, Precision::F32, DataSource::Fixed { n: 30, whiten: false, train_fraction: 1.0 }),
+        (GradientPath::ClosedForm, Precision::F32, DataSource::fixed(30, false)),
     ] {
         let mut p = TrainParams { precision, ..small_run(BackendKind::Flex, vec![3, 4], 60, path) };
         p.data.source = source;
