@@ -451,43 +451,6 @@ pub fn claim1(
     out
 }
 
-/// The variance of one exact-chain step of the end-to-end strength at `w`, `Var(Δw)`
-/// (`docs/theory.md` §3.3): `Δw = w [(1 − y)^L − 1]` with `y = η a^{L−2} ḡ`,
-/// `ḡ = ((w − s) Q − σ √Q ξ)/B`, `Q ~ χ²_B`, `ξ ~ N(0, 1)`, from the exact moments
-/// `E Q^n = B (B + 2) ⋯ (B + 2n − 2)` and `E ξ^{2r} = (2r − 1)!!`. Divided by `η`, it is `D(w)`
-/// up to the step's `O(η)` terms, which the clone estimate shares.
-pub fn chain_step_variance(mode: &Mode, w: f64) -> f64 {
-    let (l, b) = (mode.depth() as usize, f64::from(mode.batch()));
-    let (mu, sigma) = (w - mode.s(), mode.sigma());
-    let scale = mode.lr() * mode.a_from_w(w).powi(l as i32 - 2) / b;
-    // E[(μQ − σ√Q ξ)^p]: the odd powers of ξ vanish.
-    let q_moment = |n: usize| (0..n).map(|i| b + 2.0 * i as f64).product::<f64>();
-    let double_factorial = |r: usize| (1..=r).filter(|i| !i.is_multiple_of(2)).map(|i| i as f64).product::<f64>();
-    let binomial = |n: usize, k: usize| (0..k).fold(1.0, |acc, i| acc * (n - i) as f64 / (i + 1) as f64);
-    let moment = |p: usize| -> f64 {
-        (0..=p / 2)
-            .map(|r| {
-                let k = 2 * r;
-                binomial(p, k)
-                    * mu.powi((p - k) as i32)
-                    * sigma.powi(k as i32)
-                    * q_moment(p - r)
-                    * double_factorial(k.saturating_sub(1))
-            })
-            .sum::<f64>()
-            * scale.powi(p as i32)
-    };
-    // Δw / w = Σ_j c_j y^j with c_j = C(L, j) (−1)^j.
-    let c = |j: usize| binomial(l, j) * if j.is_multiple_of(2) { 1.0 } else { -1.0 };
-    let mut var = 0.0;
-    for i in 1..=l {
-        for j in 1..=l {
-            var += c(i) * c(j) * (moment(i + j) - moment(i) * moment(j));
-        }
-    }
-    w * w * var
-}
-
 /// The premise of the clone check: the probe's `D_k` is the diffusion of fresh data, which is
 /// what the clones draw only with `data.source = online`. `None` when it holds.
 pub fn fresh_data(source: &DataSource) -> Option<String> {
@@ -534,7 +497,7 @@ pub fn clones_verdict(
         let (cn, cd) = used
             .iter()
             .filter(|&&i| x.m[i] > 0.0)
-            .fold((0.0, 0.0), |(n, dd), &i| (n + chain_step_variance(mode, x.m[i]) / mode.lr(), dd + d(x.m[i])));
+            .fold((0.0, 0.0), |(n, dd), &i| (n + mode.chain_step_variance(x.m[i]) / mode.lr(), dd + d(x.m[i])));
         if cd > 0.0 {
             tolerance = tolerance.max((cn / cd - 1.0).abs());
         }
@@ -1000,7 +963,7 @@ mod tests {
                     x.m.iter()
                         .map(|&w| {
                             let z: f64 = rand_distr::StandardNormal.sample(&mut rng);
-                            chain_step_variance(mode, w) / mode.lr() * (1.0 + se * z).max(0.0)
+                            mode.chain_step_variance(w) / mode.lr() * (1.0 + se * z).max(0.0)
                         })
                         .collect();
                 x
@@ -1056,36 +1019,9 @@ mod tests {
         let v = clones_verdict(&judge(None), &truth, &[4, 6, 4], &DataSource::Population, &still).unwrap();
         assert!(!v.holds && v.expected == Expected::Fail && v.measured == 0.0, "{v:?}");
         assert!(v.premise.contains("no sampling noise"), "{}", v.premise);
-        let fixed = DataSource::Fixed { n: 16, whiten: false, train_fraction: 1.0 };
+        let fixed = DataSource::fixed(16, false);
         let v = clones_verdict(&judge(None), &truth, &[4, 6, 4], &fixed, &still).unwrap();
         assert!(!v.holds && v.expected == Expected::Fail && v.premise.contains("(n - B)/(n - 1)"), "{v:?}");
-    }
-
-    #[test]
-    fn the_chain_step_variance_is_the_diffusion_to_first_order_and_matches_a_simulation() {
-        use rand_distr::{ChiSquared, StandardNormal};
-        for (depth, w, sigma) in [(2, 0.7, 0.3), (3, 0.4, 0.0), (4, 1.3, 0.5)] {
-            let m = ModeParams { depth, s: 1.0, sigma, lr: 0.02, batch: 4 }.check().unwrap();
-            let exact = chain_step_variance(&m, w);
-            // Monte Carlo of one chain step from w (docs/theory.md §3.3).
-            let mut rng = rand_pcg::Pcg64::seed_from_u64(depth.into());
-            let chi = ChiSquared::new(4.0).unwrap();
-            let a = m.a_from_w(w);
-            let steps: Vec<f64> = (0..400_000)
-                .map(|_| {
-                    let q: f64 = chi.sample(&mut rng);
-                    let xi: f64 = StandardNormal.sample(&mut rng);
-                    let g = ((w - 1.0) * q - sigma * q.sqrt() * xi) / 4.0;
-                    w * ((1.0 - 0.02 * a.powi(depth as i32 - 2) * g).powi(depth as i32) - 1.0)
-                })
-                .collect();
-            let sampled = variance(&steps);
-            // Relative standard error of a sample variance: about sqrt(2/n) times the kurtosis factor.
-            assert!((sampled / exact - 1.0).abs() < 0.02, "L = {depth}: {sampled} vs {exact}");
-            // To first order in η it is η D(w).
-            let d = m.diffusion(Coordinate::EndToEnd, w) * 0.02;
-            assert!((exact / d - 1.0).abs() < 0.2, "L = {depth}: {exact} vs η D = {d}");
-        }
     }
 
     #[test]

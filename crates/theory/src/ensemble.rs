@@ -115,6 +115,43 @@ impl EnsembleStats {
 }
 
 impl Mode {
+    /// The variance of one exact-chain step of the end-to-end strength at `w`, `Var(Δw)`
+    /// (`docs/theory.md` §3.3): `Δw = w [(1 − y)^L − 1]` with `y = η a^{L−2} ḡ`,
+    /// `ḡ = ((w − s) Q − σ √Q ξ)/B`, `Q ~ χ²_B`, `ξ ~ N(0, 1)`, from the exact moments
+    /// `E Q^n = B (B + 2) ⋯ (B + 2n − 2)` and `E ξ^{2r} = (2r − 1)!!`. Divided by `η`, it is `D(w)`
+    /// up to the step's `O(η)` terms, which the clone estimate shares.
+    pub fn chain_step_variance(&self, w: f64) -> f64 {
+        let (l, b) = (self.depth() as usize, f64::from(self.batch()));
+        let (mu, sigma) = (w - self.s(), self.sigma());
+        let scale = self.lr() * self.a_from_w(w).powi(l as i32 - 2) / b;
+        // E[(μQ − σ√Q ξ)^p]: the odd powers of ξ vanish.
+        let q_moment = |n: usize| (0..n).map(|i| b + 2.0 * i as f64).product::<f64>();
+        let double_factorial = |r: usize| (1..=r).filter(|i| !i.is_multiple_of(2)).map(|i| i as f64).product::<f64>();
+        let binomial = |n: usize, k: usize| (0..k).fold(1.0, |acc, i| acc * (n - i) as f64 / (i + 1) as f64);
+        let moment = |p: usize| -> f64 {
+            (0..=p / 2)
+                .map(|r| {
+                    let k = 2 * r;
+                    binomial(p, k)
+                        * mu.powi((p - k) as i32)
+                        * sigma.powi(k as i32)
+                        * q_moment(p - r)
+                        * double_factorial(k.saturating_sub(1))
+                })
+                .sum::<f64>()
+                * scale.powi(p as i32)
+        };
+        // Δw / w = Σ_j c_j y^j with c_j = C(L, j) (−1)^j.
+        let c = |j: usize| binomial(l, j) * if j.is_multiple_of(2) { 1.0 } else { -1.0 };
+        let mut var = 0.0;
+        for i in 1..=l {
+            for j in 1..=l {
+                var += c(i) * c(j) * (moment(i + j) - moment(i) * moment(j));
+            }
+        }
+        w * w * var
+    }
+
     /// Runs an ensemble of `params.paths` paths from `w0` under `dynamics`, recording the
     /// mean and variance of `w` on the grid (see the module documentation for the random
     /// streams and positivity).
@@ -516,6 +553,38 @@ impl<P1: Pow, P2: Pow> FastEmW<P1, P2> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_chain_step_variance_is_the_diffusion_to_first_order_and_matches_a_simulation() {
+        use rand::SeedableRng;
+        use rand_distr::{ChiSquared, Distribution, StandardNormal};
+        let variance = |xs: &[f64]| {
+            let mean = xs.iter().sum::<f64>() / xs.len() as f64;
+            xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (xs.len() - 1) as f64
+        };
+        for (depth, w, sigma) in [(2, 0.7, 0.3), (3, 0.4, 0.0), (4, 1.3, 0.5)] {
+            let m = crate::ModeParams { depth, s: 1.0, sigma, lr: 0.02, batch: 4 }.check().unwrap();
+            let exact = m.chain_step_variance(w);
+            // Monte Carlo of one chain step from w (docs/theory.md §3.3).
+            let mut rng = rand_pcg::Pcg64::seed_from_u64(depth.into());
+            let chi = ChiSquared::new(4.0).unwrap();
+            let a = m.a_from_w(w);
+            let steps: Vec<f64> = (0..400_000)
+                .map(|_| {
+                    let q: f64 = chi.sample(&mut rng);
+                    let xi: f64 = StandardNormal.sample(&mut rng);
+                    let g = ((w - 1.0) * q - sigma * q.sqrt() * xi) / 4.0;
+                    w * ((1.0 - 0.02 * a.powi(depth as i32 - 2) * g).powi(depth as i32) - 1.0)
+                })
+                .collect();
+            let sampled = variance(&steps);
+            // Relative standard error of a sample variance: about sqrt(2/n) times the kurtosis factor.
+            assert!((sampled / exact - 1.0).abs() < 0.02, "L = {depth}: {sampled} vs {exact}");
+            // To first order in η it is η D(w).
+            let d = m.diffusion(crate::Coordinate::EndToEnd, w) * 0.02;
+            assert!((exact / d - 1.0).abs() < 0.2, "L = {depth}: {exact} vs η D = {d}");
+        }
+    }
 
     /// The specialised Euler–Maruyama loop computes the same steps as the generic formulas.
     #[test]
