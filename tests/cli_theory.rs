@@ -363,6 +363,9 @@ fn malformed_arguments_exit_2_with_one_line_naming_the_argument() {
         (&["theory", "gf", "--w0", "0.1", "--t"], "--t"),
         (&["theory", "frobnicate"], "frobnicate"),
         (&["theory"], "subcommand"),
+        // The theory crate's halving bound (modewise_theory::refine::MAX_HALVINGS = 16).
+        (&["theory", "sde", "--w0", "0.1", "--t-grid", "0:1:3", "--max-halvings", "17"], "max-halvings"),
+        (&["theory", "sde", "--w0", "0.1", "--t-grid", "0:1:3", "--max-halvings", "0"], "max-halvings"),
     ];
     for (args, needle) in cases {
         assert_fails(args, 2, needle);

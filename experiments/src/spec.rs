@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use modewise_dln::{BackendKind, TrainParams, TrainSpec};
 use modewise_theory::Scheme;
+use modewise_theory::refine::MAX_HALVINGS;
 use serde::{Deserialize, Serialize};
 
 use crate::ExperimentError;
@@ -45,9 +46,9 @@ pub struct Overlays {
     /// variance stop changing within one standard error (`modewise_theory::refine`), beside the
     /// fixed-step `sde_fixed_step`. Off: `sde` is the fixed-step ensemble alone.
     pub sde_refine: bool,
-    /// Most halvings of the refined SDE (1 to 12): it costs up to `2^(h+1)` fixed-step
-    /// ensembles; when they do not suffice the rows are the finest level, flagged
-    /// `sde_converged = false`.
+    /// Most halvings of the refined SDE (1 to the theory crate's `MAX_HALVINGS`, 16): it costs
+    /// up to `2^(h+1)` fixed-step ensembles, which the time estimate counts; when they do not
+    /// suffice the rows are the finest level, flagged `sde_converged = false`.
     pub sde_max_halvings: u32,
     /// Paths of the exact per-mode SGD chain per mode (0: none).
     pub chain_paths: usize,
@@ -637,10 +638,10 @@ impl ExperimentSpec {
                 format!("must be finite and positive (got {})", o.sde_dt_over_lr),
             ));
         }
-        if !(1..=12).contains(&o.sde_max_halvings) {
+        if !(1..=MAX_HALVINGS).contains(&o.sde_max_halvings) {
             return Err(invalid(
                 "overlays.sde_max_halvings",
-                format!("must lie between 1 and 12 (got {})", o.sde_max_halvings),
+                format!("must lie between 1 and {MAX_HALVINGS} (got {})", o.sde_max_halvings),
             ));
         }
         let runs = self.runs()?;
@@ -955,6 +956,21 @@ set = { "init.kind" = "gaussian", "init.gamma" = 2.0, backend = "flex" }
         for (arg, expected) in cases {
             let err = arg.parse::<Override>().unwrap_err().to_string();
             assert!(err.starts_with(expected), "{arg}: expected `{expected}`, got `{err}`");
+        }
+    }
+
+    #[test]
+    fn the_halving_budget_is_the_theory_crates_bound() {
+        let spec = ExperimentSpec::from_toml(VARIANTS, &[]).unwrap();
+        let with = |h: u32| spec.with_overrides(&[set(&format!("overlays.sde_max_halvings={h}"))]).unwrap().check();
+        assert!(with(1).is_ok() && with(MAX_HALVINGS).is_ok());
+        for h in [0, MAX_HALVINGS + 1] {
+            let err = with(h).unwrap_err().to_string();
+            assert_eq!(err, format!("overlays.sde_max_halvings: must lie between 1 and 16 (got {h})"));
+        }
+        // The rule is the theory crate's, which refuses the same budgets.
+        for h in [0, 1, MAX_HALVINGS, MAX_HALVINGS + 1] {
+            assert_eq!(modewise_theory::refine::check_max_halvings("h", h).is_ok(), with(h).is_ok(), "{h}");
         }
     }
 

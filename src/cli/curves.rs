@@ -8,6 +8,7 @@ use std::str::FromStr;
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
+use modewise_theory::refine::{DEFAULT_MAX_HALVINGS, MAX_HALVINGS};
 use modewise_theory::{Dynamics, EnsembleParams, EnsembleStats, InvalidParameter, Mode, RefineParams, TimeGrid};
 use serde_json::{Map, Value, json};
 
@@ -117,7 +118,8 @@ pub struct SdeArgs {
     #[arg(long, value_name = "DT_OVER_LR", conflicts_with = "max_halvings")]
     pub fixed_dt_over_lr: Option<f64>,
     /// Most halvings of dt from η when refining (1 to 16).
-    #[arg(long, value_name = "H", default_value_t = 8)]
+    #[arg(long, value_name = "H", default_value_t = DEFAULT_MAX_HALVINGS,
+          value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_HALVINGS)))]
     pub max_halvings: u32,
     /// Grid and format.
     #[command(flatten)]

@@ -91,6 +91,22 @@ impl ScalarSde for UnbalancedMode {
     }
 }
 
+/// The most halvings a refinement may make after its first level: the one bound every caller
+/// (the spec's `overlays.sde_max_halvings`, `modewise theory sde --max-halvings`) checks against.
+pub const MAX_HALVINGS: u32 = 16;
+
+/// The halvings [`RefineParams::new`] allows.
+pub const DEFAULT_MAX_HALVINGS: u32 = 8;
+
+/// Checks a halving budget against `1..=`[`MAX_HALVINGS`]; the error names `field`.
+pub fn check_max_halvings(field: &'static str, halvings: u32) -> Result<()> {
+    if (1..=MAX_HALVINGS).contains(&halvings) {
+        Ok(())
+    } else {
+        Err(TheoryError::invalid(field, format!("must lie between 1 and {MAX_HALVINGS}"), halvings))
+    }
+}
+
 /// Parameters of a refined SDE ensemble.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RefineParams {
@@ -99,16 +115,17 @@ pub struct RefineParams {
     pub ensemble: EnsembleParams,
     /// The first level `j₀`: the coarsest step is `η/2^{j₀}` (default 0).
     pub first_level: u32,
-    /// Most halvings after the first level (1 to 16; default 8).
+    /// Most halvings after the first level (1 to [`MAX_HALVINGS`]; default [`DEFAULT_MAX_HALVINGS`]).
     pub max_halvings: u32,
     /// Accepted change of a statistic between levels, in its standard errors (`> 0`; default 1).
     pub tolerance: f64,
 }
 
 impl RefineParams {
-    /// Refinement of `ensemble` from `dt = η`, at most 8 halvings, tolerance one standard error.
+    /// Refinement of `ensemble` from `dt = η`, at most [`DEFAULT_MAX_HALVINGS`] halvings, tolerance
+    /// one standard error.
     pub fn new(ensemble: EnsembleParams) -> Self {
-        Self { ensemble, first_level: 0, max_halvings: 8, tolerance: 1.0 }
+        Self { ensemble, first_level: 0, max_halvings: DEFAULT_MAX_HALVINGS, tolerance: 1.0 }
     }
 }
 
@@ -196,9 +213,7 @@ pub fn refine_sde_or_finest(sde: &impl ScalarSde, x0: f64, params: &RefineParams
     if ens.paths < 2 {
         return Err(TheoryError::invalid("paths", "must be at least 2 for standard errors", ens.paths));
     }
-    if !(1..=16).contains(&params.max_halvings) {
-        return Err(TheoryError::invalid("max_halvings", "must lie between 1 and 16", params.max_halvings));
-    }
+    check_max_halvings("max_halvings", params.max_halvings)?;
     if params.first_level > 16 {
         return Err(TheoryError::invalid("first_level", "must be at most 16", params.first_level));
     }
