@@ -55,6 +55,10 @@ gradient_flow = false
 label = "small"
 set = { n_clones = 16 }
 [[variants]]
+label = "one-batch"
+set = { "data.source" = { kind = "fixed", n = 8 }, n_clones = 16 }
+control = { reason = "a fixed sample of B = 8 points: full-batch descent, no sampling noise" }
+[[variants]]
 label = "above"
 set = { "data.sigma" = 2.0 }
 control = { reason = "sigma^2 = 4 above the bound s^2/4 = 1" }
@@ -63,9 +67,9 @@ label = "large"
 set = { init = { kind = "gaussian", scale = 0.6 } }
 control = { reason = "a large Gaussian start" }
 [[variants]]
-label = "one-batch"
-set = { "data.source" = { kind = "fixed", n = 8 }, n_clones = 16 }
-control = { reason = "a fixed sample of B = 8 points: full-batch descent, no sampling noise" }
+label = "past-peak"
+set = { init = { kind = "aligned-balanced", a0 = 1.3 } }
+control = { reason = "an aligned start at m0 = 1.69, past w_peak = 1" }
 "#,
     );
     for q in [Quantity::TLearned, Quantity::PeakBeforeLearned, Quantity::GlobalMaxBeforeLearned] {
@@ -88,14 +92,26 @@ control = { reason = "a fixed sample of B = 8 points: full-batch descent, no sam
     // Above the bound: no peak before learning, and the statement is judged false.
     let above = row(&v, "above", 0, Quantity::PeakBeforeLearned);
     assert_control_fails(above);
-    assert!(above.control && above.measured == 0.0 && above.premise.contains("discriminant bound"));
+    // Most members have no local peak (one in six may show one where the noisy path turns
+    // back; which one depends on the variant's stream, so the test does not pin it to none).
+    assert!(above.control && above.measured <= 0.5 && above.premise.contains("discriminant bound"), "{above:?}");
     assert_holds(row(&v, "above", 0, Quantity::TLearned));
-    // A large start: the diffusion is largest at t = 0, far from w_peak.
+    // A large Gaussian start: no peak before learning. (Its `w_at_peak` is no control: the peak
+    // sits at t = 0, where m_0 has a random sign and size, so the error's interval over six
+    // seeds spans zero for some draws and not for others; the variants' order, which picks
+    // their streams, decided it.)
+    let large = row(&v, "large", 0, Quantity::PeakBeforeLearned);
+    assert_control_fails(large);
+    assert!(large.premise.contains("a start past the peak"), "{}", large.premise);
+    // A start past the peak without the scatter: aligned at m_0 = 1.69, the diffusion is
+    // largest at t = 0, 69% above w_peak = s/2 in every member.
     for q in [Quantity::WAtPeak, Quantity::PeakBeforeLearned] {
-        let r = row(&v, "large", 0, q);
+        let r = row(&v, "past-peak", 0, q);
         assert_control_fails(r);
         assert!(r.premise.contains("a start past the peak"), "{}", r.premise);
     }
+    let past = row(&v, "past-peak", 0, Quantity::WAtPeak);
+    assert!(past.measured > 0.5 && past.ci_low > 0.5, "{past:?}");
 }
 
 #[test]
