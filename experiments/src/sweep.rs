@@ -570,7 +570,7 @@ pub fn run_shard(
         }
         remove_run(dir, index)?;
         let describe = |_| (point.label.clone(), n, total);
-        let written = train_and_analyse(&point.experiment, describe, &options.stop, progress).and_then(|a| {
+        let written = train_and_analyse(&point.experiment, describe, &options.stop, progress, None).and_then(|a| {
             let started = std::time::Instant::now();
             let spec = point.experiment.spec();
             let coordinates = sweep.coordinates(index);
