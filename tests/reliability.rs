@@ -221,6 +221,11 @@ fn bad_inputs() -> Vec<Bad> {
         sweep(r#""train.lrr" = [0.1]"#, "sweep point 0 (lrr=0.1): train.lrr: unknown field `lrr`"),
         sweep("\"train.lr\" = [0.01]\n[sweep.train]\nlr = [0.02]", "sweep.train.lr: is given twice"),
         sweep("", "sweep: is empty"),
+        // A sweep resumes run by run: checkpoints are for `run`.
+        sweep(
+            r#""train.checkpoint_every" = [0, 100]"#,
+            "sweep point 1 (checkpoint_every=100): train.checkpoint_every: must be 0 in a sweep",
+        ),
         sweep(
             r#""train.dims" = [[3, 4, 3], [1000000, 1000000]]"#,
             "sweep point 1 (dims=[1000000, 1000000]): train.dims: the run would need",
