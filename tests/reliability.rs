@@ -121,6 +121,10 @@ fn bad_inputs() -> Vec<Bad> {
         run_set("train.n_probe=1", "train.n_probe: must be 0 (exact diffusion) or at least 2 (samples) (got 1)"),
         run_set("train.n_clones=1", "train.n_clones: must be 0 (no clones) or at least 2 (clones per probe) (got 1)"),
         run_set("train.check_every=0", "train.check_every: must be at least 1 (got 0)"),
+        run_set(
+            "train.checkpoint_every=150",
+            "train.checkpoint_every: must be 0 (no checkpoints) or a multiple of check_every (100)",
+        ),
         run_set("train.probes.per_decade=0", "train.probes.per_decade: must be finite and positive"),
         // Keys, types, names.
         run_set("train.nokey=1", "train.nokey: unknown field `nokey`"),
@@ -217,6 +221,11 @@ fn bad_inputs() -> Vec<Bad> {
         sweep(r#""train.lrr" = [0.1]"#, "sweep point 0 (lrr=0.1): train.lrr: unknown field `lrr`"),
         sweep("\"train.lr\" = [0.01]\n[sweep.train]\nlr = [0.02]", "sweep.train.lr: is given twice"),
         sweep("", "sweep: is empty"),
+        // A sweep resumes run by run: checkpoints are for `run`.
+        sweep(
+            r#""train.checkpoint_every" = [0, 100]"#,
+            "sweep point 1 (checkpoint_every=100): train.checkpoint_every: must be 0 in a sweep",
+        ),
         sweep(
             r#""train.dims" = [[3, 4, 3], [1000000, 1000000]]"#,
             "sweep point 1 (dims=[1000000, 1000000]): train.dims: the run would need",
@@ -1018,4 +1027,167 @@ fn an_unwritable_sweep_fails_before_training_and_io_causes_are_printed_once() {
     assert!(last.starts_with("error: ") && last.contains("File too large (os error 27)"), "{err}");
     assert_eq!(last.matches("os error 27").count(), 1, "the cause once: {last}");
     assert!(!last.contains("thrift"), "{last}");
+}
+
+/// Issue 15, item 7: a spec that checkpoints, long enough (tens of thousands of steps) to be
+/// killed between two checkpoints; `extra` is appended to its `[train]` table.
+fn checkpointed_spec(dir: &Path, name: &str, extra: &str) -> String {
+    spec_file(
+        dir,
+        name,
+        &[
+            ("steps = 40", "steps = 30000\ncheck_every = 100\ncheckpoint_every = 500"),
+            ("n_probe = 64", &format!("n_probe = 64\n{extra}")),
+        ],
+    )
+}
+
+/// The checkpoint directory of the results directory `out` (beside it, hidden).
+fn checkpoint_of(out: &Path) -> std::path::PathBuf {
+    out.with_file_name(format!(".{}.checkpoint", out.file_name().unwrap().to_string_lossy()))
+}
+
+/// The number of run files in the checkpoint of `out`.
+fn run_checkpoints(out: &Path) -> usize {
+    entries(&checkpoint_of(out)).iter().filter(|f| f.to_string_lossy().starts_with("run-")).count()
+}
+
+/// Whether the checkpoint of `out` holds a run (a run file).
+fn has_run_checkpoint(out: &Path) -> bool {
+    run_checkpoints(out) > 0
+}
+
+/// Runs `spec` uninterrupted into `reference`; runs it again into `out` with `threads`
+/// threads, kills it with `signal` at a random moment after its first checkpoint, resumes it
+/// with `resume_threads` threads, and checks that the resumed results are the uninterrupted
+/// ones bit for bit and that the checkpoint is gone.
+/// The kill comes once the checkpoint holds at least `files` run files.
+fn kill_and_resume(
+    spec: &str,
+    (reference, out): (&Path, &Path),
+    files: usize,
+    signal: i32,
+    (threads, resume_threads): (&str, &str),
+) {
+    let o = modewise(&["run", spec, "--out", reference.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!checkpoint_of(reference).exists(), "a published run's checkpoint is removed");
+
+    let mut c = command(&["run", spec, "--out", out.to_str().unwrap()]);
+    c.env("RAYON_NUM_THREADS", threads).env("MODEWISE_PROGRESS_SECS", "0");
+    let mut running = common::Running::start(&mut c);
+    let start = Instant::now();
+    while run_checkpoints(out) < files {
+        assert!(running.child.try_wait().unwrap().is_none(), "the run ended before its checkpoint");
+        assert!(start.elapsed() < common::hung(), "no checkpoint within {} s", common::hung().as_secs());
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // A random moment after the first checkpoint (the run takes seconds).
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+    let wait = Duration::from_millis(u64::from(nanos % 400));
+    std::thread::sleep(wait);
+    running.signal(signal);
+    let (status, err, _) = running.finish();
+    assert!(!status.success(), "killed after {wait:?}, but the run had ended: make it longer; {err}");
+    let step =
+        |err: &str| err.lines().rev().find_map(|l| l.split(": step ").nth(1)?.split(' ').next()?.parse::<u64>().ok());
+    eprintln!("{}: killed by signal {signal} {wait:?} after the first checkpoint, near step {:?}", spec, step(&err));
+    if signal == libc::SIGTERM {
+        assert_eq!(status.code(), Some(143), "{err}");
+        assert!(err.contains("nothing was written") && err.contains("rerun with --resume"), "{err}");
+    }
+    assert!(!out.exists(), "nothing is published by a killed run");
+    assert!(has_run_checkpoint(out), "the checkpoint survives the kill");
+
+    // Without --resume, the checkpoint is reported (and kept).
+    let o = modewise(&["run", spec, "--out", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("has the checkpoint of an unfinished run in"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("pass --resume to continue it, or --force to start over"), "{}", stderr(&o));
+    assert!(has_run_checkpoint(out));
+
+    let mut c = command(&["run", spec, "--out", out.to_str().unwrap(), "--resume"]);
+    c.env("RAYON_NUM_THREADS", resume_threads);
+    let o = output_within(&mut c);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("from its checkpoint"), "{}", stderr(&o));
+    assert!(!checkpoint_of(out).exists(), "the checkpoint is removed once the results are published");
+    assert_same_results(reference, out);
+}
+
+/// Issue 15, item 7: a run with `checkpoint_every`, killed (SIGKILL) at a random step after a
+/// checkpoint and resumed with another thread count, gives the uninterrupted run's tables bit
+/// for bit: default online data (Philox batches) on the fused path.
+#[test]
+fn a_killed_run_resumes_from_its_checkpoint_to_the_uninterrupted_bits() {
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = checkpointed_spec(tmp.path(), "online.toml", "");
+    let dirs = (&tmp.path().join("reference") as &Path, &tmp.path().join("killed") as &Path);
+    kill_and_resume(&spec, dirs, 1, libc::SIGKILL, ("2", "1"));
+}
+
+/// The same with a fixed sample (epoch permutations on the PCG64 data stream), stopped by
+/// SIGTERM (Slurm's time-out), resumed on one thread after two.
+#[test]
+fn a_terminated_run_on_a_fixed_sample_resumes_to_the_uninterrupted_bits() {
+    let tmp = tempfile::tempdir().unwrap();
+    let extra = "data = { source = { kind = \"fixed\", n = 10, whiten = true, train_fraction = 0.9 }, sigma = 0.2 }";
+    let spec = checkpointed_spec(tmp.path(), "fixed.toml", extra);
+    let dirs = (&tmp.path().join("reference") as &Path, &tmp.path().join("killed") as &Path);
+    kill_and_resume(&spec, dirs, 1, libc::SIGTERM, ("1", "2"));
+}
+
+/// The same with clones (their own stream per probe step), pcg64-ziggurat online batches, burn
+/// tensors (ndarray, closed form) and a population-GD reference per run, and two variants:
+/// the first is done when the second is killed, and is not trained again.
+#[test]
+fn a_killed_run_with_clones_variants_and_references_resumes_to_the_uninterrupted_bits() {
+    let tmp = tempfile::tempdir().unwrap();
+    let extra = "n_clones = 3\ndata = { sigma = 0.3, generator = \"pcg64-ziggurat\" }";
+    let spec = checkpointed_spec(tmp.path(), "clones.toml", extra);
+    let text = std::fs::read_to_string(&spec)
+        .unwrap()
+        .replace("name = \"rel\"", "name = \"rel\"\nanalysis = \"relax\"")
+        .replace("backend = \"flex\"", "backend = \"ndarray\"\ngradient = \"closed-form\"")
+        + "[[variants]]\nlabel = \"a\"\nset = { steps = 3000 }\n[[variants]]\nlabel = \"b\"\nset = { lr = 0.04 }\n";
+    std::fs::write(&spec, text).unwrap();
+    // Variant a and its reference done, variant b checkpointed.
+    let dirs = (&tmp.path().join("reference") as &Path, &tmp.path().join("killed") as &Path);
+    kill_and_resume(&spec, dirs, 3, libc::SIGKILL, ("2", "2"));
+}
+
+/// Issue 15, item 7: `--resume` without a checkpoint, or with another spec's, is refused with
+/// exit status 2, naming what to do; `--force` discards a checkpoint and starts over.
+#[test]
+fn resume_refuses_a_missing_or_foreign_checkpoint_and_force_discards_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = checkpointed_spec(tmp.path(), "spec.toml", "");
+    let out = tmp.path().join("res");
+    let o = modewise(&["run", &spec, "--out", out.to_str().unwrap(), "--resume"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).starts_with(&format!("error: --resume: there is no checkpoint of {} to resume", out.display())),
+        "{}",
+        stderr(&o)
+    );
+    assert!(entries(tmp.path()).iter().all(|e| e == Path::new("spec.toml")), "nothing is written");
+
+    let running = common::Running::start(
+        command(&["run", &spec, "--out", out.to_str().unwrap()]).env("MODEWISE_PROGRESS_SECS", "0"),
+    );
+    let start = Instant::now();
+    while !has_run_checkpoint(&out) {
+        assert!(start.elapsed() < common::hung(), "no checkpoint");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    running.signal(libc::SIGKILL);
+    running.finish();
+    let o = modewise(&["run", &spec, "--out", out.to_str().unwrap(), "--resume", "--set", "train.lr=0.04"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("was written by another spec"), "{}", stderr(&o));
+    assert!(has_run_checkpoint(&out), "a refused resume keeps the checkpoint");
+    let o = modewise(&["run", &spec, "--out", out.to_str().unwrap(), "--force", "--set", "train.steps=1000"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!checkpoint_of(&out).exists(), "--force discarded the checkpoint, the run removed its own");
+    assert!(out.join("runs.parquet").is_file());
 }

@@ -70,6 +70,17 @@ pub enum ExperimentError {
         /// What stands in the way.
         problem: DestinationProblem,
     },
+    /// The checkpoint `dir` of the results directory `out` stands in the way of a run, or
+    /// cannot be resumed (see `crate::checkpoint`).
+    #[error("{}: checkpoint {}: {problem}", out.display(), dir.display())]
+    Checkpoint {
+        /// The results directory.
+        out: PathBuf,
+        /// Its checkpoint directory.
+        dir: PathBuf,
+        /// What is wrong.
+        problem: crate::checkpoint::CheckpointProblem,
+    },
     /// A file could not be created, renamed or opened.
     #[error("{path}: {source}")]
     Io {

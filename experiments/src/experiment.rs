@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use modewise_dln::{Divergence, StopFlag};
 
 use crate::ExperimentError;
+use crate::checkpoint::{Checkpoints, checkpoint_dir};
 use crate::error::DestinationProblem;
 use crate::output::{TableRows, write_tables};
 use crate::publish::{Created, Destination, Lock, clean_stale, create_staging, publish};
@@ -22,8 +23,14 @@ use crate::table::Verdict;
 pub struct RunOptions {
     /// Results directory (default `data/<name>`).
     pub out: Option<PathBuf>,
-    /// Replace an existing results directory.
+    /// Replace an existing results directory (and discard a checkpoint of an unfinished run).
     pub force: bool,
+    /// Continue the unfinished run whose checkpoint is beside the results directory (written
+    /// every `train.checkpoint_every` steps, see `crate::checkpoint`): runs done there are not
+    /// trained again, the run in progress continues from its last checkpoint, and the results
+    /// are bit for bit those of an uninterrupted run. Without it, a checkpoint there is refused
+    /// unless `force`.
+    pub resume: bool,
     /// Checked in every phase (training, overlays and verdicts, writing, figures): once
     /// requested, the run stops and nothing is written.
     pub stop: StopFlag,
@@ -79,10 +86,15 @@ fn check_resolved(dest: &Destination, force: bool) -> Result<(), ExperimentError
 /// (see [`crate::publish`]): the destination is checked first, locked against other writers
 /// and checked again under the lock. On an error or a stop nothing is published, and the
 /// staging directory and any directory created on the way are removed.
+///
+/// The checkpoint beside `dir` of a run of `experiments` is opened under the lock too (see
+/// [`Checkpoints::open`]) and handed to `work`; it is removed once the results are published,
+/// and kept on an error or a stop (for `resume`).
 fn into_staging<T>(
     dir: &Path,
+    experiments: &[&CheckedExperiment],
     options: &RunOptions,
-    work: impl FnOnce(&Path) -> Result<T, ExperimentError>,
+    work: impl FnOnce(&Path, Option<&Checkpoints>) -> Result<T, ExperimentError>,
 ) -> Result<T, ExperimentError> {
     let dest = Destination::resolve(dir)?;
     check_resolved(&dest, options.force)?;
@@ -93,12 +105,16 @@ fn into_staging<T>(
         // that the check under the lock sees the destination as it really is.
         clean_stale(&dest, &lock);
         check_resolved(&dest, options.force)?;
+        let checkpoints = Checkpoints::open(&dest, experiments, options.resume, options.force)?;
         let staging = create_staging(&dest, &lock)?;
-        let done = work(&staging).and_then(|out| {
+        let done = work(&staging, checkpoints.as_ref()).and_then(|out| {
             if options.stop.is_requested() {
                 return Err(ExperimentError::Stopped { during: "publishing the results" });
             }
             publish(&staging, &dest, &lock)?;
+            if let Some(c) = &checkpoints {
+                c.remove()?;
+            }
             Ok(out)
         });
         if done.is_err() {
@@ -114,11 +130,21 @@ fn into_staging<T>(
 
 /// An error of a run into `dir` as reported: a stop says where it came and that nothing was
 /// written.
+/// When a checkpoint of the run is kept beside `dir`, the message says so, and how to resume.
 fn reported(err: ExperimentError, what: &str, dir: &Path) -> ExperimentError {
     match err.stop_point() {
-        Some(at) => ExperimentError::Interrupted {
-            detail: format!("{what} stopped {at}; nothing was written to {}", dir.display()),
-        },
+        Some(at) => {
+            let kept = Destination::resolve(dir)
+                .map(|d| checkpoint_dir(&d))
+                .ok()
+                .filter(|c| c.exists())
+                .map_or(String::new(), |c| {
+                    format!("; its checkpoint in {} is kept: rerun with `resume` to continue from it", c.display())
+                });
+            ExperimentError::Interrupted {
+                detail: format!("{what} stopped {at}; nothing was written to {}{kept}", dir.display()),
+            }
+        }
         None => err,
     }
 }
@@ -132,10 +158,11 @@ fn run_into(
     published: &Path,
     stop: &StopFlag,
     progress: &mut dyn FnMut(Progress<'_>),
+    checkpoints: Option<&Checkpoints>,
 ) -> Result<ExperimentOutcome, ExperimentError> {
     let (spec, plans) = (experiment.spec(), experiment.plans());
     let total = plans.len();
-    let a = train_and_analyse(experiment, |i| (plans[i].run_id.clone(), i, total), stop, progress)?;
+    let a = train_and_analyse(experiment, |i| (plans[i].run_id.clone(), i, total), stop, progress, checkpoints)?;
     let (results, theory, verdicts, dose, mut timings) = (a.results, a.theory, a.verdicts, a.dose, a.timings);
     progress(Progress::Phase { name: spec.name.as_str(), phase: Phase::Writing });
     let started = std::time::Instant::now();
@@ -170,8 +197,10 @@ pub fn execute(
     progress: &mut dyn FnMut(Progress<'_>),
 ) -> Result<ExperimentOutcome, ExperimentError> {
     let dir = options.out.clone().unwrap_or_else(|| default_dir(experiment.spec()));
-    into_staging(&dir, options, |staging| run_into(experiment, staging, &dir, &options.stop, progress))
-        .map_err(|e| reported(e, experiment.name(), &dir))
+    into_staging(&dir, &[experiment], options, |staging, checkpoints| {
+        run_into(experiment, staging, &dir, &options.stop, progress, checkpoints)
+    })
+    .map_err(|e| reported(e, experiment.name(), &dir))
 }
 
 /// Runs several experiments into one results directory `dir`, each into `dir/<name>/`, and
@@ -184,10 +213,11 @@ pub fn execute_all(
     progress: &mut dyn FnMut(Progress<'_>),
 ) -> Result<Vec<ExperimentOutcome>, ExperimentError> {
     let what = experiments.iter().map(CheckedExperiment::name).collect::<Vec<_>>().join(", ");
-    into_staging(dir, options, |staging| {
+    let all: Vec<&CheckedExperiment> = experiments.iter().collect();
+    into_staging(dir, &all, options, |staging, checkpoints| {
         experiments
             .iter()
-            .map(|e| run_into(e, &staging.join(e.name()), &dir.join(e.name()), &options.stop, progress))
+            .map(|e| run_into(e, &staging.join(e.name()), &dir.join(e.name()), &options.stop, progress, checkpoints))
             .collect()
     })
     .map_err(|e| reported(e, &what, dir))

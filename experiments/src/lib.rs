@@ -42,6 +42,7 @@
 
 #![warn(missing_docs)]
 
+mod checkpoint;
 pub mod dose;
 mod error;
 mod experiment;
@@ -61,6 +62,7 @@ pub mod sweep_report;
 mod table;
 mod verdicts;
 
+pub use checkpoint::{CHECKPOINT_FORMAT, CheckpointProblem};
 pub use error::{DestinationProblem, ExperimentError, SweepProgress};
 pub use experiment::{ExperimentOutcome, RunOptions, check_destination, default_dir, execute, execute_all};
 pub use io::{read_metadata, read_parquet, read_rows};

@@ -34,7 +34,7 @@ pub(crate) struct Destination {
     /// Its parent directory.
     pub(crate) parent: PathBuf,
     /// Its name, shortened when long (see [`SHORT_NAME`]).
-    short: String,
+    pub(crate) short: String,
 }
 
 impl Destination {
@@ -88,8 +88,12 @@ fn short_name(name: &str) -> String {
     while !name.is_char_boundary(cut) {
         cut -= 1;
     }
-    let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
-    format!("{}-{hash:016x}", &name[..cut])
+    format!("{}-{:016x}", &name[..cut], fnv1a(name.as_bytes()))
+}
+
+/// The 64-bit FNV-1a hash of `bytes` (stable across versions and platforms).
+pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
 }
 
 /// The directories created on the way to a destination, removed again (when still empty) if

@@ -12,6 +12,7 @@ use modewise_theory::{
 };
 
 use crate::ExperimentError;
+use crate::checkpoint::{Checkpoints, Saved, Scope};
 use crate::dose::DoseRow;
 use crate::spec::{Analysis, CheckedExperiment, ExperimentSpec, RunPlan};
 use crate::stats::PerStep;
@@ -37,6 +38,16 @@ pub enum Progress<'a> {
     Step {
         /// Steps taken.
         step: u64,
+    },
+    /// A run continues from its checkpoint (`resume`): from step `step`, or, when `done`, not
+    /// at all (it had finished before the interruption).
+    Resumed {
+        /// Its id.
+        run_id: &'a str,
+        /// The step of the checkpoint.
+        step: u64,
+        /// Whether the run was complete.
+        done: bool,
     },
     /// A run ended.
     RunDone {
@@ -152,15 +163,41 @@ impl Timings {
 
 /// Trains one run, reporting progress; a requested `stop` ends it with
 /// [`modewise_dln::DlnError::Interrupted`].
-pub fn train_run(
+///
+/// With `checkpoints`, it continues from the run's checkpoint where there is one (a run done
+/// there is not trained again) and, when the plan's `checkpoint_every` is set, saves its state
+/// every `checkpoint_every` steps and its records once done.
+pub(crate) fn train_run(
     plan: &RunPlan,
     stop: &StopFlag,
     progress: &mut dyn FnMut(Progress<'_>),
+    checkpoints: Option<Scope<'_>>,
 ) -> Result<RunResult, ExperimentError> {
     let started = Instant::now();
-    let mut trainer = Trainer::new(&plan.train)?;
+    let params = plan.train.params();
+    let key = checkpoints.map(|c| c.key(&plan.run_id));
+    let saved = match (checkpoints, &key) {
+        (Some(c), Some(key)) => c.checkpoints.load(key, params)?,
+        _ => None,
+    };
+    let (mut trainer, records, wall_before) = match saved {
+        Some(Saved::Done { records, divergences, wall_seconds, probe_seconds }) => {
+            progress(Progress::Resumed { run_id: &plan.run_id, step: params.steps, done: true });
+            progress(Progress::Step { step: params.steps });
+            return Ok(RunResult { plan: plan.clone(), records, divergences, wall_seconds, probe_seconds });
+        }
+        Some(Saved::Training { state, records, wall_seconds }) => {
+            progress(Progress::Resumed { run_id: &plan.run_id, step: state.step(), done: false });
+            (Trainer::resume(&plan.train, state)?, records, wall_seconds)
+        }
+        None => (Trainer::new(&plan.train)?, Vec::new(), 0.0),
+    };
     trainer.set_stop_flag(stop.clone());
-    let mut records = Vec::new();
+    let records = std::cell::RefCell::new(records);
+    let save = |progress: Saved| match (checkpoints, &key) {
+        (Some(c), Some(key)) if params.checkpoint_every > 0 => c.checkpoints.save(key, params, progress),
+        _ => Ok(()),
+    };
     // Both the probes and the ticks report steps: one channel, each step once.
     let progress = std::cell::RefCell::new(progress);
     let last_step = std::cell::Cell::new(u64::MAX);
@@ -169,21 +206,32 @@ pub fn train_run(
             (progress.borrow_mut())(Progress::Step { step });
         }
     };
-    let report = trainer.run_with_ticks(
+    let report = trainer.run_checkpointed(
         |r: &ProbeRecord| -> Result<(), ExperimentError> {
             report_step(r.step);
-            records.push(r.clone());
+            records.borrow_mut().push(r.clone());
             Ok(())
         },
         report_step,
+        |state| {
+            let wall_seconds = wall_before + started.elapsed().as_secs_f64();
+            save(Saved::Training { state: state.clone(), records: records.borrow().clone(), wall_seconds })
+        },
     )?;
-    Ok(RunResult {
+    let result = RunResult {
         plan: plan.clone(),
-        records,
+        records: records.into_inner(),
         divergences: report.divergences,
-        wall_seconds: started.elapsed().as_secs_f64(),
+        wall_seconds: wall_before + started.elapsed().as_secs_f64(),
         probe_seconds: report.probe_seconds,
-    })
+    };
+    save(Saved::Done {
+        records: result.records.clone(),
+        divergences: result.divergences.clone(),
+        wall_seconds: result.wall_seconds,
+        probe_seconds: result.probe_seconds,
+    })?;
+    Ok(result)
 }
 
 /// Runs, overlays and verdicts of a list of plans.
@@ -234,23 +282,28 @@ pub fn reference_plan(plan: &RunPlan) -> Result<RunPlan, ExperimentError> {
 
 /// Trains every plan of a checked experiment and analyses it; `describe(i)` gives the progress
 /// label, index and total reported for plan `i`.
-pub fn train_and_analyse(
+///
+/// With `checkpoints`, each training run is checkpointed there (and continued from there: see
+/// [`train_run`]).
+pub(crate) fn train_and_analyse(
     experiment: &CheckedExperiment,
     describe: impl Fn(usize) -> (String, usize, usize),
     stop: &StopFlag,
     progress: &mut dyn FnMut(Progress<'_>),
+    checkpoints: Option<&Checkpoints>,
 ) -> Result<Analysed, ExperimentError> {
+    let scope = checkpoints.map(|checkpoints| Scope { checkpoints, experiment: experiment.name() });
     let mut out = Analysed::default();
     for (i, plan) in experiment.plans().iter().enumerate() {
         let (label, index, total) = describe(i);
         progress(Progress::RunStarted { run_id: &label, index, total, steps: plan.train.params().steps });
-        let r = train_run(plan, stop, progress)?;
+        let r = train_run(plan, stop, progress, scope)?;
         out.timings.training += r.wall_seconds - r.probe_seconds;
         out.timings.probes += r.probe_seconds;
         let reference = if needs_reference(experiment.spec(), plan) {
             let label = format!("{label} (population-GD reference)");
             progress(Progress::RunStarted { run_id: &label, index, total, steps: plan.train.params().steps });
-            let reference = train_run(&reference_plan(plan)?, stop, progress)?;
+            let reference = train_run(&reference_plan(plan)?, stop, progress, scope)?;
             out.timings.training += reference.wall_seconds - reference.probe_seconds;
             out.timings.probes += reference.probe_seconds;
             Some(reference)

@@ -1032,6 +1032,8 @@ set = { "init.kind" = "gaussian", "init.gamma" = 2.0, backend = "flex" }
             "train.init={kind=\"misaligned\", a0=0.1, dose=0.5}",
             "train.data.source={kind=\"fixed\", n=20, whiten=true, train_fraction=0.8}",
             "train.data.source={kind=\"population\"}",
+            // Written out only when set.
+            "train.checkpoint_every=500",
         ];
         let mut keys: std::collections::BTreeSet<String> = flat(&default_table).into_keys().collect();
         for kind in kinds {

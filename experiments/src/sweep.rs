@@ -282,6 +282,7 @@ impl Sweep {
         t.insert("name".into(), toml::Value::String(format!("{}-{index}", self.name)));
         let experiment = ExperimentSpec::from_table(t)
             .and_then(|s| s.check())
+            .and_then(refuse_checkpoints)
             .map_err(|e| e.within(&format!("sweep point {index} ({label}):")))?;
         Ok(SweepPoint { index, label: format!("{}/{label}", self.name), experiment })
     }
@@ -355,6 +356,20 @@ struct Manifest {
     points: usize,
     /// The sweep as run (spec, overrides applied, and `[sweep]`), as TOML.
     sweep: String,
+}
+
+/// Refuses checkpoints in a sweep: a sweep resumes by run (`resume`), and its runs are
+/// short; a long run that needs checkpoints is a `run` of its own (`crate::checkpoint`).
+fn refuse_checkpoints(experiment: CheckedExperiment) -> Result<CheckedExperiment, ExperimentError> {
+    if experiment.plans().iter().any(|p| p.train.params().checkpoint_every > 0) {
+        return Err(ExperimentError::Invalid {
+            field: "train.checkpoint_every".into(),
+            rule: "must be 0 in a sweep: a sweep resumes run by run (`resume`); checkpoint a long run with `modewise \
+                   run` instead"
+                .into(),
+        });
+    }
+    Ok(experiment)
 }
 
 /// The column of swept key `key`: `sweep_` and the key with every run of characters other than
@@ -570,7 +585,7 @@ pub fn run_shard(
         }
         remove_run(dir, index)?;
         let describe = |_| (point.label.clone(), n, total);
-        let written = train_and_analyse(&point.experiment, describe, &options.stop, progress).and_then(|a| {
+        let written = train_and_analyse(&point.experiment, describe, &options.stop, progress, None).and_then(|a| {
             let started = std::time::Instant::now();
             let spec = point.experiment.spec();
             let coordinates = sweep.coordinates(index);

@@ -35,9 +35,14 @@ pub struct RunArgs {
     /// build with `--features cuda`).
     #[arg(long, value_parser = typed::<BackendKind>())]
     pub backend: Option<BackendKind>,
-    /// Replace an existing results directory.
+    /// Replace an existing results directory (and discard the checkpoint of an unfinished run).
     #[arg(long)]
     pub force: bool,
+    /// Continue an unfinished run from its checkpoint (written every `train.checkpoint_every`
+    /// steps into `.NAME.checkpoint` beside the results directory): the same spec and flags
+    /// give the results of an uninterrupted run, bit for bit.
+    #[arg(long, conflicts_with = "force")]
+    pub resume: bool,
 }
 
 /// Arguments of `modewise sweep`.
@@ -211,7 +216,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
         estimate.overlay_seconds += e.estimate().overlay_seconds;
     }
     warn_if_long(name, &estimate);
-    let options = RunOptions { out: Some(dir.clone()), force: args.force, stop: stop_on_signals()? };
+    let options =
+        RunOptions { out: Some(dir.clone()), force: args.force, resume: args.resume, stop: stop_on_signals()? };
     let reporter = Reporter::new()?;
     let mut on_progress = |p: Progress<'_>| reporter.show(p);
     let outcomes = if several {
@@ -352,6 +358,17 @@ impl Reporter {
                 let (len, msg) = (bar.length().unwrap_or(0), bar.message());
                 let pct = if len > 0 { 100.0 * step as f64 / len as f64 } else { 100.0 };
                 self.say(format!("{msg}: step {step} of {len} ({pct:.0}%)"), false, false);
+            }
+            Progress::Resumed { run_id, step, done } => {
+                let line = if done {
+                    format!("run {run_id}: done before the interruption (from its checkpoint)")
+                } else {
+                    format!("run {run_id}: resumed from its checkpoint at step {step}")
+                };
+                bar.println(&line);
+                if self.plain.is_some() {
+                    self.say(line, true, false);
+                }
             }
             Progress::RunDone { .. } => {}
             Progress::Phase { name, phase } => {

@@ -16,6 +16,7 @@ mod theory;
 
 use std::ffi::OsStr;
 use std::marker::PhantomData;
+use std::path::Path;
 use std::process::ExitCode;
 use std::str::FromStr;
 
@@ -24,7 +25,7 @@ use clap::error::ErrorKind;
 use clap::{Parser, Subcommand};
 use modewise_dln::DlnError;
 use modewise_experiments::sweep::MANIFEST;
-use modewise_experiments::{DestinationProblem, ExperimentError};
+use modewise_experiments::{CheckpointProblem, DestinationProblem, ExperimentError};
 use modewise_theory::{InvalidParameter, TheoryError};
 
 /// Exit status of a malformed argument or a parameter that breaks its rule.
@@ -240,11 +241,35 @@ fn experiment_message(err: &ExperimentError) -> Option<String> {
                 format!("results directory {message}")
             }
         }
+        ExperimentError::Checkpoint { out, dir, problem } => checkpoint_message(out, dir, problem),
+        ExperimentError::Interrupted { detail } => format!("interrupted: {}", detail.replace("`resume`", "--resume")),
         ExperimentError::SweepInterrupted(progress) => {
             format!("interrupted: {progress}; rerun with --resume to finish")
         }
         _ => return None,
     })
+}
+
+/// What is wrong with the checkpoint `dir` of the results directory `out`, and what to do.
+fn checkpoint_message(out: &Path, dir: &Path, problem: &CheckpointProblem) -> String {
+    let (out, dir) = (out.display(), dir.display());
+    match problem {
+        CheckpointProblem::Unfinished => format!(
+            "{out} has the checkpoint of an unfinished run in {dir}; pass --resume to continue it, or --force to start \
+             over (discarding it)"
+        ),
+        CheckpointProblem::Missing => format!(
+            "--resume: there is no checkpoint of {out} to resume ({dir} does not exist; a run writes one every \
+             train.checkpoint_every steps)"
+        ),
+        CheckpointProblem::OtherSpec { theirs, ours } => format!(
+            "--resume: the checkpoint in {dir} was written by another spec (spec hash {theirs}, this one's {ours}); \
+             resume with the same spec, --set and --backend, or pass --force to start over"
+        ),
+        CheckpointProblem::Unreadable { reason } => {
+            format!("--resume: the checkpoint in {dir} cannot be resumed ({reason}); pass --force to start over")
+        }
+    }
 }
 
 /// What is wrong with the results directory `dir`, and what to do (the caller says how the
@@ -313,8 +338,14 @@ fn invalid_parameter(err: &anyhow::Error) -> Option<&InvalidParameter> {
 fn describe_failure(err: &anyhow::Error) -> (u8, String) {
     let experiment = err.downcast_ref::<ExperimentError>();
     let status = if invalid_parameter(err).is_some()
-        || matches!(experiment, Some(ExperimentError::Invalid { .. } | ExperimentError::Destination { .. }))
-    {
+        || matches!(
+            experiment,
+            Some(
+                ExperimentError::Invalid { .. }
+                    | ExperimentError::Destination { .. }
+                    | ExperimentError::Checkpoint { .. }
+            )
+        ) {
         EXIT_USAGE
     } else if experiment.is_some_and(ExperimentError::is_interrupted)
         || matches!(err.downcast_ref::<DlnError>(), Some(DlnError::Interrupted { .. }))

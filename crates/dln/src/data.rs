@@ -13,6 +13,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::DlnError;
+use crate::checkpoint::MemberStreams;
 use crate::error::Result;
 use crate::fused::Real;
 use crate::teacher::Teacher;
@@ -265,6 +266,54 @@ impl<T: Real> BatchSampler<T> {
     pub(crate) fn retain(&mut self, keep: &[bool]) {
         let mut flags = keep.iter();
         self.members.retain(|_| *flags.next().expect("one flag per member"));
+    }
+
+    /// The members' data streams, in order (see [`crate::checkpoint`]).
+    pub(crate) fn streams(&self) -> Vec<MemberStreams> {
+        self.members
+            .iter()
+            .map(|m| MemberStreams {
+                rng: m.rng.clone(),
+                batch: m.batches.as_ref().map(|&(_, next)| next),
+                perm: m.fixed.as_ref().map_or_else(Vec::new, |f| f.perm.clone()),
+                pos: m.fixed.as_ref().map_or(0, |f| f.pos),
+            })
+            .collect()
+    }
+
+    /// Puts the members' data streams where `streams` says (one per member, in order, as
+    /// [`streams`](Self::streams) gave them for the same data parameters); refuses streams
+    /// that do not fit these members (field `checkpoint`).
+    pub(crate) fn restore(&mut self, streams: &[MemberStreams]) -> Result<()> {
+        let misfit = |rule: String| DlnError::invalid("checkpoint", rule, streams.len());
+        if streams.len() != self.members.len() {
+            return Err(misfit(format!("must hold one data stream per live member ({})", self.members.len())));
+        }
+        for (m, s) in self.members.iter_mut().zip(streams) {
+            match (&mut m.batches, s.batch) {
+                (Some((_, next)), Some(b)) => *next = b,
+                (None, None) => {}
+                _ => return Err(misfit("must come from a run with the same data generator".into())),
+            }
+            match &mut m.fixed {
+                Some(f) => {
+                    let permutation = s.perm.is_empty() && s.pos == 0
+                        || s.perm.len() == f.n && s.pos <= f.n && {
+                            let mut seen = vec![false; f.n];
+                            s.perm.iter().all(|&i| i < f.n && !std::mem::replace(&mut seen[i], true))
+                        };
+                    if !permutation {
+                        return Err(misfit(format!("must hold a permutation of the {} training points", f.n)));
+                    }
+                    f.perm.clone_from(&s.perm);
+                    f.pos = s.pos;
+                }
+                None if s.perm.is_empty() && s.pos == 0 => {}
+                None => return Err(misfit("must come from a run with the same data source".into())),
+            }
+            m.rng = s.rng.clone();
+        }
+        Ok(())
     }
 
     /// `n` fresh batches for the clones of the member at `slot`, drawn from the member's clone

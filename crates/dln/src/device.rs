@@ -229,6 +229,16 @@ impl DeviceBatches {
     }
 
     /// Keeps the members whose `keep` flag is set, in order.
+    /// The number of the next batch (see [`crate::checkpoint`]).
+    pub(crate) fn position(&self) -> u64 {
+        self.next
+    }
+
+    /// Makes `next` the number of the next batch (resuming from a checkpoint).
+    pub(crate) fn seek(&mut self, next: u64) {
+        self.next = next;
+    }
+
     pub(crate) fn retain(&mut self, keep: &[bool]) {
         self.keys = self.keys.chunks(2).zip(keep).filter(|(_, k)| **k).flat_map(|(c, _)| c.to_vec()).collect();
         if !self.keys.is_empty() {

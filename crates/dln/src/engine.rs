@@ -12,6 +12,7 @@ use std::mem;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use nalgebra::DMatrix;
 
+use crate::checkpoint::MemberStreams;
 use crate::data::{Batch, BatchSampler, Generator};
 use crate::device::DeviceBatches;
 use crate::error::Result;
@@ -80,6 +81,39 @@ impl Engine {
             Self::Fused(f) => f.retain(keep),
             Self::Fused64(f) => f.retain(keep),
         }
+    }
+
+    /// The members' data streams and, where batches are drawn on the device, the number of
+    /// the next one (see [`crate::checkpoint`]).
+    pub(crate) fn streams(&self) -> (Vec<MemberStreams>, Option<u64>) {
+        match self {
+            Self::Tensor(t) => (t.sampler.streams(), t.on_device.as_ref().map(DeviceBatches::position)),
+            Self::Fused(f) => (f.sampler.streams(), None),
+            Self::Fused64(f) => (f.sampler.streams(), None),
+        }
+    }
+
+    /// Puts the members' data streams where [`streams`](Self::streams) gave them (field
+    /// `checkpoint` when they do not fit this engine).
+    pub(crate) fn restore_streams(&mut self, streams: &[MemberStreams], device_batch: Option<u64>) -> Result<()> {
+        let (sampler, on_device) = match self {
+            Self::Tensor(t) => (&mut t.sampler, t.on_device.as_mut()),
+            Self::Fused(f) => return f.sampler.restore(streams).and(expect_none(device_batch)),
+            Self::Fused64(f) => return f.sampler.restore(streams).and(expect_none(device_batch)),
+        };
+        sampler.restore(streams)?;
+        match (on_device, device_batch) {
+            (Some(batches), Some(next)) => batches.seek(next),
+            (None, None) => {}
+            _ => {
+                return Err(DlnError::invalid(
+                    "checkpoint",
+                    "must come from a run drawing its batches on the same device",
+                    device_batch,
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// The layer tensors `[E, d_l, d_{l−1}]` on the device, in f32 (uploaded from the host on
@@ -394,6 +428,16 @@ fn host_batch<'a, T: Real>(batch: &Batch<'a, T>, teacher: &'a [T], eye: &'a [T],
         }
         Batch::Labelled { x, y, size } => HostBatch { x, z: y, teacher: None, batch: size, scale, shared: false },
         Batch::Population => HostBatch { x: eye, z: teacher, teacher: None, batch: d_in, scale, shared: true },
+    }
+}
+
+/// Refuses a device batch number for an engine that draws its batches on the host.
+fn expect_none(device_batch: Option<u64>) -> Result<()> {
+    match device_batch {
+        None => Ok(()),
+        Some(_) => {
+            Err(DlnError::invalid("checkpoint", "must come from a run drawing its batches on the host", device_batch))
+        }
     }
 }
 

@@ -23,6 +23,7 @@
 #![warn(missing_docs)]
 
 pub mod backend;
+pub mod checkpoint;
 pub mod data;
 mod device;
 mod engine;
@@ -36,6 +37,7 @@ pub mod teacher;
 pub mod train;
 
 pub use backend::BackendKind;
+pub use checkpoint::TrainerState;
 pub use data::{DataParams, DataSource, Generator, train_count};
 #[cfg(feature = "testing")]
 pub use engine::gradients;

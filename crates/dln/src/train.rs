@@ -12,6 +12,7 @@ use burn::tensor::Tensor;
 use nalgebra::DMatrix;
 use serde::{Deserialize, Serialize};
 
+use crate::checkpoint::TrainerState;
 use crate::data::DataParams;
 use crate::engine::Engine;
 use crate::error::Result;
@@ -285,6 +286,17 @@ pub struct TrainParams {
     pub n_clones: usize,
     /// Divergence check period in steps between probes; at least 1.
     pub check_every: u64,
+    /// Checkpoint period in steps: 0 (default) is off; else a multiple of `check_every`, so a
+    /// checkpoint always holds checked weights. Every `checkpoint_every` steps the trainer
+    /// hands out its complete state ([`TrainerState`], see [`Trainer::run_checkpointed`]); it
+    /// changes no result. Left out of a written spec when 0.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub checkpoint_every: u64,
+}
+
+/// Whether a period is 0 (off: left out of a written spec, so specs without it print as before).
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl Default for TrainParams {
@@ -306,6 +318,7 @@ impl Default for TrainParams {
             n_probe: 0,
             n_clones: 0,
             check_every: 100,
+            checkpoint_every: 0,
         }
     }
 }
@@ -349,6 +362,16 @@ impl TrainParams {
             ));
         }
         at_least("check_every", self.check_every, 1)?;
+        if !self.checkpoint_every.is_multiple_of(self.check_every) {
+            return Err(DlnError::invalid(
+                "checkpoint_every",
+                format!(
+                    "must be 0 (no checkpoints) or a multiple of check_every ({}), so that a checkpoint holds checked weights",
+                    self.check_every
+                ),
+                self.checkpoint_every,
+            ));
+        }
         if self.n_probe == 1 {
             return Err(DlnError::invalid("n_probe", "must be 0 (exact diffusion) or at least 2 (samples)", 1));
         }
@@ -508,6 +531,9 @@ pub struct Trainer {
     divergences: Vec<Divergence>,
     stop: StopFlag,
     probe_seconds: f64,
+    /// Whether the probes and checks of the current step were done before (a trainer resumed
+    /// from a checkpoint), so that [`Trainer::run`] does not repeat them.
+    resumed: bool,
 }
 
 /// A request to stop training, shared between threads (a Ctrl-C handler sets it; trainers
@@ -591,7 +617,78 @@ impl Trainer {
             divergences: Vec::new(),
             stop: StopFlag::default(),
             probe_seconds: 0.0,
+            resumed: false,
         })
+    }
+
+    /// The complete state of the run after the current step (weights, step, live members,
+    /// divergences, data streams: see [`crate::checkpoint`]), for a checkpoint.
+    pub fn state(&self) -> Result<TrainerState> {
+        let layers = self.host_layers()?.into_iter().map(|m| m.into_iter().map(|w| w.as_slice().to_vec()).collect());
+        let (streams, device_batch) = self.engine.streams();
+        Ok(TrainerState {
+            step: self.step,
+            last_check: self.last_check,
+            active: self.active.clone(),
+            divergences: self.divergences.clone(),
+            probe_seconds: self.probe_seconds,
+            layers: layers.collect(),
+            streams,
+            device_batch,
+        })
+    }
+
+    /// Continues a run of `spec` from `state` (written by [`state`](Self::state) for the same
+    /// parameters): the run then takes exactly the steps, batches and probes of the
+    /// uninterrupted one, bit for bit, on the same backend. A state that does not fit `spec`
+    /// is refused (field `checkpoint`).
+    pub fn resume(spec: &TrainSpec, state: TrainerState) -> Result<Self> {
+        let p = &spec.params;
+        let misfit = |rule: &str, value: &dyn std::fmt::Debug| DlnError::invalid("checkpoint", rule, value);
+        if state.step > p.steps {
+            return Err(misfit(&format!("must be at a step of the run (at most {})", p.steps), &state.step));
+        }
+        let n = p.seeds.len();
+        if !state.active.windows(2).all(|w| w[0] < w[1]) || state.active.iter().any(|&m| m >= n) {
+            return Err(misfit(&format!("must name distinct live members below {n}, in order"), &state.active));
+        }
+        let shapes: Vec<(usize, usize)> = p.dims.windows(2).map(|d| (d[1], d[0])).collect();
+        let fits =
+            |m: &Vec<Vec<f64>>| m.len() == shapes.len() && m.iter().zip(&shapes).all(|(w, (r, c))| w.len() == r * c);
+        if state.layers.len() != state.active.len() || !state.layers.iter().all(fits) {
+            return Err(misfit(
+                &format!("must hold layers of shapes {shapes:?} for each live member"),
+                &state.layers.len(),
+            ));
+        }
+        // Every member starts the engine (so that each gets its data stream, drawn from its
+        // seed as at the start); the dead ones are then dropped as they were.
+        let mut live = vec![false; n];
+        let mut saved = state.layers.iter();
+        let members: Vec<Vec<DMatrix<f64>>> = (0..n)
+            .map(|m| {
+                live[m] = state.active.contains(&m);
+                let layers = if live[m] { saved.next() } else { None };
+                shapes
+                    .iter()
+                    .enumerate()
+                    .map(|(l, &(r, c))| match layers {
+                        Some(ws) => DMatrix::from_column_slice(r, c, &ws[l]),
+                        None => DMatrix::zeros(r, c),
+                    })
+                    .collect()
+            })
+            .collect();
+        let mut trainer = Self::start(spec, members, p.backend.device())?;
+        trainer.engine.retain(&live);
+        trainer.engine.restore_streams(&state.streams, state.device_batch)?;
+        trainer.active = state.active;
+        trainer.step = state.step;
+        trainer.last_check = state.last_check;
+        trainer.divergences = state.divergences;
+        trainer.probe_seconds = state.probe_seconds;
+        trainer.resumed = true;
+        Ok(trainer)
     }
 
     /// The run's checked parameters.
@@ -671,18 +768,35 @@ impl Trainer {
     /// the health check or probe of that step): cheap progress between log-spaced probes.
     pub fn run_with_ticks<E: From<DlnError>>(
         &mut self,
+        observer: impl FnMut(&ProbeRecord) -> std::result::Result<(), E>,
+        tick: impl FnMut(u64),
+    ) -> std::result::Result<TrainReport, E> {
+        self.run_checkpointed(observer, tick, |_| Ok(()))
+    }
+
+    /// [`run_with_ticks`](Self::run_with_ticks), handing `checkpoint` the run's complete state
+    /// every `checkpoint_every` steps before the last (after the probes, checks and tick of
+    /// that step; never when `checkpoint_every` is 0): [`Trainer::resume`] continues from it.
+    pub fn run_checkpointed<E: From<DlnError>>(
+        &mut self,
         mut observer: impl FnMut(&ProbeRecord) -> std::result::Result<(), E>,
         mut tick: impl FnMut(u64),
+        mut checkpoint: impl FnMut(&TrainerState) -> std::result::Result<(), E>,
     ) -> std::result::Result<TrainReport, E> {
         let total = self.spec.params.steps;
         let schedule = self.spec.probe_steps();
         let check_every = self.spec.params.check_every;
+        let every = self.spec.params.checkpoint_every;
         let start = self.step;
         let mut next = schedule.iter().copied().filter(|&s| s >= start).peekable();
         if next.peek() == Some(&self.step) {
             next.next();
-            self.probe_all(&mut observer)?;
+            // A resumed trainer probed this step before its checkpoint.
+            if !self.resumed {
+                self.probe_all(&mut observer)?;
+            }
         }
+        self.resumed = false;
         while self.step < total && !self.active.is_empty() {
             self.step();
             let probing = next.peek() == Some(&self.step);
@@ -697,6 +811,9 @@ impl Trainer {
             }
             if self.step.is_multiple_of(check_every) {
                 tick(self.step);
+            }
+            if every > 0 && self.step.is_multiple_of(every) && self.step < total && !self.active.is_empty() {
+                checkpoint(&self.state()?)?;
             }
         }
         let finals = self.host_layers()?;

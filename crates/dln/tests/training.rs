@@ -463,3 +463,97 @@ fn clones_leave_the_training_trajectory_bit_identical() {
         "n_clones: must be 0 (no clones) or at least 2 (clones per probe) (got 1)"
     );
 }
+
+/// Issue 15, item 7: a trainer resumed from any of its checkpoints ([`Trainer::state`],
+/// [`Trainer::resume`]) hands out exactly the probe records the uninterrupted run handed out
+/// after that step and ends with exactly its final layers and divergences, bit for bit: on the
+/// fused path (online Philox batches in f32, a fixed sample's epochs in f64) and on burn's
+/// tensors, with clones, and with a member that diverged before the checkpoint.
+#[test]
+fn a_trainer_resumed_from_its_checkpoints_ends_bit_for_bit_where_the_run_ends() {
+    use std::cell::RefCell;
+    let fixed = DataSource::Fixed { n: 10, whiten: false, train_fraction: 1.0 };
+    for (backend, path, source, precision) in [
+        (BackendKind::Flex, GradientPath::Fused, DataSource::Online, Precision::F32),
+        (BackendKind::Flex, GradientPath::Fused, fixed, Precision::F64),
+        (BackendKind::Ndarray, GradientPath::ClosedForm, DataSource::Online, Precision::F32),
+    ] {
+        let mut p = small_run(backend, vec![1, 2, 3], 300, path);
+        (p.check_every, p.checkpoint_every, p.n_clones) = (10, 50, 2);
+        (p.data.source, p.precision) = (source, precision);
+        p.probes = ProbeSchedule { per_decade: 5.0 };
+        let spec = p.check().unwrap();
+        let mut members: Vec<_> = (0..3).map(|m| spec.initial_layers(m).unwrap()).collect();
+        for w in members[1].iter_mut() {
+            *w *= 8.0; // far too large for this learning rate: it diverges
+        }
+        let mut trainer = Trainer::with_initial_layers(&spec, members, backend.device()).unwrap();
+        let records = RefCell::new(Vec::new());
+        let mut states = Vec::new();
+        let report = trainer
+            .run_checkpointed(
+                |r| {
+                    records.borrow_mut().push(r.clone());
+                    Ok::<(), DlnError>(())
+                },
+                |_| {},
+                |s| {
+                    states.push((s.clone(), records.borrow().len()));
+                    Ok(())
+                },
+            )
+            .unwrap();
+        let case = format!("{backend} {path:?} {source:?} {precision:?}");
+        assert_eq!(report.divergences.len(), 1, "{case}");
+        let steps: Vec<u64> = states.iter().map(|(s, _)| s.step()).collect();
+        assert_eq!(steps, [50, 100, 150, 200, 250], "{case}: every 50 steps before the last");
+        assert!(states.iter().any(|(s, _)| s.active_members() == [0, 2]), "{case}: a checkpoint after the divergence");
+        let records = records.into_inner();
+        for (state, n) in states {
+            let step = state.step();
+            let (rest, resumed) = Trainer::resume(&spec, state).unwrap().run_collect().unwrap();
+            assert!(!rest.is_empty(), "{case}: probes after step {step}");
+            assert_eq!(&records[n..], &rest[..], "{case}: the records after step {step}");
+            assert_eq!(resumed.final_layers, report.final_layers, "{case}: resumed at step {step}");
+            assert_eq!(resumed.divergences, report.divergences, "{case}: resumed at step {step}");
+            assert_eq!(resumed.steps_run, 300);
+        }
+    }
+}
+
+/// A checkpoint of another run is refused, naming the field `checkpoint`.
+#[test]
+fn a_checkpoint_of_another_run_is_refused() {
+    let mut p = small_run(BackendKind::Flex, vec![1, 2], 100, GradientPath::Fused);
+    (p.check_every, p.checkpoint_every) = (10, 50);
+    let mut state = None;
+    Trainer::new(&p.check().unwrap())
+        .unwrap()
+        .run_checkpointed(
+            |_| Ok::<(), DlnError>(()),
+            |_| {},
+            |s| {
+                state.get_or_insert_with(|| s.clone());
+                Ok(())
+            },
+        )
+        .unwrap();
+    let state = state.expect("a checkpoint at step 50");
+    let wider = TrainParams { dims: vec![5, 8, 6, 4], ..p.clone() };
+    let fixed = TrainParams {
+        data: DataParams { source: DataSource::Fixed { n: 10, whiten: false, train_fraction: 1.0 }, ..p.data },
+        ..p.clone()
+    };
+    let shorter = TrainParams { steps: 40, ..p.clone() };
+    let one = TrainParams { seeds: vec![1], ..p.clone() };
+    for (other, rule) in [
+        (wider, "must hold layers of shapes"),
+        (fixed, "must come from a run with the same data"),
+        (shorter, "must be at a step of the run (at most 40)"),
+        (one, "must name distinct live members below 1"),
+    ] {
+        let err = Trainer::resume(&other.check().unwrap(), state.clone()).err().expect("refused");
+        assert_eq!(err.field(), Some("checkpoint"), "{err}");
+        assert!(err.to_string().contains(rule), "{err}");
+    }
+}
