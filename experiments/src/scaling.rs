@@ -558,7 +558,7 @@ pub fn figure(points: &[PointRow], fits: &[ScalingRow], verdicts: &[Verdict]) ->
     if points.is_empty() {
         return None;
     }
-    let mut panels = vec![Figure::Lines(correction_panel(points, verdicts))];
+    let mut panels = vec![Figure::Lines(correction_panel(points, verdicts)), Figure::Lines(edge_panel(points))];
     for (factor, _) in FACTORS {
         let chosen: Vec<&PointRow> = points.iter().filter(|p| p.factor == factor || p.factor == "base").collect();
         if !chosen.iter().any(|p| p.factor == factor) {
@@ -581,21 +581,20 @@ pub fn figure(points: &[PointRow], fits: &[ScalingRow], verdicts: &[Verdict]) ->
                     .filter_map(|p| p.var_over_t.map(|v| (value(p), v * p.temperature)))
                     .collect();
                 pts.sort_by(|a, b| a.0.total_cmp(&b.0));
-                Series { label: (*model).into(), points: pts, style: SeriesStyle::Points, color: c }
+                let label = match fits.iter().find(|f| f.factor == factor && f.model == *model) {
+                    Some(f) => format!("{model}: exponent {:.3} [{:.3}, {:.3}]", f.exponent, f.ci_low, f.ci_high),
+                    None => (*model).into(),
+                };
+                Series { label, points: pts, style: SeriesStyle::Points, color: c }
             })
             .collect();
         let mut boltzmann: Vec<(f64, f64)> =
             chosen.iter().filter(|p| p.model == "sde").map(|p| (value(p), p.temperature)).collect();
         boltzmann.sort_by(|a, b| a.0.total_cmp(&b.0));
         series.push(Series { label: "Boltzmann T".into(), points: boltzmann, style: SeriesStyle::Dashed, color: 6 });
-        let exponents: Vec<String> = fits
-            .iter()
-            .filter(|f| f.factor == factor)
-            .map(|f| format!("{} {:.2} [{:.2}, {:.2}]", f.model, f.exponent, f.ci_low, f.ci_high))
-            .collect();
         let predicted = fits.iter().find(|f| f.factor == factor).map_or(f64::NAN, |f| f.predicted);
         panels.push(Figure::Lines(LinePlot {
-            title: format!("Var vs {factor}: predicted {predicted:.2}; {}", exponents.join(", ")),
+            title: format!("stationary Var against {factor} (Boltzmann exponent {predicted:.3})"),
             x_label: factor.into(),
             y_label: "stationary Var m_0".into(),
             log_x: true,
@@ -611,14 +610,20 @@ pub fn figure(points: &[PointRow], fits: &[ScalingRow], verdicts: &[Verdict]) ->
     })
 }
 
-/// The first panel of [`figure`]: `Var/T − 1` against `ηλ`.
+/// The largest `ηλ` of the correction panel: the first-order regime and a little beyond (the
+/// whole scan, up to the stability edge, is the next panel's).
+pub const CORRECTION_PANEL_MAX: f64 = 0.7;
+
+/// The first panel of [`figure`]: `Var/T − 1` against `ηλ` up to [`CORRECTION_PANEL_MAX`],
+/// with the breakdown learning rates.
 fn correction_panel(points: &[PointRow], verdicts: &[Verdict]) -> LinePlot {
-    let minus_one = |v: Option<f64>| v.map(|v| v - 1.0);
+    let shown = |p: &PointRow| p.eta_lambda <= CORRECTION_PANEL_MAX;
+    let minus_one = |p: &PointRow, v: Option<f64>| v.filter(|_| shown(p)).map(|v| v - 1.0);
     let mut series = Vec::new();
     for (c, model) in MODELS.iter().enumerate() {
         series.push(Series {
             label: format!("{model} Var/T - 1"),
-            points: scan_points(points, model, |p| minus_one(p.var_over_t)),
+            points: scan_points(points, model, |p| minus_one(p, p.var_over_t)),
             style: SeriesStyle::Points,
             color: c,
         });
@@ -627,7 +632,7 @@ fn correction_panel(points: &[PointRow], verdicts: &[Verdict]) -> LinePlot {
     for (bound, label) in bounds {
         series.push(Series {
             label: label.into(),
-            points: scan_points(points, "network", |p| minus_one(bound(p))),
+            points: scan_points(points, "network", |p| minus_one(p, bound(p))),
             style: SeriesStyle::Dashed,
             color: 0,
         });
@@ -635,7 +640,7 @@ fn correction_panel(points: &[PointRow], verdicts: &[Verdict]) -> LinePlot {
     for (c, model, label) in [(1, "chain", "chain/network, linearised (7.2)"), (2, "sde", "SDE, linearised (7.2)")] {
         series.push(Series {
             label: label.into(),
-            points: scan_points(points, model, |p| minus_one(p.linear)),
+            points: scan_points(points, model, |p| minus_one(p, p.linear)),
             style: SeriesStyle::Line,
             color: c,
         });
@@ -645,7 +650,7 @@ fn correction_panel(points: &[PointRow], verdicts: &[Verdict]) -> LinePlot {
         |lr: f64| points.iter().find(|p| p.lr == lr && (p.factor == "lr" || p.factor == "base")).map(|p| p.eta_lambda);
     for (c, quantity, model) in [(2, Quantity::BreakdownLrSde, "SDE"), (1, Quantity::BreakdownLrChain, "chain")] {
         if let Some(v) = verdicts.iter().find(|v| v.quantity == quantity)
-            && let Some(x) = eta_lambda_of(v.measured)
+            && let Some(x) = eta_lambda_of(v.measured).filter(|&x| x <= CORRECTION_PANEL_MAX)
         {
             markers.push(Marker {
                 x,
@@ -654,21 +659,53 @@ fn correction_panel(points: &[PointRow], verdicts: &[Verdict]) -> LinePlot {
             });
         }
     }
-    for p in
-        points.iter().filter(|p| p.model == "network" && (p.factor == "lr" || p.factor == "base") && p.diverged > 0)
-    {
-        markers.push(Marker {
-            x: p.eta_lambda,
-            label: format!("{} of {} members diverged at lr = {}", p.diverged, p.members, p.lr),
-            color: 6,
-        });
-    }
     LinePlot {
         title: "finite-lr correction of the stationary variance (mode 0)".into(),
         x_label: "eta lambda".into(),
         y_label: "Var/T - 1".into(),
         log_x: false,
         log_y: false,
+        series,
+        markers,
+    }
+}
+
+/// The second panel of [`figure`]: `Var/T` on a log axis over the whole learning-rate scan,
+/// with the members that diverged marked at their `ηλ`.
+fn edge_panel(points: &[PointRow]) -> LinePlot {
+    let mut series: Vec<Series> = MODELS
+        .iter()
+        .enumerate()
+        .map(|(c, model)| Series {
+            label: format!("{model} Var/T"),
+            points: scan_points(points, model, |p| p.var_over_t),
+            style: SeriesStyle::Points,
+            color: c,
+        })
+        .collect();
+    for (c, model, label) in [(1, "chain", "chain/network, linearised (7.2)"), (2, "sde", "SDE, linearised (7.2)")] {
+        series.push(Series {
+            label: label.into(),
+            points: scan_points(points, model, |p| p.linear),
+            style: SeriesStyle::Line,
+            color: c,
+        });
+    }
+    let markers = lr_scan(points, "network")
+        .into_iter()
+        .filter(|(n, _)| n.diverged > 0)
+        .map(|(n, _)| Marker {
+            x: n.eta_lambda,
+            label: format!("{} of {} members diverged at lr = {}", n.diverged, n.members, n.lr),
+            color: 6,
+        })
+        .collect();
+    LinePlot {
+        title: "the whole scan, to the stability edge".into(),
+        x_label: "eta lambda".into(),
+        y_label: "Var/T".into(),
+        log_x: true,
+        log_y: true,
         series,
         markers,
     }
