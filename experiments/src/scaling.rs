@@ -610,6 +610,9 @@ pub fn figure(points: &[PointRow], fits: &[ScalingRow], verdicts: &[Verdict]) ->
     })
 }
 
+/// One end of a point's interval.
+type Bound = fn(&PointRow) -> Option<f64>;
+
 /// The largest `ηλ` of the correction panel: the first-order regime and a little beyond (the
 /// whole scan, up to the stability edge, is the next panel's).
 pub const CORRECTION_PANEL_MAX: f64 = 0.7;
@@ -628,7 +631,7 @@ fn correction_panel(points: &[PointRow], verdicts: &[Verdict]) -> LinePlot {
             color: c,
         });
     }
-    let bounds: [(fn(&PointRow) -> Option<f64>, &str); 2] = [(|p| p.ci_low, "network 95% CI"), (|p| p.ci_high, "")];
+    let bounds: [(Bound, &str); 2] = [(|p| p.ci_low, "network 95% CI"), (|p| p.ci_high, "")];
     for (bound, label) in bounds {
         series.push(Series {
             label: label.into(),
