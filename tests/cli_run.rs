@@ -155,7 +155,7 @@ fn presets_are_listed_and_printable_as_specs() {
     assert!(o.status.success());
     let text = String::from_utf8_lossy(&o.stdout);
     let names: Vec<&str> = text.lines().map(|l| l.split_whitespace().next().unwrap()).collect();
-    assert_eq!(names, ["saddle", "stationary", "relax", "sde-vs-sgd", "demo"]);
+    assert_eq!(names, ["saddle", "stationary", "relax", "sde-vs-sgd", "scaling", "demo"]);
     let o = modewise(&["presets", "--show", "saddle"]);
     assert!(o.status.success());
     let spec = modewise_experiments::ExperimentSpec::from_toml(&String::from_utf8_lossy(&o.stdout), &[]).unwrap();

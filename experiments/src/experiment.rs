@@ -163,11 +163,20 @@ fn run_into(
     let (spec, plans) = (experiment.spec(), experiment.plans());
     let total = plans.len();
     let a = train_and_analyse(experiment, |i| (plans[i].run_id.clone(), i, total), stop, progress, checkpoints)?;
-    let (results, theory, verdicts, dose, mut timings) = (a.results, a.theory, a.verdicts, a.dose, a.timings);
+    let (results, theory, mut verdicts, dose, mut timings) = (a.results, a.theory, a.verdicts, a.dose, a.timings);
+    let scaling = if spec.analysis == crate::spec::Analysis::Scaling {
+        let started = std::time::Instant::now();
+        let scaled = crate::scaling::analyse(experiment, &results, stop)?;
+        verdicts.extend(scaled.verdicts.iter().cloned());
+        timings.overlays += started.elapsed().as_secs_f64();
+        scaled
+    } else {
+        crate::scaling::Scaled::default()
+    };
     progress(Progress::Phase { name: spec.name.as_str(), phase: Phase::Writing });
     let started = std::time::Instant::now();
     std::fs::create_dir_all(out).map_err(|source| ExperimentError::Io { path: out.to_path_buf(), source })?;
-    let rows = TableRows { results: &results, theory: &theory, verdicts: &verdicts, dose: &dose };
+    let rows = TableRows { results: &results, theory: &theory, verdicts: &verdicts, dose: &dose, scaling: &scaling };
     write_tables(|table| table.path_in(out), spec, rows, stop)?;
     timings.parquet = started.elapsed().as_secs_f64();
     progress(Progress::Phase { name: spec.name.as_str(), phase: Phase::Figures });

@@ -59,6 +59,54 @@ pub fn fit_power_law(x: &[f64], y: &[f64]) -> Option<PowerLawFit> {
     Some(PowerLawFit { exponent: b, se, ci_low: b - half, ci_high: b + half, intercept: c, n })
 }
 
+/// One level of a factor for [`fit_power_law_levels`]: the factor's value, the mean of the
+/// statistic over its units (seeds, paths) and that mean's standard error.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Level {
+    /// The factor's value.
+    pub x: f64,
+    /// The mean of the statistic over the level's units.
+    pub mean: f64,
+    /// Its standard error.
+    pub se: f64,
+    /// Units behind the mean.
+    pub n: usize,
+}
+
+/// Fits `mean ∝ x^b` by weighted least squares of `ln mean` on `ln x`, each level weighted by
+/// `1/(se/mean)²` (the delta method's variance of `ln mean`): the slope's standard error comes
+/// from the scatter of the units within each level, not from the residuals, so two levels
+/// suffice, and the interval is `b ± t · se` with the degrees of freedom of the smallest level
+/// (`n − 1`). Unlike [`fit_power_law`] on one point per unit, the logarithm is taken of the
+/// means: `E ln y` of a per-unit statistic is biased by about `−Var(y)/(2 E y²)`, and that bias
+/// changes from level to level when the units' effective sample size does (e.g. a time average
+/// over a fixed time at a relaxation rate that changes with `s` or `L`), which would tilt the
+/// slope. `None` with fewer than two levels with `x > 0`, `mean > 0`, `se > 0` (all finite), or
+/// one distinct `x`.
+pub fn fit_power_law_levels(levels: &[Level]) -> Option<PowerLawFit> {
+    let ok: Vec<(f64, f64, f64, usize)> = levels
+        .iter()
+        .filter(|l| [l.x, l.mean, l.se].iter().all(|v| v.is_finite() && *v > 0.0) && l.n >= 2)
+        .map(|l| (l.x.ln(), l.mean.ln(), (l.mean / l.se).powi(2), l.n))
+        .collect();
+    if ok.len() < 2 {
+        return None;
+    }
+    let total: f64 = ok.iter().map(|l| l.2).sum();
+    let mx = ok.iter().map(|l| l.2 * l.0).sum::<f64>() / total;
+    let my = ok.iter().map(|l| l.2 * l.1).sum::<f64>() / total;
+    let sxx: f64 = ok.iter().map(|l| l.2 * (l.0 - mx).powi(2)).sum();
+    if sxx <= 0.0 {
+        return None;
+    }
+    let b = ok.iter().map(|l| l.2 * (l.0 - mx) * (l.1 - my)).sum::<f64>() / sxx;
+    let se = (1.0 / sxx).sqrt();
+    let n_min = ok.iter().map(|l| l.3).min().unwrap_or(2);
+    let half = t_quantile(n_min) * se;
+    let n = ok.iter().map(|l| l.3).sum();
+    Some(PowerLawFit { exponent: b, se, ci_low: b - half, ci_high: b + half, intercept: my - b * mx, n })
+}
+
 /// One learning rate of a breakdown scan: the model's prediction against the measured
 /// interval.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -194,6 +242,44 @@ mod tests {
         assert!(fit_power_law(&[1.0, 2.0], &[1.0, 2.0]).is_none(), "two points leave no residual");
         assert!(fit_power_law(&[1.0, 1.0, 1.0], &[1.0, 2.0, 3.0]).is_none(), "one distinct x");
         assert!(fit_power_law(&[1.0, 2.0, -3.0, 4.0], &[1.0, 2.0, 3.0, f64::NAN]).is_none(), "two usable points");
+    }
+
+    #[test]
+    fn the_level_fit_recovers_known_exponents_where_the_per_unit_fit_is_tilted() {
+        // Each unit is a mean of m squared Gaussians (a time average of (w − s)² over m
+        // independent samples), scaled by x^b; m grows with x as a relaxation rate would.
+        // The per-unit log fit is tilted by the changing bias of E ln y; the level fit is not.
+        let mut rng = rand_pcg::Pcg64::seed_from_u64(11);
+        let normal = Normal::new(0.0, 1.0).unwrap();
+        let (mut covered, mut tilted) = (0, 0);
+        let trials = 40;
+        for trial in 0..trials {
+            let b = [1.0, -1.0, 2.0, 1.5][trial % 4];
+            let (mut x, mut y, mut levels) = (Vec::new(), Vec::new(), Vec::new());
+            for (xi, m) in [(1.0, 2), (2.0, 8), (4.0, 32)] {
+                let units: Vec<f64> = (0..400)
+                    .map(|_| {
+                        let chi2 = (0..m).map(|_| f64::powi(normal.sample(&mut rng), 2)).sum::<f64>() / m as f64;
+                        f64::powf(xi, b) * chi2
+                    })
+                    .collect();
+                let se = crate::stats::variance(&units).sqrt() / (units.len() as f64).sqrt();
+                levels.push(Level { x: xi, mean: mean(&units), se, n: units.len() });
+                x.extend(std::iter::repeat_n(xi, units.len()));
+                y.extend(units);
+            }
+            let fit = fit_power_law_levels(&levels).unwrap();
+            assert_eq!(fit.n, 1200);
+            covered += usize::from(fit.covers(b));
+            tilted += usize::from(!fit_power_law(&x, &y).unwrap().covers(b));
+        }
+        assert!(covered >= 34, "covered {covered} of {trials}");
+        // E ln(χ²_m/m) ≈ −1/m: from −0.5 at m = 2 to −0.03 at m = 32, a tilt of 0.34 in the
+        // slope against intervals of about ±0.05.
+        assert!(tilted >= 36, "the per-unit fit missed only {tilted} of {trials}");
+        assert!(fit_power_law_levels(&[Level { x: 1.0, mean: 1.0, se: 0.1, n: 9 }]).is_none(), "one level");
+        let same_x = [Level { x: 1.0, mean: 1.0, se: 0.1, n: 9 }, Level { x: 1.0, mean: 2.0, se: 0.1, n: 9 }];
+        assert!(fit_power_law_levels(&same_x).is_none(), "one distinct x");
     }
 
     #[test]

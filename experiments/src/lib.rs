@@ -55,6 +55,7 @@ mod publish;
 mod report;
 pub mod resources;
 mod run;
+pub mod scaling;
 mod spec;
 mod stats;
 pub mod sweep;

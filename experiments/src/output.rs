@@ -116,17 +116,20 @@ pub fn frame(
     theory: &[TheoryRow],
     verdicts: &[Verdict],
     dose: &[DoseRow],
+    scaling: &crate::scaling::Scaled,
 ) -> PolarsResult<DataFrame> {
     match table {
         Table::Runs => to_frame(&results.iter().flat_map(RunRow::of).collect::<Vec<_>>()),
         Table::Trajectories => to_frame(&results.iter().flat_map(TrajectoryRow::of).collect::<Vec<_>>()),
         Table::Theory => to_frame(theory),
         Table::DoseResponse => to_frame(dose),
+        Table::Scaling => to_frame(&scaling.fits),
+        Table::ScalingPoints => to_frame(&scaling.points),
         Table::Summary => to_frame(verdicts),
     }
 }
 
-/// Writes the four tables in [`Table::ALL`] order, each atomically, table `t` to `path_of(t)`
+/// Writes the tables in [`Table::ALL`] order (the `scaling` ones only where they have rows), each atomically, table `t` to `path_of(t)`
 /// (creating its directory); a requested `stop` ends it between two tables with
 /// [`ExperimentError::Stopped`].
 pub fn write_tables(
@@ -149,6 +152,9 @@ pub struct TableRows<'a> {
     pub verdicts: &'a [Verdict],
     /// Claim 4's rows (`dose_response`).
     pub dose: &'a [DoseRow],
+    /// The `scaling` analysis's rows (`scaling`, `scaling_points`; written only where there
+    /// are some).
+    pub scaling: &'a crate::scaling::Scaled,
 }
 
 /// [`write_tables`] with `coordinates`: columns of one value each, written last in every
@@ -163,6 +169,14 @@ pub fn write_tables_with(
     let meta = metadata(spec);
     let theory = finite_theory(rows.theory);
     for &table in Table::ALL {
+        let empty = match table {
+            Table::Scaling => rows.scaling.fits.is_empty(),
+            Table::ScalingPoints => rows.scaling.points.is_empty(),
+            _ => false,
+        };
+        if empty && !table.per_run() {
+            continue;
+        }
         if stop.is_requested() {
             return Err(ExperimentError::Stopped { during: "writing the tables" });
         }
@@ -172,7 +186,7 @@ pub fn write_tables_with(
                 .map_err(|source| ExperimentError::Io { path: parent.to_path_buf(), source })?;
         }
         let polars = |source| ExperimentError::Polars { path: path.clone(), source };
-        let mut frame = frame(table, rows.results, &theory, rows.verdicts, rows.dose).map_err(polars)?;
+        let mut frame = frame(table, rows.results, &theory, rows.verdicts, rows.dose, rows.scaling).map_err(polars)?;
         for (name, value) in coordinates {
             frame.with_column(constant_column(name, value, frame.height())).map_err(polars)?;
         }

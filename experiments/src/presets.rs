@@ -6,7 +6,7 @@ use crate::ExperimentError;
 use crate::spec::{ExperimentSpec, Override};
 
 /// Names and one-line descriptions of the presets.
-pub const PRESETS: [(&str, &str); 5] = [
+pub const PRESETS: [(&str, &str); 6] = [
     (
         "saddle",
         "claim 1: per-mode diffusion peaks before the mode is learned (with label noise only below the discriminant bound)",
@@ -23,8 +23,15 @@ pub const PRESETS: [(&str, &str); 5] = [
         "sde-vs-sgd",
         "DLN SGD against the exact per-mode chain and the SDE across learning rates: where the SDE model holds and breaks",
     ),
+    (
+        "scaling",
+        "scaling laws of the stationary variance in lr, B, sigma, s and L (fitted exponents) and the lr where the SDE breaks down",
+    ),
     ("demo", "small versions of all of the above (under 2 minutes on 2 cores); what `modewise` runs with no arguments"),
 ];
+
+/// The full-size presets that the demo leaves out (it shows each claim; these are studies).
+const STUDIES: [(&str, &str); 1] = [("scaling", include_str!("../presets/scaling.toml"))];
 
 /// The full-size preset files, by name, with how the demo shrinks each.
 const FILES: [(&str, &str, Shrink); 4] = [
@@ -69,7 +76,8 @@ impl Shrink {
 
 /// The full-size spec of preset file `name`.
 fn full(name: &str) -> Result<ExperimentSpec, ExperimentError> {
-    let Some((_, text, _)) = FILES.iter().find(|(n, _, _)| *n == name) else {
+    let text = FILES.iter().map(|f| (f.0, f.1)).chain(STUDIES).find(|(n, _)| *n == name).map(|f| f.1);
+    let Some(text) = text else {
         return Err(ExperimentError::Invalid {
             field: "preset".into(),
             rule: format!(
@@ -118,7 +126,9 @@ mod tests {
     fn each_preset_file_is_a_checked_spec_named_after_it() {
         let names: Vec<&str> = FILES.iter().map(|f| f.0).collect();
         assert_eq!(names, PRESETS[..4].iter().map(|p| p.0).collect::<Vec<_>>(), "one file per preset but demo");
-        for (name, text, _) in FILES {
+        assert_eq!(STUDIES.map(|s| s.0), ["scaling"], "the studies follow the claims in PRESETS");
+        assert_eq!(PRESETS[4].0, "scaling");
+        for (name, text) in FILES.iter().map(|f| (f.0, f.1)).chain(STUDIES) {
             let spec = ExperimentSpec::from_toml(text, &[]).unwrap_or_else(|e| panic!("{name}: {e}"));
             assert_eq!(spec.name, name);
             let plans = spec.check().unwrap_or_else(|e| panic!("{name}: {e}"));

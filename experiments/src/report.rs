@@ -34,6 +34,10 @@ pub struct Results {
     pub verdicts: Vec<Verdict>,
     /// Claim 4's dose–response rows, in table order.
     pub dose: Vec<crate::dose::DoseRow>,
+    /// The scaling fits (`scaling`, where it exists).
+    pub scaling: Vec<crate::scaling::ScalingRow>,
+    /// The scaling points (`scaling_points`, where it exists).
+    pub scaling_points: Vec<crate::scaling::PointRow>,
 }
 
 /// One mode of one run as measured, across members per probe step (finite values only).
@@ -95,6 +99,14 @@ impl Results {
         let dose = path(crate::dose::DoseRow::TABLE);
         if dose.is_file() {
             out.dose = read_rows(&dose)?;
+        }
+        // Only a scaling experiment writes these.
+        let (fits, points) = (path(Table::Scaling), path(Table::ScalingPoints));
+        if fits.is_file() {
+            out.scaling = read_rows(&fits)?;
+        }
+        if points.is_file() {
+            out.scaling_points = read_rows(&points)?;
         }
         Ok(out)
     }
@@ -241,7 +253,7 @@ pub struct Drawn {
 pub type DrawFigure = fn(&Results) -> Option<Figure>;
 
 /// The figures, by file name, in the order they are drawn.
-pub const FIGURES: [(&str, DrawFigure); 10] = [
+pub const FIGURES: [(&str, DrawFigure); 11] = [
     ("modes.svg", modes),
     ("diffusion.svg", diffusion),
     ("stationary.svg", stationary),
@@ -252,6 +264,7 @@ pub const FIGURES: [(&str, DrawFigure); 10] = [
     ("dose_t_learned.svg", |r| crate::dose::figure(&r.dose, "t_learned")),
     ("dose_t_peak.svg", |r| crate::dose::figure(&r.dose, "t_peak")),
     ("dose_variance_over_t.svg", |r| crate::dose::figure(&r.dose, "variance_over_t")),
+    ("scaling.svg", |r| crate::scaling::figure(&r.scaling_points, &r.scaling, &r.verdicts)),
 ];
 
 /// Redraws every figure of a results directory; returns the paths written.

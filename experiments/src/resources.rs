@@ -204,7 +204,7 @@ pub(crate) fn estimate_run(p: &TrainParams, overlays: &Overlays, analysis: Analy
     let reference = match analysis {
         Analysis::None => false,
         Analysis::Saddle | Analysis::Relax => true,
-        Analysis::Stationary | Analysis::SdeVsSgd => !aligned,
+        Analysis::Stationary | Analysis::SdeVsSgd | Analysis::Scaling => !aligned,
     };
     let reference_flops =
         if reference { steps * members * 6.0 * d_in * weights + probes * members * probe_flops } else { 0.0 };
@@ -217,6 +217,10 @@ pub(crate) fn estimate_run(p: &TrainParams, overlays: &Overlays, analysis: Analy
     let mut path_steps = rank * (overlays.sde_paths as f64 * sde_steps + overlays.chain_paths as f64 * steps);
     if analysis == Analysis::SdeVsSgd {
         path_steps += rank * 4000.0 * steps;
+    }
+    if analysis == Analysis::Scaling {
+        // The exact chain of mode 0 (`crate::scaling::CHAIN_PATHS`).
+        path_steps += crate::scaling::CHAIN_PATHS as f64 * steps;
     }
     let overlay_seconds = path_steps / PATH_STEPS_PER_SECOND;
 

@@ -255,7 +255,7 @@ pub fn needs_reference(spec: &ExperimentSpec, plan: &RunPlan) -> bool {
     match spec.analysis {
         Analysis::None => false,
         Analysis::Saddle | Analysis::Relax => true,
-        Analysis::Stationary | Analysis::SdeVsSgd => !aligned(plan.train.params().init.clone()),
+        Analysis::Stationary | Analysis::SdeVsSgd | Analysis::Scaling => !aligned(plan.train.params().init.clone()),
     }
 }
 
@@ -623,7 +623,8 @@ pub fn analyse(
             verdicts.extend(verdicts::clones_verdict(&judge, &mode, dims, &p.data.source, &sgd));
         };
         match spec.analysis {
-            Analysis::None => {}
+            // Its verdicts compare runs: `crate::scaling`, once every run is done.
+            Analysis::None | Analysis::Scaling => {}
             Analysis::Saddle => saddle(&mut verdicts),
             Analysis::Stationary => stationary(&mut verdicts),
             Analysis::Relax => {

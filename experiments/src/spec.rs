@@ -27,6 +27,10 @@ pub enum Analysis {
     Relax,
     /// DLN SGD against the exact per-mode chain and the SDE, across learning rates.
     SdeVsSgd,
+    /// The Boltzmann law's scaling of the stationary variance with `η`, `B`, `σ`, `s` and `L`,
+    /// one factor at a time around a base point, for the network, the exact chain and the SDE,
+    /// and where the SDE breaks down in `η` (`crate::scaling`).
+    Scaling,
 }
 
 /// Theory overlays computed for every run.

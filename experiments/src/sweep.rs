@@ -442,7 +442,7 @@ pub struct SweepOptions {
 
 /// Removes every part of run `index` (complete or not, and temporary files left by a kill).
 fn remove_run(dir: &Path, index: usize) -> Result<(), ExperimentError> {
-    for &table in Table::ALL {
+    for table in Table::PER_RUN {
         let run_dir = table.partition(dir, index);
         if run_dir.exists() {
             std::fs::remove_dir_all(&run_dir).map_err(|source| ExperimentError::Io { path: run_dir, source })?;
@@ -463,7 +463,7 @@ fn entries_of(dir: &Path) -> Vec<std::fs::DirEntry> {
 /// Whether `dir` holds nothing but a sweep's table directories (a sweep written before
 /// manifests existed).
 fn is_unmarked_sweep(dir: &Path) -> bool {
-    entries_of(dir).iter().all(|e| Table::ALL.iter().any(|t| e.file_name() == t.name()) && e.path().is_dir())
+    entries_of(dir).iter().all(|e| Table::PER_RUN.iter().any(|t| e.file_name() == t.name()) && e.path().is_dir())
 }
 
 /// Checks that `dir` is empty, missing or this sweep's directory (a manifest of the same sweep,
@@ -496,7 +496,7 @@ fn check_sweep_dir(dest: &Destination, sweep: &Sweep) -> Result<(), ExperimentEr
 fn complete(dir: &Path, point: &SweepPoint) -> Result<bool, ExperimentError> {
     let mine: toml::Table = point.experiment.spec().to_toml().parse().expect("a spec's TOML parses");
     let mut all = true;
-    for &table in Table::ALL {
+    for table in Table::PER_RUN {
         let path = table.part_path(dir, point.index);
         if !path.exists() {
             all = false;
@@ -541,7 +541,7 @@ pub fn run_shard(
     check_sweep_dir(&dest, sweep)?;
     let dir = dest.dir.as_path();
     if !(options.resume || options.force)
-        && let Some(run) = sweep.indices(shard).find(|&i| Table::ALL.iter().any(|t| t.partition(dir, i).exists()))
+        && let Some(run) = sweep.indices(shard).find(|&i| Table::PER_RUN.iter().any(|t| t.partition(dir, i).exists()))
     {
         return Err(dest.refuse(DestinationProblem::SweepTaken { run }));
     }
@@ -590,7 +590,15 @@ pub fn run_shard(
             let spec = point.experiment.spec();
             let coordinates = sweep.coordinates(index);
             let path_of = |table: Table| table.part_path(dir, index);
-            let rows = TableRows { results: &a.results, theory: &a.theory, verdicts: &a.verdicts, dose: &a.dose };
+            // A sweep point is one run: the scaling analysis, which compares runs, has nothing to fit.
+            let none = crate::scaling::Scaled::default();
+            let rows = TableRows {
+                results: &a.results,
+                theory: &a.theory,
+                verdicts: &a.verdicts,
+                dose: &a.dose,
+                scaling: &none,
+            };
             write_tables_with(path_of, spec, rows, &coordinates, &options.stop)?;
             Ok((a, started.elapsed().as_secs_f64()))
         });

@@ -69,8 +69,26 @@ named! {
         Theory = "theory",
         /// Claim 4's dose–response rows ([`crate::dose`]).
         DoseResponse = "dose_response",
+        /// The fitted scaling exponents of a `scaling` experiment ([`crate::scaling`]; written
+        /// only by that analysis, across its runs).
+        Scaling = "scaling",
+        /// The stationary `Var/T` of each run and model of a `scaling` experiment, the points
+        /// behind the fits and the finite-η correction ([`crate::scaling`]).
+        ScalingPoints = "scaling_points",
         /// The verdicts.
         Summary = "summary",
+    }
+}
+
+impl Table {
+    /// The tables every run writes (its own rows only), in writing order: all but the
+    /// cross-run tables of the `scaling` analysis, which are written only where it has rows.
+    pub const PER_RUN: [Table; 5] =
+        [Table::Runs, Table::Trajectories, Table::Theory, Table::DoseResponse, Table::Summary];
+
+    /// Whether every run writes this table ([`Table::PER_RUN`]).
+    pub fn per_run(self) -> bool {
+        Self::PER_RUN.contains(&self)
     }
 }
 
@@ -109,6 +127,9 @@ named! {
         BoltzmannLaw = "3 Boltzmann law",
         /// SGD against the SDE model: the across-seed mean and variance at the end of the run.
         SdeVsSgd = "SDE vs SGD",
+        /// The Boltzmann law's scaling of the stationary variance with `η`, `B`, `σ`, `s` and
+        /// `L`, fitted across the runs of a `scaling` experiment, and where the SDE breaks down.
+        Scaling = "scaling laws",
     }
 }
 
@@ -150,6 +171,22 @@ named! {
         FinalMeanSde = "final_mean_sde",
         /// Variance of `m_k` at the last probe against the SDE ensemble (SDE vs SGD).
         FinalVarianceSde = "final_variance_sde",
+        /// The learning rate from which on the SDE's stationary `Var/T` (its exact density)
+        /// stays outside the network's interval, against where §7.2's linearised laws put it
+        /// (scaling; `crate::scaling`).
+        BreakdownLrSde = "breakdown_lr_sde",
+        /// The same for the exact chain's stationary `Var/T` (its ensemble).
+        BreakdownLrChain = "breakdown_lr_chain",
+        /// The fitted exponent of the stationary variance in the learning rate (scaling).
+        ExponentLr = "exponent_lr",
+        /// Its exponent in the batch size.
+        ExponentBatch = "exponent_batch",
+        /// Its exponent in the label-noise scale `σ`.
+        ExponentSigma = "exponent_sigma",
+        /// Its exponent in the teacher's singular value `s`.
+        ExponentS = "exponent_s",
+        /// Its exponent in the depth `L` (the slope of `ln Var` against `ln L`).
+        ExponentDepth = "exponent_depth",
     }
 }
 
@@ -939,6 +976,8 @@ pub fn columns_of(table: Table) -> Vec<(&'static str, &'static str, bool)> {
         Table::Trajectories => list::<TrajectoryRow>(),
         Table::Theory => list::<TheoryRow>(),
         Table::DoseResponse => list::<crate::dose::DoseRow>(),
+        Table::Scaling => list::<crate::scaling::ScalingRow>(),
+        Table::ScalingPoints => list::<crate::scaling::PointRow>(),
         Table::Summary => list::<Verdict>(),
     }
 }
@@ -1157,7 +1196,13 @@ mod tests {
         let claims: Vec<Option<&str>> = frame.column("claim").unwrap().str().unwrap().iter().collect();
         assert_eq!(
             claims,
-            [Some("1 peak before learned"), Some("2 Dirac law"), Some("3 Boltzmann law"), Some("SDE vs SGD")]
+            [
+                Some("1 peak before learned"),
+                Some("2 Dirac law"),
+                Some("3 Boltzmann law"),
+                Some("SDE vs SGD"),
+                Some("scaling laws")
+            ]
         );
         assert_eq!(back, verdicts);
         // No rows: the same columns and types, nothing in them.
@@ -1171,7 +1216,7 @@ mod tests {
         let names = |all: &[&'static str]| all.to_vec();
         assert_eq!(
             names(&Claim::ALL.iter().map(|c| c.name()).collect::<Vec<_>>()),
-            ["1 peak before learned", "2 Dirac law", "3 Boltzmann law", "SDE vs SGD"]
+            ["1 peak before learned", "2 Dirac law", "3 Boltzmann law", "SDE vs SGD", "scaling laws"]
         );
         assert_eq!(
             names(&Overlay::ALL.iter().map(|o| o.name()).collect::<Vec<_>>()),
@@ -1206,7 +1251,14 @@ mod tests {
                 "final_mean_chain",
                 "final_variance_chain",
                 "final_mean_sde",
-                "final_variance_sde"
+                "final_variance_sde",
+                "breakdown_lr_sde",
+                "breakdown_lr_chain",
+                "exponent_lr",
+                "exponent_batch",
+                "exponent_sigma",
+                "exponent_s",
+                "exponent_depth"
             ]
         );
         assert_eq!(names(&Expected::ALL.iter().map(|e| e.name()).collect::<Vec<_>>()), ["hold", "fail"]);
@@ -1219,7 +1271,20 @@ mod tests {
 
     #[test]
     fn tables_are_written_summary_last_at_their_paths() {
-        assert_eq!(Table::ALL, [Table::Runs, Table::Trajectories, Table::Theory, Table::DoseResponse, Table::Summary]);
+        assert_eq!(
+            Table::ALL,
+            [
+                Table::Runs,
+                Table::Trajectories,
+                Table::Theory,
+                Table::DoseResponse,
+                Table::Scaling,
+                Table::ScalingPoints,
+                Table::Summary
+            ]
+        );
+        assert_eq!(Table::PER_RUN.to_vec(), Table::ALL.iter().copied().filter(|t| t.per_run()).collect::<Vec<_>>());
+        assert!(!Table::Scaling.per_run() && !Table::ScalingPoints.per_run());
         let dir = Path::new("out");
         assert_eq!(Table::Theory.path_in(dir), Path::new("out/theory.parquet"));
         assert_eq!(Table::Summary.partition(dir, 3), Path::new("out/summary/run_index=3"));

@@ -538,7 +538,7 @@ pub fn report(args: ReportArgs) -> anyhow::Result<()> {
 /// Whether `dir` holds the tables of one experiment (`dose_response` is optional: results
 /// written before claim 4's study lack it).
 fn holds_results(dir: &Path) -> bool {
-    Table::ALL.iter().filter(|&&t| t != Table::DoseResponse).all(|t| t.path_in(dir).is_file())
+    Table::PER_RUN.iter().filter(|&&t| t != Table::DoseResponse).all(|t| t.path_in(dir).is_file())
 }
 
 /// The subdirectories of `dir` that hold one experiment's tables, sorted by name.
