@@ -8,6 +8,7 @@ use modewise_dln::{Divergence, StopFlag};
 
 use crate::ExperimentError;
 use crate::error::DestinationProblem;
+use crate::formats::FigureFormat;
 use crate::output::{TableRows, write_tables};
 use crate::publish::{Created, Destination, Lock, clean_stale, create_staging, publish};
 use crate::report::Results;
@@ -27,6 +28,8 @@ pub struct RunOptions {
     /// Checked in every phase (training, overlays and verdicts, writing, figures): once
     /// requested, the run stops and nothing is written.
     pub stop: StopFlag,
+    /// The figures' formats besides SVG, which is always written (`report.html` inlines it).
+    pub formats: Vec<FigureFormat>,
 }
 
 /// What an experiment produced.
@@ -42,8 +45,10 @@ pub struct ExperimentOutcome {
     pub divergences: Vec<(String, Divergence)>,
     /// Number of members over all runs.
     pub members: usize,
-    /// The figures written.
+    /// The figures written (SVG, then the other formats asked for).
     pub figures: Vec<PathBuf>,
+    /// The results directory's `report.html`, where it was written.
+    pub report: Option<PathBuf>,
     /// The figures that could not be drawn, each with its reason (the tables are complete).
     pub warnings: Vec<String>,
     /// Where the time went.
@@ -131,6 +136,7 @@ fn run_into(
     out: &Path,
     published: &Path,
     stop: &StopFlag,
+    formats: &[FigureFormat],
     progress: &mut dyn FnMut(Progress<'_>),
 ) -> Result<ExperimentOutcome, ExperimentError> {
     let (spec, plans) = (experiment.spec(), experiment.plans());
@@ -145,11 +151,20 @@ fn run_into(
     timings.parquet = started.elapsed().as_secs_f64();
     progress(Progress::Phase { name: spec.name.as_str(), phase: Phase::Figures });
     let started = std::time::Instant::now();
-    let drawn = Results::load(out)?.draw_within(out, stop)?;
+    let loaded = Results::load(out)?;
+    let mut drawn = loaded.draw_within_as(out, stop, formats)?;
+    let report = match crate::html::write_report(out, published, &loaded) {
+        Ok(page) => Some(published.join(page.file_name().unwrap_or_default())),
+        Err(e) => {
+            drawn.warnings.push(format!("{} was not written: {e}", crate::html::REPORT_HTML));
+            None
+        }
+    };
     timings.figures = started.elapsed().as_secs_f64();
     let divergences = results.iter().flat_map(|r| r.divergences_by_run()).collect();
     let members = results.iter().map(|r| r.plan.train.params().seeds.len()).sum();
-    let figures = drawn.written.iter().filter_map(|f| f.file_name()).map(|n| published.join(n)).collect();
+    let figures =
+        drawn.written.iter().chain(&drawn.converted).filter_map(|f| f.file_name()).map(|n| published.join(n)).collect();
     Ok(ExperimentOutcome {
         dir: published.to_path_buf(),
         verdicts,
@@ -157,6 +172,7 @@ fn run_into(
         divergences,
         members,
         figures,
+        report,
         warnings: drawn.warnings,
         timings,
     })
@@ -170,8 +186,10 @@ pub fn execute(
     progress: &mut dyn FnMut(Progress<'_>),
 ) -> Result<ExperimentOutcome, ExperimentError> {
     let dir = options.out.clone().unwrap_or_else(|| default_dir(experiment.spec()));
-    into_staging(&dir, options, |staging| run_into(experiment, staging, &dir, &options.stop, progress))
-        .map_err(|e| reported(e, experiment.name(), &dir))
+    into_staging(&dir, options, |staging| {
+        run_into(experiment, staging, &dir, &options.stop, &options.formats, progress)
+    })
+    .map_err(|e| reported(e, experiment.name(), &dir))
 }
 
 /// Runs several experiments into one results directory `dir`, each into `dir/<name>/`, and
@@ -185,10 +203,20 @@ pub fn execute_all(
 ) -> Result<Vec<ExperimentOutcome>, ExperimentError> {
     let what = experiments.iter().map(CheckedExperiment::name).collect::<Vec<_>>().join(", ");
     into_staging(dir, options, |staging| {
-        experiments
-            .iter()
-            .map(|e| run_into(e, &staging.join(e.name()), &dir.join(e.name()), &options.stop, progress))
-            .collect()
+        let mut outcomes = Vec::new();
+        for e in experiments {
+            let out = staging.join(e.name());
+            outcomes.push(run_into(e, &out, &dir.join(e.name()), &options.stop, &options.formats, progress)?);
+        }
+        // The directory's own page links each experiment's.
+        let index: Vec<(PathBuf, Vec<Verdict>)> =
+            outcomes.iter().map(|o: &ExperimentOutcome| (o.dir.clone(), o.verdicts.clone())).collect();
+        if let Err(e) = crate::html::write_index(staging, dir, &index)
+            && let Some(last) = outcomes.last_mut()
+        {
+            last.warnings.push(format!("{} was not written: {e}", crate::html::REPORT_HTML));
+        }
+        Ok(outcomes)
     })
     .map_err(|e| reported(e, &what, dir))
 }

@@ -47,6 +47,8 @@ mod error;
 mod experiment;
 mod figures;
 pub mod finite_lr;
+mod formats;
+pub mod html;
 mod io;
 mod output;
 pub mod presets;
@@ -63,6 +65,7 @@ mod verdicts;
 
 pub use error::{DestinationProblem, ExperimentError, SweepProgress};
 pub use experiment::{ExperimentOutcome, RunOptions, check_destination, default_dir, execute, execute_all};
+pub use formats::FigureFormat;
 pub use io::{read_metadata, read_parquet, read_rows};
 pub use output::{GIT_COMMIT, INVOCATION_KEYS, RunContext, claim_lines, set_run_context, verdict_table};
 pub use presets::{PRESETS, preset, preset_toml};
