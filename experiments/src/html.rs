@@ -37,7 +37,8 @@ const METADATA_KEYS: [&str; 10] = [
 /// The page's style sheet: readable tables, figures scaled to the window.
 const STYLE: &str = "body{font-family:sans-serif;margin:1.5em auto;max-width:1400px;padding:0 1em;color:#111}\
 table{border-collapse:collapse;font-size:13px;margin:.5em 0}\
-td,th{border:1px solid #bbb;padding:2px 6px;text-align:left;vertical-align:top}\
+td,th{border:1px solid #bbb;padding:2px 6px;text-align:left;vertical-align:top;white-space:nowrap}\
+td.text{white-space:normal;min-width:16em;max-width:28em}div.scroll{overflow-x:auto}\
 th{background:#eee}td.num{text-align:right;font-variant-numeric:tabular-nums}\
 tr.unexpected td{background:#fde2e2}pre{background:#f6f6f6;padding:.6em;overflow-x:auto;font-size:12px}\
 figure{margin:1em 0}figure svg{max-width:100%;height:auto;border:1px solid #ddd}\
@@ -221,7 +222,7 @@ fn verdicts_section(body: &mut String, verdicts: &[Verdict], keys: &[Vec<(String
          [ci_low, ci_high] over n seeds (or effective samples), the tolerance and the rule (criterion) it is \
          judged by. Rows whose outcome is not the one the theory expects are shaded.</p>\n",
     );
-    body.push_str("<table id=\"verdict-table\">\n<tr>");
+    body.push_str("<div class=\"scroll\"><table id=\"verdict-table\">\n<tr>");
     for (key, _) in keys.first().map_or(&[][..], Vec::as_slice) {
         let _ = write!(body, "<th>{}</th>", text(key));
     }
@@ -268,13 +269,20 @@ fn verdicts_section(body: &mut String, verdicts: &[Verdict], keys: &[Vec<(String
             (v.expected.name().to_string(), false),
             (v.premise.clone(), false),
         ];
-        for (cell, numeric) in cells {
-            let class = if numeric { " class=\"num\"" } else { "" };
+        for (i, (cell, numeric)) in cells.into_iter().enumerate() {
+            // The rule and the premise are sentences: they wrap.
+            let class = if numeric {
+                " class=\"num\""
+            } else if i == 10 || i == 14 {
+                " class=\"text\""
+            } else {
+                ""
+            };
             let _ = write!(body, "<td{class}>{}</td>", text(&cell));
         }
         body.push_str("</tr>\n");
     }
-    body.push_str("</table>\n");
+    body.push_str("</table></div>\n");
 }
 
 /// A number in the verdict table: four significant digits (plain between 1e-3 and 1e4,
