@@ -760,6 +760,23 @@ mod tests {
         );
         assert_eq!(plot.markers.iter().map(|m| m.x).collect::<Vec<_>>(), [0.8, 0.9], "t_peak, theory and measured");
         assert!(stationary(&results).is_none(), "no stationary density, no histogram");
+        // D(w) along gradient flow: computed from the flow's probe-time points here; the
+        // theory table's dense `diffusion_gradient_flow` rows where it has them.
+        let d_of = |results: &Results| {
+            let Some(Figure::Grid { panels, .. }) = diffusion(results) else { panic!("diffusion has a panel") };
+            let [Figure::Lines(plot)] = panels.as_slice() else { panic!("one line panel") };
+            plot.series.iter().find(|s| s.label == "D(w) along gradient flow").unwrap().points.clone()
+        };
+        assert_eq!(d_of(&results).len(), 2, "the flow's two points");
+        let mut dense = results.clone();
+        let grid: Vec<(f64, f64)> = (0..400).map(|i| (0.01 * f64::from(i), 1e-3 * f64::from(i))).collect();
+        dense
+            .overlays
+            .get_mut(&("r".to_string(), 0))
+            .unwrap()
+            .curves
+            .insert(Overlay::DiffusionGradientFlow, grid.clone());
+        assert_eq!(d_of(&dense), grid, "the dense grid is the one drawn");
         let Some(Figure::Grid { panels, .. }) = variance(&results) else { panic!("variance has a panel") };
         let [Figure::Lines(plot)] = panels.as_slice() else { panic!("one line panel") };
         // Seeds, the SDE ensemble (no chain overlay) and the f32 floor of a run without noise:
