@@ -9,6 +9,7 @@ use modewise_dln::{Divergence, StopFlag};
 use crate::ExperimentError;
 use crate::checkpoint::{Checkpoints, checkpoint_dir};
 use crate::error::DestinationProblem;
+use crate::formats::FigureFormat;
 use crate::output::{TableRows, write_tables};
 use crate::publish::{Created, Destination, Lock, clean_stale, create_staging, publish};
 use crate::report::Results;
@@ -34,6 +35,8 @@ pub struct RunOptions {
     /// Checked in every phase (training, overlays and verdicts, writing, figures): once
     /// requested, the run stops and nothing is written.
     pub stop: StopFlag,
+    /// The figures' formats besides SVG, which is always written (`report.html` inlines it).
+    pub formats: Vec<FigureFormat>,
 }
 
 /// What an experiment produced.
@@ -49,8 +52,10 @@ pub struct ExperimentOutcome {
     pub divergences: Vec<(String, Divergence)>,
     /// Number of members over all runs.
     pub members: usize,
-    /// The figures written.
+    /// The figures written (SVG, then the other formats asked for).
     pub figures: Vec<PathBuf>,
+    /// The results directory's `report.html`, where it was written.
+    pub report: Option<PathBuf>,
     /// The figures that could not be drawn, each with its reason (the tables are complete).
     pub warnings: Vec<String>,
     /// Where the time went.
@@ -157,6 +162,7 @@ fn run_into(
     out: &Path,
     published: &Path,
     stop: &StopFlag,
+    formats: &[FigureFormat],
     progress: &mut dyn FnMut(Progress<'_>),
     checkpoints: Option<&Checkpoints>,
 ) -> Result<ExperimentOutcome, ExperimentError> {
@@ -181,11 +187,20 @@ fn run_into(
     timings.parquet = started.elapsed().as_secs_f64();
     progress(Progress::Phase { name: spec.name.as_str(), phase: Phase::Figures });
     let started = std::time::Instant::now();
-    let drawn = Results::load(out)?.draw_within(out, stop)?;
+    let loaded = Results::load(out)?;
+    let mut drawn = loaded.draw_within_as(out, stop, formats)?;
+    let report = match crate::html::write_report(out, published, &loaded) {
+        Ok(page) => Some(published.join(page.file_name().unwrap_or_default())),
+        Err(e) => {
+            drawn.warnings.push(format!("{} was not written: {e}", crate::html::REPORT_HTML));
+            None
+        }
+    };
     timings.figures = started.elapsed().as_secs_f64();
     let divergences = results.iter().flat_map(|r| r.divergences_by_run()).collect();
     let members = results.iter().map(|r| r.plan.train.params().seeds.len()).sum();
-    let figures = drawn.written.iter().filter_map(|f| f.file_name()).map(|n| published.join(n)).collect();
+    let figures =
+        drawn.written.iter().chain(&drawn.converted).filter_map(|f| f.file_name()).map(|n| published.join(n)).collect();
     Ok(ExperimentOutcome {
         dir: published.to_path_buf(),
         verdicts,
@@ -193,6 +208,7 @@ fn run_into(
         divergences,
         members,
         figures,
+        report,
         warnings: drawn.warnings,
         timings,
     })
@@ -207,7 +223,7 @@ pub fn execute(
 ) -> Result<ExperimentOutcome, ExperimentError> {
     let dir = options.out.clone().unwrap_or_else(|| default_dir(experiment.spec()));
     into_staging(&dir, &[experiment], options, |staging, checkpoints| {
-        run_into(experiment, staging, &dir, &options.stop, progress, checkpoints)
+        run_into(experiment, staging, &dir, &options.stop, &options.formats, progress, checkpoints)
     })
     .map_err(|e| reported(e, experiment.name(), &dir))
 }
@@ -224,10 +240,28 @@ pub fn execute_all(
     let what = experiments.iter().map(CheckedExperiment::name).collect::<Vec<_>>().join(", ");
     let all: Vec<&CheckedExperiment> = experiments.iter().collect();
     into_staging(dir, &all, options, |staging, checkpoints| {
-        experiments
-            .iter()
-            .map(|e| run_into(e, &staging.join(e.name()), &dir.join(e.name()), &options.stop, progress, checkpoints))
-            .collect()
+        let mut outcomes = Vec::new();
+        for e in experiments {
+            let out = staging.join(e.name());
+            outcomes.push(run_into(
+                e,
+                &out,
+                &dir.join(e.name()),
+                &options.stop,
+                &options.formats,
+                progress,
+                checkpoints,
+            )?);
+        }
+        // The directory's own page links each experiment's.
+        let index: Vec<(PathBuf, Vec<Verdict>)> =
+            outcomes.iter().map(|o: &ExperimentOutcome| (o.dir.clone(), o.verdicts.clone())).collect();
+        if let Err(e) = crate::html::write_index(staging, dir, &index)
+            && let Some(last) = outcomes.last_mut()
+        {
+            last.warnings.push(format!("{} was not written: {e}", crate::html::REPORT_HTML));
+        }
+        Ok(outcomes)
     })
     .map_err(|e| reported(e, &what, dir))
 }

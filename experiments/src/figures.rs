@@ -1,9 +1,11 @@
-//! SVG figures: line/point plots (linear or logarithmic axes, with vertical theory markers),
-//! histograms with overlaid density curves and grids of such panels, rendered with plotters'
-//! SVG backend and written to disk atomically.
+//! SVG figures: line/point plots (linear or logarithmic axes, with vertical theory markers and
+//! labelled horizontal levels), histograms with overlaid density curves and grids of such
+//! panels, rendered with plotters' SVG backend and written to disk atomically.
 //!
-//! Text is emitted as SVG `<text>` elements, so no system fonts are needed; plotters' naive
-//! font metrics are used for layout.
+//! Every figure's legend is one shared key in a band of its own between the title and the
+//! panels ([`layout`]), so that no legend covers data. Tick labels use one format per axis
+//! and read 0 as `0` ([`snap_tick`]). Text is emitted as SVG `<text>` elements, so no system
+//! fonts are needed; plotters' naive font metrics are used for layout.
 
 use std::fmt::Display;
 use std::io::Write;
@@ -19,6 +21,13 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 use crate::ExperimentError;
 use crate::io::write_atomic;
 
+/// A tick value as it should read: 0 where it is zero up to rounding, i.e. where
+/// `|v| ≤ 1000 ε · scale` with `scale` the axis' width (the tick search of plotters lands on
+/// `6.776e-21` or `-1.11e-16` where it means 0); `v` otherwise.
+pub fn snap_tick(v: f64, scale: f64) -> f64 {
+    if v.abs() <= 1e3 * f64::EPSILON * scale.abs() { 0.0 } else { v }
+}
+
 /// Width of one panel, in pixels.
 const PANEL_WIDTH: u32 = 640;
 /// Height of one panel, in pixels.
@@ -30,8 +39,10 @@ const RANGE_MARGIN: f64 = 0.05;
 /// Font family of all text (a generic family, resolved by the SVG viewer).
 const FONT: &str = "sans-serif";
 
-/// Okabe–Ito colour-blind-safe palette, ordered so that the first colours contrast best on white.
-const PALETTE: [RGBColor; 8] = [
+/// The Okabe–Ito colour-blind-safe palette, ordered so that the first colours contrast best
+/// on white, with its pale yellow (invisible as a thin line) replaced by a dark one, and dark
+/// colours after it for marker lines.
+const PALETTE: [RGBColor; 12] = [
     RGBColor(0, 114, 178),   // blue
     RGBColor(213, 94, 0),    // vermillion
     RGBColor(0, 158, 115),   // bluish green
@@ -39,7 +50,11 @@ const PALETTE: [RGBColor; 8] = [
     RGBColor(230, 159, 0),   // orange
     RGBColor(86, 180, 233),  // sky blue
     RGBColor(0, 0, 0),       // black
-    RGBColor(240, 228, 66),  // yellow
+    RGBColor(140, 110, 0),   // dark yellow
+    RGBColor(110, 110, 110), // grey
+    RGBColor(150, 20, 40),   // dark red
+    RGBColor(20, 90, 40),    // dark green
+    RGBColor(30, 40, 120),   // navy
 ];
 
 /// How a series is drawn.
@@ -51,6 +66,9 @@ pub enum SeriesStyle {
     Dashed,
     /// One filled circle per point.
     Points,
+    /// A horizontal reference level at the first point's y, drawn dashed across the whole
+    /// panel with its label written on it (e.g. a precision's resolution floor).
+    Level,
 }
 
 /// One named series of (x, y) points; points that cannot be placed on the axes are skipped:
@@ -64,7 +82,7 @@ pub struct Series {
     pub points: Vec<(f64, f64)>,
     /// How the series is drawn.
     pub style: SeriesStyle,
-    /// Index into a fixed colour-blind-safe palette of eight colours, cycled.
+    /// Index into a fixed palette of twelve colours (colour-blind-safe first), cycled.
     pub color: usize,
 }
 
@@ -115,7 +133,8 @@ pub struct HistogramPlot {
     pub curves: Vec<Series>,
 }
 
-/// A figure: one panel, or a grid of panels (e.g. one per mode) with a number of columns.
+/// A figure: one panel, or a grid of panels (e.g. one per mode) with a number of columns; its
+/// legend is one key above the panels.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Figure {
     /// A single line/point panel.
@@ -132,6 +151,8 @@ pub enum Figure {
         /// The panels, row by row.
         panels: Vec<Figure>,
     },
+    /// An empty cell of a grid (so that a row can hold one run's panels only).
+    Blank,
 }
 
 /// Renders the figure to an SVG string (the tests' view of what [`write_svg`] writes).
@@ -156,9 +177,51 @@ fn reason<E: Display>(err: E) -> String {
     err.to_string()
 }
 
-/// Renders `figure`, returning the SVG text or the reason it could not be drawn.
-pub(crate) fn render(figure: &Figure) -> Result<String, String> {
-    let (width, height, layout) = match figure {
+/// A rectangle of the figure in pixels: left, top, width, height.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Rect {
+    x: u32,
+    y: u32,
+    w: u32,
+    h: u32,
+}
+
+impl Rect {
+    /// Whether the two rectangles share any pixel.
+    #[cfg(test)]
+    fn overlaps(&self, other: &Rect) -> bool {
+        self.x < other.x + other.w
+            && other.x < self.x + self.w
+            && self.y < other.y + other.h
+            && other.y < self.y + self.h
+    }
+}
+
+/// Where a figure's parts go: the title band, the key band (the legend of every panel) and the
+/// panels, one above the other and never overlapping ([`layout`]).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Layout {
+    width: u32,
+    height: u32,
+    title: Option<Rect>,
+    key: Option<Rect>,
+    /// The key's columns and the width of each.
+    key_columns: (u32, u32),
+    panels: Vec<Rect>,
+}
+
+/// Height of one line of the key, in pixels.
+const KEY_ROW: u32 = 18;
+/// Space above and below the key's lines, in pixels.
+const KEY_PAD: u32 = 8;
+/// Width of one character of the key's text (12 px sans-serif), generously.
+const KEY_CHAR: f64 = 7.0;
+
+/// The layout of `figure`, whose key has `entries` lines of at most `longest` characters:
+/// a title band (grids), the key band (with any entry) in as many columns as fit the width,
+/// then the panels in `columns` columns, row by row.
+pub(crate) fn layout(figure: &Figure, entries: usize, longest: usize) -> Result<Layout, String> {
+    let (title, cols, n) = match figure {
         Figure::Grid { columns, panels, .. } => {
             if *columns == 0 {
                 return Err("a grid needs at least one column".to_string());
@@ -166,32 +229,135 @@ pub(crate) fn render(figure: &Figure) -> Result<String, String> {
             if panels.iter().any(|p| matches!(p, Figure::Grid { .. })) {
                 return Err("nested grids are not supported".to_string());
             }
-            let cols = (*columns).min(panels.len()).max(1);
-            let rows = panels.len().div_ceil(cols).max(1);
-            let (cols_u32, rows_u32) = (to_u32(cols)?, to_u32(rows)?);
-            let width = PANEL_WIDTH.checked_mul(cols_u32).ok_or("grid too wide")?;
-            let height = PANEL_HEIGHT.checked_mul(rows_u32).and_then(|h| h.checked_add(GRID_TITLE_HEIGHT));
-            (width, height.ok_or("grid too tall")?, Some((rows, cols)))
+            (true, (*columns).min(panels.len()).max(1), panels.len())
         }
-        _ => (PANEL_WIDTH, PANEL_HEIGHT, None),
+        _ => (false, 1, 1),
     };
+    let rows = n.div_ceil(cols).max(1);
+    let (cols_u32, rows_u32) = (to_u32(cols)?, to_u32(rows)?);
+    let width = PANEL_WIDTH.checked_mul(cols_u32).ok_or("grid too wide")?;
+    let title_h = if title { GRID_TITLE_HEIGHT } else { 0 };
+    let column_w = ((40.0 + KEY_CHAR * longest as f64) as u32).clamp(160, width);
+    let key_cols = (width / column_w).max(1);
+    let key_rows = to_u32(entries)?.div_ceil(key_cols);
+    let key_h = if entries == 0 { 0 } else { key_rows * KEY_ROW + 2 * KEY_PAD };
+    let top = title_h + key_h;
+    let height = PANEL_HEIGHT.checked_mul(rows_u32).and_then(|h| h.checked_add(top)).ok_or("grid too tall")?;
+    let panels = (0..n)
+        .map(|i| {
+            let (r, c) = ((i / cols) as u32, (i % cols) as u32);
+            Rect { x: c * PANEL_WIDTH, y: top + r * PANEL_HEIGHT, w: PANEL_WIDTH, h: PANEL_HEIGHT }
+        })
+        .collect();
+    Ok(Layout {
+        width,
+        height,
+        title: title.then_some(Rect { x: 0, y: 0, w: width, h: title_h }),
+        key: (entries > 0).then_some(Rect { x: 0, y: title_h, w: width, h: key_h }),
+        key_columns: (key_cols, width / key_cols),
+        panels,
+    })
+}
+
+/// How a key entry is drawn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Glyph {
+    /// A series' style.
+    Series(SeriesStyle),
+    /// A vertical marker line.
+    Marker,
+}
+
+/// One line of a figure's key.
+#[derive(Debug, Clone, PartialEq)]
+struct KeyEntry {
+    label: String,
+    glyph: Glyph,
+    color: usize,
+}
+
+/// The key of a figure: every labelled series with a point on its axes and every labelled
+/// marker of its panels, once each (by label, glyph and colour), in order of appearance.
+fn key_entries(figure: &Figure) -> Vec<KeyEntry> {
+    let mut entries: Vec<KeyEntry> = Vec::new();
+    let mut add = |entry: KeyEntry| {
+        if !entry.label.is_empty() && !entries.contains(&entry) {
+            entries.push(entry);
+        }
+    };
+    let panels = match figure {
+        Figure::Grid { panels, .. } => panels.iter().collect::<Vec<_>>(),
+        other => vec![other],
+    };
+    for panel in panels {
+        let (series, markers, log_x, log_y) = match panel {
+            Figure::Lines(p) => (&p.series, &p.markers[..], p.log_x, p.log_y),
+            Figure::Histogram(h) => (&h.curves, &[][..], false, false),
+            Figure::Grid { .. } | Figure::Blank => continue,
+        };
+        for s in series.iter().filter(|s| !usable_points(s, log_x, log_y).is_empty()) {
+            add(KeyEntry { label: s.label.clone(), glyph: Glyph::Series(s.style), color: s.color });
+        }
+        for m in markers.iter().filter(|m| usable(m.x, log_x)) {
+            add(KeyEntry { label: m.label.clone(), glyph: Glyph::Marker, color: m.color });
+        }
+    }
+    entries
+}
+
+/// Renders `figure`, returning the SVG text or the reason it could not be drawn.
+pub(crate) fn render(figure: &Figure) -> Result<String, String> {
+    let entries = key_entries(figure);
+    let longest = entries.iter().map(|e| e.label.chars().count()).max().unwrap_or(0);
+    let layout = layout(figure, entries.len(), longest)?;
     let mut svg = String::new();
     {
-        let root = SVGBackend::with_string(&mut svg, (width, height)).into_drawing_area();
+        let root = SVGBackend::with_string(&mut svg, (layout.width, layout.height)).into_drawing_area();
         root.fill(&WHITE).map_err(reason)?;
-        match (figure, layout) {
-            (Figure::Grid { title, panels, .. }, Some((rows, cols))) => {
-                let (top, body) = root.split_vertically(GRID_TITLE_HEIGHT);
-                centered_text(&top, title, 22.0)?;
-                for (panel, area) in panels.iter().zip(body.split_evenly((rows, cols))) {
-                    draw_panel(&area, panel)?;
-                }
-            }
-            _ => draw_panel(&root, figure)?,
+        let sub = |r: Rect| -> Result<Area<'_>, String> {
+            let (x, y) = (i32::try_from(r.x).map_err(reason)?, i32::try_from(r.y).map_err(reason)?);
+            Ok(root.clone().shrink((x, y), (r.w, r.h)))
+        };
+        if let (Some(r), Figure::Grid { title, .. }) = (layout.title, figure) {
+            centered_text(&sub(r)?, title, 22.0)?;
+        }
+        if let Some(r) = layout.key {
+            draw_key(&sub(r)?, &entries, layout.key_columns)?;
+        }
+        let panels = match figure {
+            Figure::Grid { panels, .. } => panels.iter().collect::<Vec<_>>(),
+            other => vec![other],
+        };
+        for (panel, r) in panels.into_iter().zip(layout.panels.iter().copied()) {
+            draw_panel(&sub(r)?, panel)?;
         }
         root.present().map_err(reason)?;
     }
     Ok(svg)
+}
+
+/// Draws the key: each entry's glyph and label, row by row in `(columns, width)` columns.
+fn draw_key(area: &Area<'_>, entries: &[KeyEntry], (columns, width): (u32, u32)) -> Result<(), String> {
+    let style = TextStyle::from((FONT, 12).into_font()).pos(Pos::new(HPos::Left, VPos::Center));
+    for (i, entry) in entries.iter().enumerate() {
+        let i = to_u32(i)?;
+        let (row, col) = (i / columns, i % columns);
+        let x = i32::try_from(col * width + 12).map_err(reason)?;
+        let y = i32::try_from(KEY_PAD + row * KEY_ROW + KEY_ROW / 2).map_err(reason)?;
+        let c = color(entry.color);
+        let line = c.stroke_width(2);
+        let drawn = match entry.glyph {
+            Glyph::Series(SeriesStyle::Line) => area.draw(&PathElement::new(vec![(x, y), (x + 26, y)], line)),
+            Glyph::Series(SeriesStyle::Dashed | SeriesStyle::Level) => {
+                area.draw(&DashedPathElement::new(vec![(x, y), (x + 26, y)], 6, 3, line))
+            }
+            Glyph::Series(SeriesStyle::Points) => area.draw(&Circle::new((x + 13, y), 3, c.filled())),
+            Glyph::Marker => area.draw(&DashedPathElement::new(vec![(x + 13, y - 7), (x + 13, y + 7)], 3, 2, line)),
+        };
+        drawn.map_err(reason)?;
+        area.draw(&Text::new(entry.label.as_str(), (x + 34, y), style.clone())).map_err(reason)?;
+    }
+    Ok(())
 }
 
 /// Converts a layout count to pixels' integer type.
@@ -205,6 +371,7 @@ fn draw_panel(area: &Area<'_>, figure: &Figure) -> Result<(), String> {
         Figure::Lines(plot) => draw_line_plot(area, plot),
         Figure::Histogram(plot) => draw_histogram(area, plot),
         Figure::Grid { .. } => Err("nested grids are not supported".to_string()),
+        Figure::Blank => Ok(()),
     }
 }
 
@@ -324,26 +491,72 @@ fn within(v: f64, range: &Range<f64>) -> bool {
     range.start <= v && v <= range.end
 }
 
-/// A compact tick label: plain decimals for moderate magnitudes, scientific notation otherwise.
-fn format_tick(v: &f64) -> String {
-    let v = *v;
-    if v == 0.0 {
-        return "0".to_string();
-    }
-    let mag = v.abs();
-    if (1e-3..1e5).contains(&mag) {
-        let text = format!("{v:.4}");
-        let text = text.trim_end_matches('0').trim_end_matches('.');
-        if text == "-0" { "0".to_string() } else { text.to_string() }
-    } else {
-        let text = format!("{v:.3e}");
-        match text.split_once('e') {
-            Some((mantissa, exp)) => {
-                let mantissa = mantissa.trim_end_matches('0').trim_end_matches('.');
-                format!("{mantissa}e{exp}")
-            }
-            None => text,
+/// How one axis writes its tick labels: one format for all of them, and 0 read as `0`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Ticks {
+    /// A log axis, drawn over log10 of the values: its ticks are exponents, labelled at whole
+    /// decades only.
+    log: bool,
+    /// Scientific notation (`2.5e-4`) rather than plain decimals (`0.25`).
+    scientific: bool,
+    /// Decimals of the plain format.
+    decimals: usize,
+    /// The axis' width, for [`snap_tick`] (0 on a log axis, which has no zero).
+    scale: f64,
+}
+
+impl Ticks {
+    /// The format of an axis drawn over `range`: plain decimals where every tick reads well in
+    /// them (a linear axis whose larger end is in [0.01, 1e5), with the decimals its tick
+    /// spacing needs; a log axis whose decades are 1e-3 to 1e4), scientific notation otherwise.
+    fn of(range: &Range<f64>, log: bool) -> Self {
+        let width = (range.end - range.start).abs();
+        if log {
+            // The decades labelled: from the first at or above the start to the last at or
+            // below the end.
+            let (first, last) = (range.start.log10().ceil(), range.end.log10().floor());
+            let plain = first >= -3.0 && last <= 4.0;
+            let decimals = (-first).clamp(0.0, 3.0) as usize;
+            return Self { log: true, scientific: !plain, decimals, scale: 0.0 };
         }
+        let top = range.start.abs().max(range.end.abs());
+        let plain = (1e-2..1e5).contains(&top);
+        let step = width / 10.0;
+        let decimals = if step > 0.0 { (1.0 - step.log10()).ceil().clamp(0.0, 6.0) as usize } else { 0 };
+        Self { log: false, scientific: !plain, decimals, scale: width }
+    }
+
+    /// The label of the tick at `v` (on a log axis: at `10^v`, and none between decades).
+    fn format(&self, v: f64) -> String {
+        if self.log {
+            if (v - v.round()).abs() > 1e-6 {
+                return String::new();
+            }
+            let exponent = v.round();
+            if self.scientific {
+                return format!("1e{exponent}");
+            }
+            let text = format!("{:.*}", self.decimals, 10f64.powf(exponent));
+            let text = if text.contains('.') { text.trim_end_matches('0').trim_end_matches('.') } else { &text };
+            return text.to_string();
+        }
+        let v = snap_tick(v, self.scale);
+        if v == 0.0 {
+            return "0".to_string();
+        }
+        if self.scientific {
+            let text = format!("{v:.3e}");
+            return match text.split_once('e') {
+                Some((mantissa, exp)) => {
+                    let mantissa = mantissa.trim_end_matches('0').trim_end_matches('.');
+                    format!("{mantissa}e{exp}")
+                }
+                None => text,
+            };
+        }
+        let text = format!("{v:.*}", self.decimals);
+        let text = if text.contains('.') { text.trim_end_matches('0').trim_end_matches('.') } else { &text };
+        if text == "-0" { "0".to_string() } else { text.to_string() }
     }
 }
 
@@ -377,8 +590,6 @@ fn draw_line_plot(area: &Area<'_>, plot: &LinePlot) -> Result<(), String> {
     let axes = Axes {
         x: if log_x { log_range(xs) } else { linear_range(xs, false) },
         y: if log_y { log_range(ys) } else { linear_range(ys, false) },
-        log_x,
-        log_y,
     };
     // A logarithmic axis may leave out the lowest decades: draw only what lies on the axes.
     let on_axes = |&(x, y): &(f64, f64)| within(x, &axes.x) && within(y, &axes.y);
@@ -387,92 +598,36 @@ fn draw_line_plot(area: &Area<'_>, plot: &LinePlot) -> Result<(), String> {
         .map(|(s, p)| (s, p.into_iter().filter(on_axes).collect::<Vec<_>>()))
         .filter(|(_, p)| !p.is_empty())
         .collect();
-    let markers: Vec<&Marker> = markers.into_iter().filter(|m| within(m.x, &axes.x)).collect();
-    let marker_xs: Vec<f64> = markers.iter().map(|m| m.x).collect();
-    let entries = series.iter().filter(|(s, _)| !s.label.is_empty()).count()
-        + markers.iter().filter(|m| !m.label.is_empty()).count();
-    let legend = legend_position(&series, &marker_xs, entries, &axes);
-    let panel = Panel { title: &plot.title, x_label: &plot.x_label, y_label: &plot.y_label, legend };
+    // A log axis is drawn as a linear one over log10 of the values, with decades as ticks:
+    // plotters' own log axis drops ticks below 2.2e-16 (f64::EPSILON), where the spread of
+    // a run without label noise ends.
+    let (fx, fy) = (scale(log_x), scale(log_y));
+    let series: Vec<(&Series, Vec<(f64, f64)>)> =
+        series.into_iter().map(|(s, p)| (s, p.into_iter().map(|(x, y)| (fx(x), fy(y))).collect())).collect();
+    let markers: Vec<Marker> =
+        markers.into_iter().filter(|m| within(m.x, &axes.x)).map(|m| Marker { x: fx(m.x), ..m.clone() }).collect();
+    let markers: Vec<&Marker> = markers.iter().collect();
+    let panel = Panel {
+        title: &plot.title,
+        x_label: &plot.x_label,
+        y_label: &plot.y_label,
+        ticks: (Ticks::of(&axes.x, log_x), Ticks::of(&axes.y, log_y)),
+    };
     let content = LineContent { series: &series, markers: &markers };
-    let (x, y) = (axes.x, axes.y);
-    match (log_x, log_y) {
-        (false, false) => draw_lines_in(area, &panel, &content, x, y),
-        (true, false) => draw_lines_in(area, &panel, &content, x.log_scale(), y),
-        (false, true) => draw_lines_in(area, &panel, &content, x, y.log_scale()),
-        (true, true) => draw_lines_in(area, &panel, &content, x.log_scale(), y.log_scale()),
-    }
+    let x = fx(axes.x.start)..fx(axes.x.end);
+    let y = fy(axes.y.start)..fy(axes.y.end);
+    draw_lines_in(area, &panel, &content, x, y)
 }
 
-/// The drawn ranges of both axes and whether each is logarithmic.
+/// The map from a value to its position on an axis: log10 on a log axis, the identity else.
+fn scale(log: bool) -> fn(f64) -> f64 {
+    if log { f64::log10 } else { |v| v }
+}
+
+/// The drawn ranges of both axes.
 struct Axes {
     x: Range<f64>,
     y: Range<f64>,
-    log_x: bool,
-    log_y: bool,
-}
-
-/// Where `v` falls along an axis drawn over `range`: 0 at its start, 1 at its end.
-fn fraction(v: f64, range: &Range<f64>, log: bool) -> f64 {
-    if log {
-        (v / range.start).ln() / (range.end / range.start).ln()
-    } else {
-        (v - range.start) / (range.end - range.start)
-    }
-}
-
-/// The legend corner covering the fewest drawn samples (series points, points along line
-/// segments, marker lines), preferring upper right, then upper left, lower right, lower left.
-/// `entries` (the number of legend lines) sets the height of the corner box considered.
-fn legend_position(
-    series: &[(&Series, Vec<(f64, f64)>)],
-    marker_xs: &[f64],
-    entries: usize,
-    axes: &Axes,
-) -> SeriesLabelPosition {
-    const SUBDIVISIONS: u32 = 4;
-    let mut samples: Vec<(f64, f64)> = Vec::new();
-    for (s, points) in series {
-        let norm: Vec<(f64, f64)> =
-            points.iter().map(|&(x, y)| (fraction(x, &axes.x, axes.log_x), fraction(y, &axes.y, axes.log_y))).collect();
-        samples.extend(norm.iter().copied());
-        if s.style != SeriesStyle::Points {
-            for pair in norm.windows(2) {
-                let ((x0, y0), (x1, y1)) = (pair[0], pair[1]);
-                for k in 1..SUBDIVISIONS {
-                    let t = f64::from(k) / f64::from(SUBDIVISIONS);
-                    samples.push((x0 + t * (x1 - x0), y0 + t * (y1 - y0)));
-                }
-            }
-        }
-    }
-    for &x in marker_xs {
-        let fx = fraction(x, &axes.x, axes.log_x);
-        samples.extend([0.1, 0.5, 0.9].map(|fy| (fx, fy)));
-    }
-    let w = 0.4;
-    let h = (0.1 + 0.06 * entries as f64).min(0.8);
-    let corners = [
-        (SeriesLabelPosition::UpperRight, true, true),
-        (SeriesLabelPosition::UpperLeft, false, true),
-        (SeriesLabelPosition::LowerRight, true, false),
-        (SeriesLabelPosition::LowerLeft, false, false),
-    ];
-    let covered = |right: bool, upper: bool| {
-        samples
-            .iter()
-            .filter(|&&(fx, fy)| {
-                (if right { fx > 1.0 - w } else { fx < w }) && (if upper { fy > 1.0 - h } else { fy < h })
-            })
-            .count()
-    };
-    let mut best = (SeriesLabelPosition::UpperRight, usize::MAX);
-    for (position, right, upper) in corners {
-        let n = covered(right, upper);
-        if n < best.1 {
-            best = (position, n);
-        }
-    }
-    best.0
 }
 
 /// Title and axis descriptions of one panel.
@@ -480,7 +635,8 @@ struct Panel<'a> {
     title: &'a str,
     x_label: &'a str,
     y_label: &'a str,
-    legend: SeriesLabelPosition,
+    /// The tick formats of the x and y axes.
+    ticks: (Ticks, Ticks),
 }
 
 /// What a line panel draws, already filtered to the axes.
@@ -506,7 +662,7 @@ where
     Y::CoordDescType: ValueFormatter<f64>,
 {
     let mut chart = ChartBuilder::on(area)
-        .caption(panel.title, (FONT, 18))
+        .caption(panel.title, (FONT, 15))
         .margin(12)
         .x_label_area_size(42)
         .y_label_area_size(64)
@@ -516,8 +672,10 @@ where
         .configure_mesh()
         .x_desc(panel.x_label)
         .y_desc(panel.y_label)
-        .x_label_formatter(&format_tick)
-        .y_label_formatter(&format_tick)
+        .x_label_formatter(&|v| panel.ticks.0.format(*v))
+        .y_label_formatter(&|v| panel.ticks.1.format(*v))
+        .x_labels(if panel.ticks.0.log { 12 } else { 8 })
+        .y_labels(if panel.ticks.1.log { 12 } else { 8 })
         .axis_desc_style((FONT, 14))
         .label_style((FONT, 12))
         .light_line_style(RGBColor(0, 0, 0).mix(0.05))
@@ -527,26 +685,8 @@ where
     Ok(chart)
 }
 
-/// Draws the legend of `chart` when `any_label` says it has entries.
-fn draw_legend<'a, 'b: 'a, X: Ranged, Y: Ranged>(
-    chart: &mut Chart<'a, 'b, X, Y>,
-    position: SeriesLabelPosition,
-    any_label: bool,
-) -> Result<(), String> {
-    if !any_label {
-        return Ok(());
-    }
-    chart
-        .configure_series_labels()
-        .position(position)
-        .background_style(WHITE.mix(0.85))
-        .border_style(RGBColor(0, 0, 0).mix(0.4))
-        .label_font((FONT, 12))
-        .draw()
-        .map_err(reason)
-}
-
-/// Draws `series` (already filtered to the axes) onto `chart`, with its legend entry.
+/// Draws `series` (already filtered to the axes) onto `chart` (its key entry is drawn with
+/// the figure's key).
 fn draw_series<X, Y>(chart: &mut Chart<'_, '_, X, Y>, series: &Series, points: &[(f64, f64)]) -> Result<(), String>
 where
     X: Ranged<ValueType = f64>,
@@ -554,30 +694,30 @@ where
 {
     let c = color(series.color);
     let line = c.stroke_width(2);
-    let annotation = match series.style {
+    match series.style {
         SeriesStyle::Line => {
-            let anno = chart.draw_series(LineSeries::new(points.iter().copied(), line)).map_err(reason)?;
-            if series.label.is_empty() {
-                return Ok(());
-            }
-            anno.legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], line))
+            chart.draw_series(LineSeries::new(points.iter().copied(), line)).map_err(reason)?;
         }
         SeriesStyle::Dashed => {
-            let anno = chart.draw_series(DashedLineSeries::new(points.iter().copied(), 8, 5, line)).map_err(reason)?;
-            if series.label.is_empty() {
-                return Ok(());
-            }
-            anno.legend(move |(x, y)| DashedPathElement::new(vec![(x, y), (x + 20, y)], 6, 3, line))
+            chart.draw_series(DashedLineSeries::new(points.iter().copied(), 8, 5, line)).map_err(reason)?;
         }
         SeriesStyle::Points => {
-            let anno = chart.draw_series(points.iter().map(|&p| Circle::new(p, 3, c.filled()))).map_err(reason)?;
-            if series.label.is_empty() {
-                return Ok(());
-            }
-            anno.legend(move |(x, y)| Circle::new((x + 10, y), 3, c.filled()))
+            chart.draw_series(points.iter().map(|&p| Circle::new(p, 3, c.filled()))).map_err(reason)?;
         }
-    };
-    annotation.label(series.label.as_str());
+        SeriesStyle::Level => {
+            let Some(&(_, y)) = points.first() else { return Ok(()) };
+            let xs = chart.x_range();
+            let ends = vec![(xs.start, y), (xs.end, y)];
+            chart.draw_series(DashedLineSeries::new(ends, 8, 5, line)).map_err(reason)?;
+            if !series.label.is_empty() {
+                // The label on the line, at its left end (where a decaying spread is still
+                // far above its floor).
+                let style = TextStyle::from((FONT, 11).into_font()).color(&c).pos(Pos::new(HPos::Left, VPos::Bottom));
+                let at = xs.start + 0.02 * (xs.end - xs.start);
+                chart.draw_series(std::iter::once(Text::new(series.label.clone(), (at, y), style))).map_err(reason)?;
+            }
+        }
+    }
     Ok(())
 }
 
@@ -591,22 +731,15 @@ where
 {
     let mut chart = build_chart(area, panel, x, y)?;
     let y_span = chart.y_range();
-    let mut any_label = false;
     for (series, points) in content.series {
-        any_label |= !series.label.is_empty();
         draw_series(&mut chart, series, points)?;
     }
     for marker in content.markers {
-        let style = color(marker.color).stroke_width(1);
+        let style = color(marker.color).stroke_width(2);
         let ends = vec![(marker.x, y_span.start), (marker.x, y_span.end)];
-        let anno = chart.draw_series(DashedLineSeries::new(ends, 4, 4, style)).map_err(reason)?;
-        if !marker.label.is_empty() {
-            any_label = true;
-            anno.label(marker.label.as_str())
-                .legend(move |(x, y)| DashedPathElement::new(vec![(x, y), (x + 20, y)], 4, 3, style));
-        }
+        chart.draw_series(DashedLineSeries::new(ends, 5, 4, style)).map_err(reason)?;
     }
-    draw_legend(&mut chart, panel.legend.clone(), any_label)
+    Ok(())
 }
 
 /// Draws a histogram panel: bars from 0 to each bin's density, then the curves.
@@ -632,31 +765,39 @@ fn draw_histogram(area: &Area<'_>, plot: &HistogramPlot) -> Result<(), String> {
         xs.add(x);
         ys.add(y);
     }
-    let axes = Axes { x: linear_range(xs, false), y: linear_range(ys, true), log_x: false, log_y: false };
-    let entries = curves.iter().filter(|(s, _)| !s.label.is_empty()).count();
-    let mut tops: Vec<(f64, f64)> = bins.iter().map(|&(lo, hi, d)| (0.5 * (lo + hi), d)).collect();
-    tops.extend(bins.iter().flat_map(|&(lo, hi, d)| [0.25, 0.5, 0.75].map(|f| (lo + (hi - lo) * f, 0.5 * d))));
-    let bars = Series { label: String::new(), points: tops, style: SeriesStyle::Points, color: 0 };
-    let mut covered = curves.clone();
-    covered.push((&bars, bars.points.clone()));
-    let legend = legend_position(&covered, &[], entries, &axes);
-    let panel = Panel { title: &plot.title, x_label: &plot.x_label, y_label: &plot.y_label, legend };
+    let axes = Axes { x: linear_range(xs, false), y: linear_range(ys, true) };
+    let panel = Panel {
+        title: &plot.title,
+        x_label: &plot.x_label,
+        y_label: &plot.y_label,
+        ticks: (Ticks::of(&axes.x, false), Ticks::of(&axes.y, false)),
+    };
     let mut chart = build_chart(area, &panel, axes.x, axes.y)?;
     let fill = RGBColor(150, 150, 150).mix(0.45).filled();
     let edge = RGBColor(90, 90, 90).stroke_width(1);
     chart.draw_series(bins.iter().map(|&(lo, hi, d)| Rectangle::new([(lo, 0.0), (hi, d)], fill))).map_err(reason)?;
     chart.draw_series(bins.iter().map(|&(lo, hi, d)| Rectangle::new([(lo, 0.0), (hi, d)], edge))).map_err(reason)?;
-    let mut any_label = false;
     for (series, points) in &curves {
-        any_label |= !series.label.is_empty();
         draw_series(&mut chart, series, points)?;
     }
-    draw_legend(&mut chart, panel.legend.clone(), any_label)
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The `<text>` elements of an SVG document: their `y` and their text, trimmed.
+    fn texts(svg: &str) -> Vec<(f64, String)> {
+        svg.split("<text")
+            .skip(1)
+            .map(|t| {
+                let (attrs, rest) = t.split_once('>').unwrap();
+                let y = attrs.split(" y=\"").nth(1).unwrap().split('"').next().unwrap().parse().unwrap();
+                (y, rest.split("</text>").next().unwrap().trim().to_string())
+            })
+            .collect()
+    }
 
     fn count(svg: &str, tag: &str) -> usize {
         svg.matches(&format!("<{tag}")).count()
@@ -740,7 +881,7 @@ mod tests {
         }
         assert!(!svg.contains("skipped"), "marker at x < 0 must be dropped on a log axis");
         assert!(!svg.contains("NaN"));
-        // 40 circles for the points, plus one in the legend.
+        // 40 circles for the points, plus one in the key.
         assert_eq!(count(&svg, "circle"), 41);
         assert!(shapes(&svg) > 60, "{} shapes", shapes(&svg));
     }
@@ -781,7 +922,10 @@ mod tests {
         let svg = render_svg(&figure).unwrap();
         assert!(svg.starts_with("<svg"));
         assert!(svg.contains(&format!("width=\"{}\"", 2 * PANEL_WIDTH)), "{}", &svg[..200.min(svg.len())]);
-        assert!(svg.contains(&format!("height=\"{}\"", 2 * PANEL_HEIGHT + GRID_TITLE_HEIGHT)));
+        // The title, the key (simulation, theory, linearised, t_peak (theory), exact density,
+        // Boltzmann law: six short entries, on one row) and two rows of panels.
+        let key = KEY_ROW + 2 * KEY_PAD;
+        assert!(svg.contains(&format!("height=\"{}\"", 2 * PANEL_HEIGHT + GRID_TITLE_HEIGHT + key)), "{}", &svg[..200]);
         for text in ["All modes", "Mode growth", "Second mode", "Stationary law"] {
             assert!(svg.contains(text), "missing {text}");
         }
@@ -904,13 +1048,59 @@ mod tests {
     }
 
     #[test]
-    fn tick_labels_are_compact() {
-        assert_eq!(format_tick(&0.0), "0");
-        assert_eq!(format_tick(&0.5), "0.5");
-        assert_eq!(format_tick(&100.0), "100");
-        assert_eq!(format_tick(&0.0020000000000000005), "0.002");
-        assert_eq!(format_tick(&1e-5), "1e-5");
-        assert_eq!(format_tick(&2.5e6), "2.5e6");
+    fn tick_labels_are_compact_one_format_per_axis_and_zero_reads_0() {
+        let plain = Ticks::of(&(0.0..200.0), false);
+        assert_eq!(plain.format(0.0), "0");
+        assert_eq!(plain.format(100.0), "100");
+        let unit = Ticks::of(&(0.0..1.0), false);
+        assert_eq!(unit.format(0.5), "0.5");
+        assert_eq!(Ticks::of(&(0.0..0.02), false).format(0.0020000000000000005), "0.002");
+        // A log axis is drawn over exponents: decades are labelled, other ticks are not.
+        assert_eq!(Ticks::of(&(1e-6..1e-4), true).format(-5.0), "1e-5");
+        assert_eq!(Ticks::of(&(1.0..1e7), true).format(6.0), "1e6");
+        assert_eq!(Ticks::of(&(1.0..1e7), true).format(6.5), "");
+        assert_eq!(Ticks::of(&(0.0..5e6), false).format(2.5e6), "2.5e6");
+        // Zero up to rounding reads 0: what plotters' tick search gave on the demo's axes.
+        assert_eq!(Ticks::of(&(-2e-5..5e-4), false).format(6.776e-21), "0");
+        assert_eq!(unit.format(-1.11e-16), "0");
+        assert_eq!(snap_tick(6.776e-21, 5e-4), 0.0);
+        assert_eq!(snap_tick(-1.11e-16, 1.0), 0.0);
+        assert_eq!(snap_tick(1e-6, 1.0), 1e-6, "a real value is kept");
+        assert_eq!(snap_tick(1e-20, 1e-12), 1e-20, "small against a small axis is not zero");
+        // One format per axis: an axis up to 5e-3 writes every tick in scientific notation
+        // (not `0.001` beside `5e-4`); one up to 0.05 writes them all as decimals.
+        let small = Ticks::of(&(0.0..5e-3), false);
+        assert_eq!([5e-4, 1e-3, 2.5e-3].map(|v| small.format(v)), ["5e-4", "1e-3", "2.5e-3"]);
+        let moderate = Ticks::of(&(0.0..0.05), false);
+        assert_eq!([0.005, 0.01, 0.045].map(|v| moderate.format(v)), ["0.005", "0.01", "0.045"]);
+        let log = Ticks::of(&(1e-16..1.0), true);
+        assert_eq!([-15.0, -3.0, -1.0].map(|v| log.format(v)), ["1e-15", "1e-3", "1e-1"]);
+        let decades = Ticks::of(&(0.01..20.0), true);
+        assert_eq!([-2.0, -1.0, 0.0, 1.0].map(|v| decades.format(v)), ["0.01", "0.1", "1", "10"]);
+    }
+
+    /// Ticks label a log axis down to its lowest decades (the σ = 0 variance panels reach
+    /// 1e-16 and once had no tick below 1e-13).
+    #[test]
+    fn a_log_axis_over_many_decades_has_ticks_near_its_bottom() {
+        let plot = LinePlot {
+            title: "floor".into(),
+            x_label: "t".into(),
+            y_label: "v".into(),
+            log_x: true,
+            log_y: true,
+            series: vec![Series {
+                label: "decay".into(),
+                points: (0..40).map(|i| (1.0 + f64::from(i), 10f64.powf(-0.45 * f64::from(i)))).collect(),
+                style: SeriesStyle::Line,
+                color: 0,
+            }],
+            markers: vec![],
+        };
+        let svg = render_svg(&Figure::Lines(plot)).unwrap();
+        let texts: Vec<String> = texts(&svg).into_iter().map(|(_, t)| t).collect();
+        assert!(texts.iter().any(|t| t == "1e-18" || t == "1e-17"), "a tick within a decade of 3.7e-19: {texts:?}");
+        assert!(texts.iter().any(|t| t == "1e-16"), "{texts:?}");
     }
 
     #[test]
@@ -951,23 +1141,47 @@ mod tests {
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "nothing is left beside it");
     }
 
+    /// The key (the legend of every panel) never overlaps a panel's area, whatever its number
+    /// of entries and their length, and the panels of a grid do not overlap each other.
     #[test]
-    fn legend_avoids_the_data() {
-        let axes = Axes { x: 0.0..1.0, y: 0.0..1.0, log_x: false, log_y: false };
-        let rising =
-            Series { label: "rising".into(), points: vec![(0.0, 0.0), (1.0, 1.0)], style: SeriesStyle::Line, color: 0 };
-        let pts = rising.points.clone();
-        // The diagonal crosses the upper-right corner, so the legend goes upper left.
-        assert_eq!(legend_position(&[(&rising, pts)], &[], 1, &axes), SeriesLabelPosition::UpperLeft);
-        let flat_top = Series {
-            label: "flat".into(),
-            points: (0..=10).map(|i| (f64::from(i) / 10.0, 0.95)).collect(),
-            style: SeriesStyle::Points,
-            color: 0,
+    fn the_key_lies_outside_every_panel() {
+        let grid = |n: usize, columns: usize| Figure::Grid {
+            title: "t".into(),
+            columns,
+            panels: (0..n).map(|_| Figure::Lines(line_plot())).collect(),
         };
-        let pts = flat_top.points.clone();
-        assert_eq!(legend_position(&[(&flat_top, pts)], &[0.9], 1, &axes), SeriesLabelPosition::LowerLeft);
-        let axes = Axes { x: 1.0..100.0, y: 1.0..100.0, log_x: true, log_y: true };
-        assert!((fraction(10.0, &axes.x, true) - 0.5).abs() < 1e-12);
+        for (figure, entries, longest) in [
+            (grid(9, 3), 12, 80),
+            (grid(4, 3), 1, 5),
+            (grid(2, 1), 30, 200),
+            (Figure::Lines(line_plot()), 4, 40),
+            (Figure::Histogram(histogram()), 2, 20),
+        ] {
+            let l = layout(&figure, entries, longest).unwrap();
+            let key = l.key.expect("a key with entries");
+            assert!(key.h >= to_u32(entries.div_ceil(l.key_columns.0 as usize)).unwrap() * KEY_ROW, "{l:?}");
+            assert!(key.x + key.w <= l.width && key.y + key.h <= l.height);
+            for (i, p) in l.panels.iter().enumerate() {
+                assert!(!key.overlaps(p), "key {key:?} over panel {p:?}");
+                assert!(l.title.is_none_or(|t| !t.overlaps(p) && !t.overlaps(&key)));
+                assert!(p.x + p.w <= l.width && p.y + p.h <= l.height, "{p:?} inside {l:?}");
+                for q in &l.panels[i + 1..] {
+                    assert!(!p.overlaps(q), "{p:?} and {q:?}");
+                }
+            }
+        }
+        assert!(layout(&grid(3, 3), 0, 0).unwrap().key.is_none(), "no entry, no key");
+        // The key's text is drawn in its band: every label's baseline lies above the panels.
+        let svg = render_svg(&grid(3, 3)).unwrap();
+        let entries = key_entries(&grid(3, 3));
+        let longest = entries.iter().map(|e| e.label.chars().count()).max().unwrap();
+        let l = layout(&grid(3, 3), entries.len(), longest).unwrap();
+        let top = l.panels[0].y;
+        let texts = texts(&svg);
+        for label in ["simulation", "theory", "linearised", "t_peak (theory)"] {
+            let found: Vec<f64> = texts.iter().filter(|(_, t)| t == label).map(|(y, _)| *y).collect();
+            assert_eq!(found.len(), 1, "{label} once, not once per panel: {texts:?}");
+            assert!(found[0] < f64::from(top), "{label} at y = {}, panels from {top}", found[0]);
+        }
     }
 }

@@ -14,6 +14,7 @@ use modewise_dln::StopFlag;
 
 use crate::ExperimentError;
 use crate::figures::{Figure, HistogramPlot, LinePlot, Marker, Series, SeriesStyle, render, write_svg};
+use crate::formats::FigureFormat;
 use crate::io::{read_rows, write_atomic};
 use crate::stats::PerStep;
 use crate::table::{Overlay, Quantity, Row, RunRow, Table, TheoryRow, TrajectoryRow, Verdict};
@@ -179,7 +180,20 @@ impl Results {
     /// [`FIGURE_DEADLINE`] is left out with a warning (its thread is abandoned, and writes
     /// nothing).
     pub fn draw_within(&self, dir: &Path, stop: &StopFlag) -> Result<Drawn, ExperimentError> {
+        self.draw_within_as(dir, stop, &[FigureFormat::Svg])
+    }
+
+    /// [`Results::draw_within`] in `formats` besides SVG (which is always written: the
+    /// report inlines it): `NAME.png` and `NAME.pdf` beside `NAME.svg`, converted from it.
+    /// [`Drawn::written`] lists the SVG files; [`Drawn::converted`] the others.
+    pub fn draw_within_as(
+        &self,
+        dir: &Path,
+        stop: &StopFlag,
+        formats: &[FigureFormat],
+    ) -> Result<Drawn, ExperimentError> {
         let mut drawn = Drawn::default();
+        let extra: Vec<FigureFormat> = formats.iter().copied().filter(|&f| f != FigureFormat::Svg).collect();
         for (name, figure) in FIGURES {
             if stop.is_requested() {
                 return Err(ExperimentError::Stopped { during: "drawing the figures" });
@@ -187,16 +201,24 @@ impl Results {
             let Some(figure) = figure(self) else { continue };
             let path = dir.join(name);
             let (send, receive) = std::sync::mpsc::channel();
+            let extra = extra.clone();
             std::thread::Builder::new()
                 .name(format!("figure {name}"))
                 .spawn(move || {
-                    let _ = send.send(render(&figure));
+                    let files = render(&figure).and_then(|svg| {
+                        let mut files = vec![(FigureFormat::Svg, svg.clone().into_bytes())];
+                        for format in extra {
+                            files.push((format, format.convert(&svg)?));
+                        }
+                        Ok(files)
+                    });
+                    let _ = send.send(files);
                 })
                 .map_err(|source| ExperimentError::Io { path: path.clone(), source })?;
             let started = std::time::Instant::now();
-            let svg = loop {
+            let files = loop {
                 match receive.recv_timeout(std::time::Duration::from_millis(50)) {
-                    Ok(svg) => break svg,
+                    Ok(files) => break files,
                     Err(RecvTimeoutError::Disconnected) => break Err("drawing panicked".to_string()),
                     Err(RecvTimeoutError::Timeout) if stop.is_requested() => {
                         return Err(ExperimentError::Stopped { during: "drawing the figures" });
@@ -208,14 +230,28 @@ impl Results {
                 }
             };
             let written =
-                svg.map_err(|reason| ExperimentError::Figure { path: path.clone(), reason }).and_then(|svg| {
-                    write_atomic(&path, |file| {
-                        file.write_all(svg.as_bytes())
-                            .map_err(|source| ExperimentError::Io { path: path.clone(), source })
-                    })
+                files.map_err(|reason| ExperimentError::Figure { path: path.clone(), reason }).and_then(|files| {
+                    files
+                        .into_iter()
+                        .map(|(format, bytes)| {
+                            let file = format.path_of(&path);
+                            write_atomic(&file, |f| {
+                                f.write_all(&bytes).map_err(|source| ExperimentError::Io { path: file.clone(), source })
+                            })
+                            .map(|()| (format, file))
+                        })
+                        .collect::<Result<Vec<_>, _>>()
                 });
             match written {
-                Ok(()) => drawn.written.push(path),
+                Ok(files) => {
+                    for (format, file) in files {
+                        if format == FigureFormat::Svg {
+                            drawn.written.push(file);
+                        } else {
+                            drawn.converted.push(file);
+                        }
+                    }
+                }
                 Err(e) => drawn.warnings.push(format!("{name} was not drawn: {e}")),
             }
         }
@@ -243,8 +279,10 @@ pub const FIGURE_DEADLINE: std::time::Duration = std::time::Duration::from_secs(
 /// What [`Results::draw_within`] drew.
 #[derive(Debug, Clone, Default)]
 pub struct Drawn {
-    /// The figures written.
+    /// The figures written (SVG).
     pub written: Vec<PathBuf>,
+    /// The same figures in the other formats asked for (PNG, PDF).
+    pub converted: Vec<PathBuf>,
     /// One line per figure left out: its name and why.
     pub warnings: Vec<String>,
 }
@@ -277,17 +315,39 @@ fn grid(title: &str, panels: Vec<Figure>) -> Option<Figure> {
     (!panels.is_empty()).then(|| Figure::Grid { title: title.into(), columns: 3, panels })
 }
 
-/// A panel's title: the run, the mode (1-based) and its singular value.
+/// A grid with one row per run (its panels, in mode order, padded with blank cells), or three
+/// columns where no run has more than one panel; nothing without panels.
+fn grid_by_run(title: &str, panels: Vec<(String, Figure)>) -> Option<Figure> {
+    let mut runs: Vec<(String, Vec<Figure>)> = Vec::new();
+    for (run, panel) in panels {
+        match runs.last_mut() {
+            Some((last, row)) if *last == run => row.push(panel),
+            _ => runs.push((run, vec![panel])),
+        }
+    }
+    let columns = runs.iter().map(|(_, row)| row.len()).max()?;
+    if columns == 1 {
+        return grid(title, runs.into_iter().flat_map(|(_, row)| row).collect());
+    }
+    let mut cells = Vec::new();
+    for (_, mut row) in runs {
+        row.resize(columns, Figure::Blank);
+        cells.extend(row);
+    }
+    Some(Figure::Grid { title: title.into(), columns, panels: cells })
+}
+
+/// A panel's title: the run, the mode (`k`, 0-based as in the tables) and its singular value.
 fn mode_title((run, k): &RunMode, m: &Measured) -> String {
-    format!("{run}, mode {} (s = {:.3})", k + 1, m.s)
+    format!("{run}, k = {k} (s = {:.3})", m.s)
 }
 
 /// The theory's and the measured peak and learned times of a run and mode, as markers.
 fn time_markers(results: &Results, key: &RunMode) -> Vec<Marker> {
     let mut markers = Vec::new();
     if let Some((pred, meas)) = results.verdict(key, Quantity::TPeak) {
-        markers.push(Marker { x: pred, label: "t_peak (theory)".into(), color: 4 });
-        markers.push(Marker { x: meas, label: "t_peak (measured)".into(), color: 5 });
+        markers.push(Marker { x: pred, label: "t_peak (theory)".into(), color: 9 });
+        markers.push(Marker { x: meas, label: "t_peak (measured)".into(), color: 11 });
     }
     if let Some((pred, meas)) = results.verdict(key, Quantity::TLearned) {
         markers.push(Marker { x: pred, label: "t_learned (theory)".into(), color: 6 });
@@ -308,10 +368,12 @@ pub fn modes(results: &Results) -> Option<Figure> {
             color: 0,
         }];
         let w0 = results.overlays.get(key).and_then(|o| o.w0.as_ref());
+        // The overlays' w0 is the panel's (in its title); how it was chosen is in the theory
+        // table's `w0_rule`.
         let gf_label =
-            w0.map_or("gradient flow".to_string(), |(w0, rule)| format!("gradient flow, w0 = {w0:.2e} ({rule})"));
+            if w0.is_some() { "gradient flow from the overlays' w0 (in the title)" } else { "gradient flow" };
         for (overlay, label, style, color) in [
-            (Overlay::GradientFlow, gf_label.as_str(), SeriesStyle::Line, 1),
+            (Overlay::GradientFlow, gf_label, SeriesStyle::Line, 1),
             (Overlay::Sde, "SDE (dt refined until converged) mean", SeriesStyle::Dashed, 2),
             (Overlay::SdeFixedStep, "SDE at the fixed step (Euler–Maruyama, dt = η), mean", SeriesStyle::Dashed, 5),
             (Overlay::Chain, "exact chain mean", SeriesStyle::Dashed, 3),
@@ -326,19 +388,26 @@ pub fn modes(results: &Results) -> Option<Figure> {
         }
         if let Some(points) = results.member_mean(key, Overlay::Reference) {
             let label = "population GD from the same starts, mean".into();
-            series.push(Series { label, points, style: SeriesStyle::Line, color: 9 });
+            series.push(Series { label, points, style: SeriesStyle::Line, color: 10 });
         }
-        panels.push(Figure::Lines(LinePlot {
-            title: mode_title(key, m),
-            x_label: "t = η·step".into(),
-            y_label: "m_k".into(),
-            log_x: true,
-            log_y: false,
-            series,
-            markers: time_markers(results, key),
-        }));
+        let title = match w0 {
+            Some((w0, _)) => format!("{}, w0 = {w0:.2e}", mode_title(key, m)),
+            None => mode_title(key, m),
+        };
+        panels.push((
+            key.0.clone(),
+            Figure::Lines(LinePlot {
+                title,
+                x_label: "t = η·step".into(),
+                y_label: "m_k".into(),
+                log_x: true,
+                log_y: false,
+                series,
+                markers: time_markers(results, key),
+            }),
+        ));
     }
-    grid("Mode strengths against the theory", panels)
+    grid_by_run("Mode strengths against the theory", panels)
 }
 
 /// Measured mode diffusion against `D(w)` along gradient flow, with the peak and learned times:
@@ -378,19 +447,22 @@ pub fn diffusion(results: &Results) -> Option<Figure> {
         }
         if let Some(points) = results.member_mean(key, Overlay::ReferenceDiffusion) {
             let label = "D_k along population GD from the same starts, mean".into();
-            series.push(Series { label, points, style: SeriesStyle::Dashed, color: 9 });
+            series.push(Series { label, points, style: SeriesStyle::Dashed, color: 10 });
         }
-        panels.push(Figure::Lines(LinePlot {
-            title: mode_title(key, m),
-            x_label: "t = η·step".into(),
-            y_label: "D_k".into(),
-            log_x: true,
-            log_y: false,
-            series,
-            markers: time_markers(results, key),
-        }));
+        panels.push((
+            key.0.clone(),
+            Figure::Lines(LinePlot {
+                title: mode_title(key, m),
+                x_label: "t = η·step".into(),
+                y_label: "D_k".into(),
+                log_x: true,
+                log_y: false,
+                series,
+                markers: time_markers(results, key),
+            }),
+        ));
     }
-    grid("Mode diffusion against the theory", panels)
+    grid_by_run("Mode diffusion against the theory", panels)
 }
 
 /// Histograms of the second half of each run against the exact stationary density and the
@@ -406,34 +478,42 @@ pub fn stationary(results: &Results) -> Option<Figure> {
         if m.late.len() < 10 {
             continue;
         }
-        panels.push(Figure::Histogram(HistogramPlot {
-            title: format!("{}, mode {}: second half of the run", key.0, key.1 + 1),
-            x_label: "m_k".into(),
-            y_label: "density".into(),
-            bins: histogram(&m.late, 30),
-            curves: vec![
-                Series {
-                    label: "exact stationary density".into(),
-                    points: clip(density, &m.late),
-                    style: SeriesStyle::Line,
-                    color: 1,
-                },
-                Series {
-                    label: "Boltzmann law".into(),
-                    points: clip(boltz, &m.late),
-                    style: SeriesStyle::Dashed,
-                    color: 2,
-                },
-            ],
-        }));
+        panels.push((
+            key.0.clone(),
+            Figure::Histogram(HistogramPlot {
+                title: format!("{}, k = {}: second half of the run", key.0, key.1),
+                x_label: "m_k".into(),
+                y_label: "density".into(),
+                bins: histogram(&m.late, 30),
+                curves: vec![
+                    Series {
+                        label: "exact stationary density".into(),
+                        points: clip(density, &m.late),
+                        style: SeriesStyle::Line,
+                        color: 1,
+                    },
+                    Series {
+                        label: "Boltzmann law".into(),
+                        points: clip(boltz, &m.late),
+                        style: SeriesStyle::Dashed,
+                        color: 2,
+                    },
+                ],
+            }),
+        ));
     }
-    grid("Stationary laws", panels)
+    grid_by_run("Stationary laws", panels)
 }
 
 /// The variance of `m_k` across seeds over time against the SDE and exact-chain ensembles'
-/// variances: one panel per run and mode with at least two members at some probe.
+/// variances: one panel per run and mode with at least two members at some probe. The
+/// ensembles start every path from the one `w0` of the overlays, so they have no spread at
+/// `t = 0` (the seeds do: Gaussian starts differ); the title says so, and names only the
+/// ensembles drawn. Without label noise the training precision's resolution floor is a
+/// labelled level.
 pub fn variance(results: &Results) -> Option<Figure> {
     let mut panels = Vec::new();
+    let mut drawn: Vec<&str> = Vec::new();
     for (key, m) in &results.measured {
         let seed_var = m.strength.variances();
         if seed_var.is_empty() {
@@ -445,13 +525,16 @@ pub fn variance(results: &Results) -> Option<Figure> {
             style: SeriesStyle::Points,
             color: 0,
         }];
-        for (overlay, label, color) in [
-            (Overlay::Sde, "SDE (dt refined until converged) variance", 2),
-            (Overlay::SdeFixedStep, "SDE at the fixed step (Euler–Maruyama, dt = η), variance", 5),
-            (Overlay::Chain, "exact chain variance", 3),
+        for (overlay, label, name, color) in [
+            (Overlay::Sde, "SDE (dt refined until converged), ensemble variance", "SDE", 2),
+            (Overlay::SdeFixedStep, "SDE at the fixed step (Euler–Maruyama, dt = η), ensemble variance", "SDE", 5),
+            (Overlay::Chain, "exact chain, ensemble variance", "exact-chain", 3),
         ] {
-            if let Some(points) = results.variance(key, overlay) {
+            if let Some(points) = results.variance(key, overlay).filter(|p| p.iter().any(|v| v.1 > 0.0)) {
                 series.push(Series { label: label.into(), points: points.clone(), style: SeriesStyle::Dashed, color });
+                if !drawn.contains(&name) {
+                    drawn.push(name);
+                }
             }
         }
         // Without label noise the spread decays to the training precision's resolution floor.
@@ -462,21 +545,32 @@ pub fn variance(results: &Results) -> Option<Figure> {
             series.push(Series {
                 label: format!("{precision} resolution floor (ε s/(ηλ))²: numerical below"),
                 points: vec![(t0, floor), (t1, floor)],
-                style: SeriesStyle::Dashed,
+                style: SeriesStyle::Level,
                 color: 6,
             });
         }
-        panels.push(Figure::Lines(LinePlot {
-            title: format!("{}, mode {}: spread across seeds", key.0, key.1 + 1),
-            x_label: "t = η·step".into(),
-            y_label: "Var m_k".into(),
-            log_x: true,
-            log_y: true,
-            series,
-            markers: vec![],
-        }));
+        panels.push((
+            key.0.clone(),
+            Figure::Lines(LinePlot {
+                title: format!("{}, k = {}: spread across seeds", key.0, key.1),
+                x_label: "t = η·step".into(),
+                y_label: "Var m_k".into(),
+                log_x: true,
+                log_y: true,
+                series,
+                markers: vec![],
+            }),
+        ));
     }
-    grid("Spread of the modes across seeds (and of the SDE and exact-chain ensembles)", panels)
+    let title = if drawn.is_empty() {
+        "Spread of the modes across seeds".to_string()
+    } else {
+        format!(
+            "Spread of the modes across seeds, and of the {} ensembles (every path starts from the one w0: no spread at t = 0)",
+            drawn.join(" and ")
+        )
+    };
+    grid_by_run(&title, panels)
 }
 
 /// The resolution floor of a mode's spread in a run without label noise and its precision's
@@ -672,13 +766,30 @@ mod tests {
             labels,
             [
                 "DLN SGD, mean over seeds",
-                "gradient flow, w0 = 1.00e-2 (exact a0^L)",
+                "gradient flow from the overlays' w0 (in the title)",
                 "SDE (dt refined until converged) mean",
                 "population GD from the same starts, mean"
             ]
         );
         assert_eq!(plot.markers.iter().map(|m| m.x).collect::<Vec<_>>(), [0.8, 0.9], "t_peak, theory and measured");
         assert!(stationary(&results).is_none(), "no stationary density, no histogram");
+        // D(w) along gradient flow: computed from the flow's probe-time points here; the
+        // theory table's dense `diffusion_gradient_flow` rows where it has them.
+        let d_of = |results: &Results| {
+            let Some(Figure::Grid { panels, .. }) = diffusion(results) else { panic!("diffusion has a panel") };
+            let [Figure::Lines(plot)] = panels.as_slice() else { panic!("one line panel") };
+            plot.series.iter().find(|s| s.label == "D(w) along gradient flow").unwrap().points.clone()
+        };
+        assert_eq!(d_of(&results).len(), 2, "the flow's two points");
+        let mut dense = results.clone();
+        let grid: Vec<(f64, f64)> = (0..400).map(|i| (0.01 * f64::from(i), 1e-3 * f64::from(i))).collect();
+        dense
+            .overlays
+            .get_mut(&("r".to_string(), 0))
+            .unwrap()
+            .curves
+            .insert(Overlay::DiffusionGradientFlow, grid.clone());
+        assert_eq!(d_of(&dense), grid, "the dense grid is the one drawn");
         let Some(Figure::Grid { panels, .. }) = variance(&results) else { panic!("variance has a panel") };
         let [Figure::Lines(plot)] = panels.as_slice() else { panic!("one line panel") };
         // Seeds, the SDE ensemble (no chain overlay) and the f32 floor of a run without noise:
@@ -691,7 +802,7 @@ mod tests {
         let written = results.draw(dir.path()).unwrap();
         let names: Vec<_> = written.iter().map(|p| p.file_name().unwrap().to_str().unwrap()).collect();
         assert_eq!(names, ["modes.svg", "diffusion.svg", "variance.svg", "alignment.svg"]);
-        assert!(std::fs::read_to_string(dir.path().join("modes.svg")).unwrap().contains("r, mode 1 (s = 1.000)"));
+        assert!(std::fs::read_to_string(dir.path().join("modes.svg")).unwrap().contains("r, k = 0 (s = 1.000)"));
     }
 
     /// Drawing off the caller's thread writes the same figures, and a requested stop ends it

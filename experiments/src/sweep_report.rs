@@ -8,9 +8,13 @@ use std::path::Path;
 use modewise_dln::StopFlag;
 use polars::prelude::DataType;
 
+use std::io::Write;
+
 use crate::ExperimentError;
 use crate::figures::{Figure, LinePlot, Series, SeriesStyle, write_svg};
+use crate::formats::FigureFormat;
 use crate::io::read_parquet;
+use crate::io::write_atomic;
 use crate::report::{Drawn, Results};
 use crate::table::{Quantity, Table, Verdict};
 
@@ -40,6 +44,8 @@ pub struct SweepReport {
     pub points: Vec<SweepPointResults>,
     /// The figures written and the ones left out.
     pub drawn: Drawn,
+    /// The sweep's `report.html`, where it was written.
+    pub page: Option<std::path::PathBuf>,
 }
 
 impl SweepReport {
@@ -68,9 +74,10 @@ pub fn complete_points(dir: &Path) -> Result<Vec<usize>, ExperimentError> {
 }
 
 /// Reads every complete point of the sweep in `dir`, draws each point's figures into
-/// `dir/figures/run_index=<i>/` and the comparisons across points into `dir/figures/`; a figure
-/// that cannot be drawn is a warning, a requested `stop` ends it.
-pub fn report_sweep(dir: &Path, stop: &StopFlag) -> Result<SweepReport, ExperimentError> {
+/// `dir/figures/run_index=<i>/` and the comparisons across points into `dir/figures/` (in SVG
+/// and the other `formats`), then `dir/report.html`; a figure that cannot be drawn (or a page
+/// that cannot be written) is a warning, a requested `stop` ends it.
+pub fn report_sweep(dir: &Path, stop: &StopFlag, formats: &[FigureFormat]) -> Result<SweepReport, ExperimentError> {
     let mut report = SweepReport::default();
     for run_index in complete_points(dir)? {
         let results = Results::load_sweep_point(dir, run_index)?;
@@ -81,8 +88,9 @@ pub fn report_sweep(dir: &Path, stop: &StopFlag) -> Result<SweepReport, Experime
     for point in &report.points {
         let out = figures.join(format!("run_index={}", point.run_index));
         std::fs::create_dir_all(&out).map_err(|source| ExperimentError::Io { path: out.clone(), source })?;
-        let drawn = point.results.draw_within(&out, stop)?;
+        let drawn = point.results.draw_within_as(&out, stop, formats)?;
         report.drawn.written.extend(drawn.written);
+        report.drawn.converted.extend(drawn.converted);
         report.drawn.warnings.extend(drawn.warnings.into_iter().map(|w| format!("run_index={}: {w}", point.run_index)));
     }
     if !report.points.is_empty() {
@@ -94,8 +102,33 @@ pub fn report_sweep(dir: &Path, stop: &StopFlag) -> Result<SweepReport, Experime
         }
         let path = figures.join(&name);
         match write_svg(&figure, &path) {
-            Ok(()) => report.drawn.written.push(path),
-            Err(e) => report.drawn.warnings.push(format!("{name} was not drawn: {e}")),
+            Ok(()) => report.drawn.written.push(path.clone()),
+            Err(e) => {
+                report.drawn.warnings.push(format!("{name} was not drawn: {e}"));
+                continue;
+            }
+        }
+        for &format in formats.iter().filter(|&&f| f != FigureFormat::Svg) {
+            let file = format.path_of(&path);
+            let converted = std::fs::read_to_string(&path)
+                .map_err(|e| e.to_string())
+                .and_then(|svg| format.convert(&svg))
+                .map_err(|reason| ExperimentError::Figure { path: file.clone(), reason })
+                .and_then(|bytes| {
+                    write_atomic(&file, |f| {
+                        f.write_all(&bytes).map_err(|source| ExperimentError::Io { path: file.clone(), source })
+                    })
+                });
+            match converted {
+                Ok(()) => report.drawn.converted.push(file),
+                Err(e) => report.drawn.warnings.push(format!("{name} was not converted to {format}: {e}")),
+            }
+        }
+    }
+    if !report.points.is_empty() {
+        match crate::html::write_sweep_report(dir, &report) {
+            Ok(page) => report.page = Some(page),
+            Err(e) => report.drawn.warnings.push(format!("{} was not written: {e}", crate::html::REPORT_HTML)),
         }
     }
     Ok(report)

@@ -11,9 +11,12 @@ use modewise_dln::{BackendKind, Divergence, StopFlag};
 use modewise_experiments::resources::LONG_RUN_SECONDS;
 use modewise_experiments::sweep::{MANIFEST, Shard};
 use modewise_experiments::{
-    CheckedExperiment, Drawn, Estimate, ExperimentError, ExperimentSpec, Override, PRESETS, Progress, Results,
-    RunOptions, Shadowed, Table, Timings, check_destination, execute, execute_all, preset, preset_toml, verdict_table,
+    CheckedExperiment, Drawn, Estimate, ExperimentError, ExperimentSpec, FigureFormat, Override, PRESETS, Progress,
+    Results, RunOptions, Shadowed, Table, Timings, check_destination, execute, execute_all, preset, preset_toml,
+    verdict_table,
 };
+
+use modewise_experiments::html;
 
 use super::{EXIT_DIVERGED, typed};
 
@@ -43,6 +46,10 @@ pub struct RunArgs {
     /// give the results of an uninterrupted run, bit for bit.
     #[arg(long, conflicts_with = "force")]
     pub resume: bool,
+    /// The figures' formats besides SVG (always written: report.html inlines it): svg, png or
+    /// pdf, comma-separated or repeated (e.g. `--format png,pdf`).
+    #[arg(long = "format", value_name = "FORMAT", value_delimiter = ',', value_parser = typed::<FigureFormat>())]
+    pub format: Vec<FigureFormat>,
 }
 
 /// Arguments of `modewise sweep`.
@@ -93,6 +100,10 @@ pub struct ReportArgs {
     /// A results directory written by `modewise run` (one experiment's, or the demo's with one
     /// per experiment) or by `modewise sweep`.
     pub dir: PathBuf,
+    /// The figures' formats besides SVG (always written: report.html inlines it): svg, png or
+    /// pdf, comma-separated or repeated (e.g. `--format png,pdf`).
+    #[arg(long = "format", value_name = "FORMAT", value_delimiter = ',', value_parser = typed::<FigureFormat>())]
+    pub format: Vec<FigureFormat>,
 }
 
 /// Loads the experiments named by `what` (a spec file or a preset) with the overrides applied,
@@ -216,8 +227,13 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
         estimate.overlay_seconds += e.estimate().overlay_seconds;
     }
     warn_if_long(name, &estimate);
-    let options =
-        RunOptions { out: Some(dir.clone()), force: args.force, resume: args.resume, stop: stop_on_signals()? };
+    let options = RunOptions {
+        out: Some(dir.clone()),
+        force: args.force,
+        resume: args.resume,
+        stop: stop_on_signals()?,
+        formats: args.format.clone(),
+    };
     let reporter = Reporter::new()?;
     let mut on_progress = |p: Progress<'_>| reporter.show(p);
     let outcomes = if several {
@@ -233,6 +249,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
             eprintln!("warning: {}: {warning}", experiment.name());
         }
         eprintln!("{}: results in {}", experiment.name(), outcome.dir.display());
+        if let Some(page) = &outcome.report {
+            eprintln!("{}: report {}", experiment.name(), page.display());
+        }
         divergences.extend(outcome.divergences);
         members += outcome.members;
         timings.add(&outcome.timings);
@@ -499,16 +518,21 @@ pub fn report(args: ReportArgs) -> anyhow::Result<()> {
         return Err(refuse(if dir.exists() { "not a directory".into() } else { "no such directory".into() }).into());
     }
     let stop = stop_on_signals()?;
+    let formats = &args.format;
+    let mut pages = Vec::new();
     let (verdicts, drawn) = if dir.join(MANIFEST).exists() {
-        let report = modewise_experiments::sweep_report::report_sweep(dir, &stop)?;
+        let report = modewise_experiments::sweep_report::report_sweep(dir, &stop, formats)?;
         if report.points.is_empty() {
             return Err(refuse(format!("a sweep's directory ({MANIFEST}) with no complete point yet")).into());
         }
         eprintln!("{} complete points of the sweep", report.points.len());
+        pages.extend(report.page.clone());
         (report.verdicts(), report.drawn)
     } else if holds_results(dir) {
         let results = Results::load(dir)?;
-        (results.verdicts.clone(), results.draw_within(dir, &stop)?)
+        let mut drawn = results.draw_within_as(dir, &stop, formats)?;
+        page(html::write_report(dir, dir, &results), &mut pages, &mut drawn);
+        (results.verdicts.clone(), drawn)
     } else {
         let experiments = experiment_dirs(dir)?;
         if experiments.is_empty() {
@@ -516,23 +540,39 @@ pub fn report(args: ReportArgs) -> anyhow::Result<()> {
             return Err(refuse(format!("it has no {table}, no {MANIFEST} and {none}")).into());
         }
         let (mut verdicts, mut drawn) = (Vec::new(), Drawn::default());
+        let mut index = Vec::new();
         for experiment in experiments {
             let results = Results::load(&experiment)?;
             verdicts.extend(results.verdicts.iter().cloned());
-            let d = results.draw_within(&experiment, &stop)?;
+            let mut d = results.draw_within_as(&experiment, &stop, formats)?;
+            page(html::write_report(&experiment, &experiment, &results), &mut pages, &mut d);
             drawn.written.extend(d.written);
+            drawn.converted.extend(d.converted);
             drawn.warnings.extend(d.warnings);
+            index.push((experiment, results.verdicts));
         }
+        page(html::write_index(dir, dir, &index), &mut pages, &mut drawn);
         (verdicts, drawn)
     };
     print!("{}", verdict_table(&verdicts));
-    for f in drawn.written {
+    for f in drawn.written.iter().chain(&drawn.converted) {
         eprintln!("figure {}", f.display());
+    }
+    for p in &pages {
+        eprintln!("report {}", p.display());
     }
     for warning in drawn.warnings {
         eprintln!("warning: {warning}");
     }
     Ok(())
+}
+
+/// Keeps the path of a page written, or a warning where it could not be.
+fn page(written: Result<PathBuf, ExperimentError>, pages: &mut Vec<PathBuf>, drawn: &mut Drawn) {
+    match written {
+        Ok(p) => pages.push(p),
+        Err(e) => drawn.warnings.push(format!("{} was not written: {e}", html::REPORT_HTML)),
+    }
 }
 
 /// Whether `dir` holds the tables of one experiment (`dose_response` is optional: results

@@ -263,3 +263,73 @@ pub fn assert_same_results(a: &Path, b: &Path) {
     }
     assert!(parquet > 0, "no Parquet file in {}", a.display());
 }
+
+/// The headless Chromium of the system (`chromium`, or `chromium-browser`), or `None` where it
+/// is missing: then the caller's test says so and skips, unless MODEWISE_REQUIRE_CHROMIUM=1
+/// (CI installs it), where a missing browser fails the test.
+pub fn chromium() -> Option<PathBuf> {
+    let found = ["chromium", "chromium-browser"].iter().find_map(|name| {
+        let ok = Command::new(name).arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status();
+        ok.is_ok_and(|s| s.success()).then(|| PathBuf::from(name))
+    });
+    if found.is_none() {
+        assert!(
+            std::env::var("MODEWISE_REQUIRE_CHROMIUM").as_deref() != Ok("1"),
+            "MODEWISE_REQUIRE_CHROMIUM=1 but no chromium is installed (apt-get install chromium)"
+        );
+        eprintln!("skipped: no chromium on this machine (set MODEWISE_REQUIRE_CHROMIUM=1 to require it)");
+    }
+    found
+}
+
+/// Loads the page `page` in headless Chromium (no network, a fresh profile) with `action`
+/// (`--dump-dom`, or `--screenshot=PATH`); returns what it printed on stdout (the DOM after
+/// loading, for `--dump-dom`) and the console messages it logged (JavaScript errors, failed
+/// loads), which a page that loads cleanly has none of.
+pub fn chromium_load(browser: &Path, page: &Path, action: &str) -> (String, Vec<String>) {
+    let profile = tempfile::tempdir().unwrap();
+    let mut c = Command::new(browser);
+    c.args([
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--hide-scrollbars",
+        "--window-size=1400,2000",
+        "--enable-logging=stderr",
+        "--v=0",
+    ]);
+    c.arg(format!("--user-data-dir={}", profile.path().display()));
+    c.arg(action);
+    c.arg(format!("file://{}", page.canonicalize().unwrap().display()));
+    let o = output_within(&mut c);
+    let stderr = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(o.status.success(), "chromium failed on {}: {stderr}", page.display());
+    let console = stderr.lines().filter(|l| l.contains(":CONSOLE")).map(str::to_string).collect();
+    (String::from_utf8_lossy(&o.stdout).into_owned(), console)
+}
+
+/// Checks `report.html` of `dir` in headless Chromium: it loads without console errors, and
+/// every figure file in `figures` (paths relative to `dir`) is in the DOM as an `<svg>` element
+/// inside the `<figure>` that names it; returns the DOM. `None` where Chromium is missing (see
+/// [`chromium`]).
+pub fn check_report_in_browser(dir: &Path, figures: &[String]) -> Option<String> {
+    let browser = chromium()?;
+    let page = dir.join("report.html");
+    assert!(page.is_file(), "{} missing", page.display());
+    let (dom, console) = chromium_load(&browser, &page, "--dump-dom");
+    assert!(console.is_empty(), "the page logged: {console:?}");
+    assert!(dom.contains("</html>"), "a whole document: {}", &dom[..dom.len().min(300)]);
+    for figure in figures {
+        let at = dom.find(&format!("data-file=\"{figure}\"")).unwrap_or_else(|| panic!("{figure} not in the DOM"));
+        let rest = &dom[at..];
+        let end = rest.find("</figure>").expect("the figure ends");
+        assert!(rest[..end].contains("<svg"), "{figure} is in the DOM as an <svg>");
+    }
+    assert!(dom.matches("<svg").count() >= figures.len(), "one <svg> per figure at least");
+    Some(dom)
+}
