@@ -14,9 +14,11 @@ use nalgebra::DMatrix;
 
 use crate::data::{Batch, BatchSampler, Generator};
 use crate::device::DeviceBatches;
+use crate::device_probe::{DeviceProbe, ProbeConstants, device_probes};
 use crate::error::Result;
 use crate::fused::{FusedNet, HostBatch, Real};
 use crate::model::{host_to_tensors, push_row_major, tensors_to_host};
+use crate::probe::ProbeContext;
 use crate::train::{GradientPath, Precision, TrainSpec};
 use crate::{BackendKind, DataSource, DlnError};
 
@@ -70,6 +72,20 @@ impl Engine {
             Self::Tensor(t) => t.finite(),
             Self::Fused(f) => Ok(f.net.finite()),
             Self::Fused64(f) => Ok(f.net.finite()),
+        }
+    }
+
+    /// The active members' probes from reductions computed on the device, reading back only
+    /// the small results (`crate::device_probe`): `Some` on the GPU backends' tensor paths,
+    /// `None` where the probes run on host copies of the weights (CPU backends, whose numbers
+    /// stay those of [`crate::probe::probe`]).
+    pub(crate) fn device_probes(&self, ctx: &ProbeContext) -> Option<Result<Vec<DeviceProbe>>> {
+        match self {
+            Self::Tensor(t) => {
+                let constants = t.probe_constants.as_ref()?;
+                Some(device_probes(&t.weights, constants, t.spec.teacher(), ctx))
+            }
+            Self::Fused(_) | Self::Fused64(_) => None,
         }
     }
 
@@ -210,6 +226,8 @@ pub(crate) struct TensorEngine {
     /// sampler draws them and they are uploaded.
     on_device: Option<DeviceBatches>,
     constants: DeviceConstants,
+    /// The teacher's constants of the probes' device reductions (GPU backends only).
+    probe_constants: Option<ProbeConstants>,
     spec: TrainSpec,
 }
 
@@ -225,7 +243,18 @@ impl TensorEngine {
             && crate::device::addressable(members.len(), rows, p.batch))
         .then(|| DeviceBatches::new(&p.seeds, p.streams.data, p.data.sigma, &device))
         .flatten();
-        Ok(Self { backend: p.backend, path, weights, sampler, on_device, constants, spec: spec.clone(), device })
+        let probe_constants = p.backend.is_gpu().then(|| ProbeConstants::new(spec.teacher(), &device));
+        Ok(Self {
+            backend: p.backend,
+            path,
+            weights,
+            sampler,
+            on_device,
+            constants,
+            probe_constants,
+            spec: spec.clone(),
+            device,
+        })
     }
 
     /// The next batch as tensors `(x, y, scale)` (see [`DeviceConstants::tensors`]): drawn on

@@ -25,6 +25,7 @@
 pub mod backend;
 pub mod data;
 mod device;
+mod device_probe;
 mod engine;
 pub mod error;
 mod fused;
