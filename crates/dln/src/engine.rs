@@ -13,7 +13,7 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 use nalgebra::DMatrix;
 
 use crate::data::{Batch, BatchSampler, Generator};
-use crate::device::DeviceBatches;
+use crate::device::{DeviceBatches, Footprint};
 use crate::device_probe::{DeviceProbe, ProbeConstants, device_probes};
 use crate::error::Result;
 use crate::fused::{FusedNet, HostBatch, Real};
@@ -234,6 +234,7 @@ pub(crate) struct TensorEngine {
 impl TensorEngine {
     fn new(spec: &TrainSpec, members: &[Vec<DMatrix<f64>>], device: Device, path: GradientPath) -> Result<Self> {
         let p = spec.params();
+        check_fits(spec, members.len(), &device, path)?;
         let weights = host_to_tensors(members, &device)?;
         let constants = DeviceConstants::new(spec, members.len(), &device);
         let sampler = BatchSampler::of(spec);
@@ -338,6 +339,45 @@ impl TensorEngine {
         self.weights = mem::take(&mut self.weights).into_iter().map(|w| w.select(0, idx.clone())).collect();
         self.constants = DeviceConstants::new(&self.spec, n, &self.device);
     }
+}
+
+/// Refuses `members` members of `spec` on a cubecl device whose memory their estimated
+/// [`Footprint`] exceeds (the largest tensor past the largest allocation, or the whole past
+/// the stated memory), naming the seeds and how many members would fit.
+pub(crate) fn check_fits(spec: &TrainSpec, members: usize, device: &Device, path: GradientPath) -> Result<()> {
+    if path == GradientPath::Fused {
+        return Ok(());
+    }
+    let Some((max_alloc, max_memory)) = crate::device::memory_limits(device) else {
+        return Ok(());
+    };
+    let p = spec.params();
+    let autodiff = path == GradientPath::Autodiff;
+    let footprint = |e: usize| Footprint::of(&p.dims, p.batch, e, spec.teacher().rank(), autodiff);
+    let need = footprint(members);
+    if need.fits(max_alloc, max_memory) {
+        return Ok(());
+    }
+    let fit = match (1..members).rev().find(|&e| footprint(e).fits(max_alloc, max_memory)) {
+        Some(fit) => format!("at most {fit} members fit; split the seeds over runs"),
+        None => "not one member fits".to_string(),
+    };
+    let gib = |b: u64| b as f64 / f64::from(1u32 << 30);
+    let memory = max_memory.map_or(String::new(), |m| format!(", {:.2} GiB in all", gib(m)));
+    Err(DlnError::invalid(
+        "seeds",
+        format!(
+            "{members} members of dims {:?} at batch {} need about {:.2} GiB on the {} device (largest tensor {:.2} GiB), \
+             more than it allows ({:.2} GiB per tensor{memory}): {fit}",
+            p.dims,
+            p.batch,
+            gib(need.total),
+            p.backend,
+            gib(need.largest),
+            gib(max_alloc),
+        ),
+        members,
+    ))
 }
 
 /// The engine of [`GradientPath::Fused`] in precision `T`: the weights, work spaces and data

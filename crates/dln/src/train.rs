@@ -549,9 +549,12 @@ impl Trainer {
     /// Draws every member's initial weights and data streams and uploads them to the backend.
     pub fn new(spec: &TrainSpec) -> Result<Self> {
         let p = &spec.params;
+        let device = p.backend.device();
+        // Before the initial layers are drawn: an ensemble too large for the device is refused.
+        crate::engine::check_fits(spec, p.seeds.len(), &device, p.gradient)?;
         let members: Vec<Vec<DMatrix<f64>>> =
             (0..p.seeds.len()).map(|m| spec.initial_layers(m)).collect::<Result<_>>()?;
-        Self::start(spec, members, p.backend.device())
+        Self::start(spec, members, device)
     }
 
     /// Starts from given initial layers (`members[e]` for `seeds[e]`) on `device` (a test
