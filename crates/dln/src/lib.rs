@@ -33,6 +33,7 @@ pub mod init;
 mod linalg;
 pub mod model;
 pub mod probe;
+mod step_kernel;
 pub mod teacher;
 pub mod train;
 
