@@ -1,18 +1,10 @@
-//! Counts the kernel launches of SGD steps on wgpu (or cuda) by gradient path: run it twice
-//! with cubecl's profiling log on and subtract, e.g.
+//! Runs a few SGD steps of W3's shape (four layers, all of one width) on wgpu (or cuda) after a
+//! warm-up, to count the kernel launches of a step by gradient path from cubecl's profiling log:
+//! `scripts/launch-count.sh closed-form 512 128` runs it for 2 and 4 steps and halves the
+//! difference (the warm-up's compilation and autotuning drop out).
 //!
-//! ```text
-//! for n in 10 20; do
-//!   CUBECL_DEBUG_LOG=/tmp/launches-$n.log CUBECL_DEBUG_OPTION=profile \
-//!     cargo run --example launch_count -- closed-form 512 128 $n
-//! done
-//! ```
-//!
-//! and count the profiled kernels in each log (`grep -c '^| '` … see `scripts/launch-count.sh`):
-//! the difference over the 10 extra steps is the launches per step, after the warm-up steps'
-//! compilation and autotuning. Arguments: gradient path (closed-form, autodiff), width,
-//! batch, steps, and optionally the backend (wgpu) and the members (1). The network is W3's
-//! shape at that width: `[w/… ]` four layers of `width`, input and output `width`.
+//! Arguments: gradient path (closed-form, autodiff), width, batch, steps, and optionally the
+//! backend (wgpu) and the members (1).
 
 use modewise_dln::{
     BackendKind, DataParams, DataSource, GaussianStd, GradientPath, InitScheme, SpectrumSpec, TeacherParams,
