@@ -389,6 +389,15 @@ mod tests {
         assert!(autodiff.total > w3.total);
     }
 
+    /// wgpu states its largest allocation, at least WebGPU's minimum storage binding (128 MiB).
+    #[test]
+    fn wgpu_states_its_memory_limits() {
+        let (max_alloc, max_memory) = memory_limits(&BackendKind::Wgpu.device()).expect("a cubecl device");
+        eprintln!("wgpu: largest allocation {max_alloc} bytes, memory {max_memory:?}");
+        assert!(max_alloc >= 128 << 20, "{max_alloc}");
+        assert!(max_memory.is_none_or(|m| m >= max_alloc), "{max_memory:?}");
+    }
+
     #[test]
     fn cpu_devices_draw_on_the_host() {
         assert!(DeviceBatches::new(&[1], 0, 0.1, &BackendKind::Flex.device()).is_none());
