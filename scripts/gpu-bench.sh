@@ -89,7 +89,7 @@ torch() {
 echo
 echo "GPU: $(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null || echo unknown)"
 echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), one core (core $CORE) for the CPU column"
-echo "modewise $(git rev-parse --short HEAD) ($BIN); peer: $("$PY" -c 'import torch; print("torch", torch.__version__, "CUDA", torch.version.cuda)')"
+echo "modewise $(git rev-parse --short HEAD) ($BIN); peer: $("$PY" -c 'import torch; print("torch", torch.__version__, "CUDA", torch.version.cuda)' 2>/dev/null || echo "no torch in $PY (the torch columns stay empty)")"
 echo "each figure: modewise bench --seconds $SECONDS_PER (after a warm-up of a fifth), torch_dln.py defaults"
 echo
 echo "| workload | unit | modewise wgpu | modewise cuda | torch CUDA eager | torch CUDA bmm | modewise 1 CPU core (flex) |"
