@@ -13,7 +13,13 @@
 # (tracel-llvm-bundler, into ~/.local/share/tracel); where that fails (offline) the script goes
 # on without the cuda column and says so.
 #
-# Environment: CUDA (1 default; 0: no cuda feature, no cuda column), SECONDS_PER (measuring time
+# Timing: after the build, 15 bench figures of SECONDS_PER (5) s plus a fifth of warm-up and the
+# process start each, 4 W3 gradient-path figures, 3 demo runs (CPU ~10 s; GPU ~10–45 s) and the
+# correctness tests: about 5–10 minutes on an H100. On a machine without network give it a
+# binary built elsewhere (BIN=…, SKIP_CHECKS=1) and a python with torch (PEER_PYTHON=…).
+#
+# Environment: BIN (a prebuilt modewise binary: no build), CUDA (1 default; 0: no cuda feature,
+# no cuda column), SECONDS_PER (measuring time
 # per figure, default 5), CORE (the CPU core of the one-core figures, default 0), PEER_PYTHON
 # (default .venv-gpu/bin/python; when that default is missing the script creates the venv with
 # torch's default (CUDA) build and bench/peers/requirements.txt), SKIP_CHECKS (set: do not run
@@ -36,8 +42,9 @@ if [ "$CUDA" = 1 ]; then
   backends=(wgpu cuda)
 fi
 
-echo "building modewise (release${features[*]:+, ${features[*]}})"
-if ! cargo build --release --quiet "${features[@]}"; then
+if [ -n "${BIN:-}" ]; then
+  echo "using $BIN (no build); its cuda backend, if any, is measured when CUDA=1"
+elif echo "building modewise (release${features[*]:+, ${features[*]}})" && ! cargo build --release --quiet "${features[@]}"; then
   [ "$CUDA" = 1 ] || exit 1
   # The cuda feature's first build downloads a prebuilt LLVM (tracel-llvm-bundler); offline,
   # or without it, go on with wgpu alone and say so.
@@ -47,11 +54,11 @@ if ! cargo build --release --quiet "${features[@]}"; then
   backends=(wgpu)
   cargo build --release --quiet
 fi
-BIN=target/release/modewise
+BIN=${BIN:-target/release/modewise}
 
 if [ -z "${SKIP_CHECKS:-}" ]; then
-  echo "checking the device path (batch kernel bit for bit, training against the CPU)"
-  cargo test --release --quiet "${features[@]}" --workspace --lib -- device:: 2>&1 | grep -E '^test result|FAILED|panicked' || true
+  echo "checking the device path (batch kernel bit for bit, device probes and the fused update against the host, training against the CPU)"
+  cargo test --release --quiet "${features[@]}" --workspace --lib -- device step_kernel 2>&1 | grep -E '^test result|FAILED|panicked' || true
   cargo test --release --quiet "${features[@]}" --workspace --test backends 2>&1 | grep -E '^test result|FAILED|panicked' || true
 fi
 
@@ -82,7 +89,7 @@ torch() {
 echo
 echo "GPU: $(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null || echo unknown)"
 echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), one core (core $CORE) for the CPU column"
-echo "modewise $(git rev-parse --short HEAD) ($BIN); peer: $("$PY" -c 'import torch; print("torch", torch.__version__, "CUDA", torch.version.cuda)')"
+echo "modewise $(git rev-parse --short HEAD) ($BIN); peer: $("$PY" -c 'import torch; print("torch", torch.__version__, "CUDA", torch.version.cuda)' 2>/dev/null || echo "no torch in $PY (the torch columns stay empty)")"
 echo "each figure: modewise bench --seconds $SECONDS_PER (after a warm-up of a fifth), torch_dln.py defaults"
 echo
 echo "| workload | unit | modewise wgpu | modewise cuda | torch CUDA eager | torch CUDA bmm | modewise 1 CPU core (flex) |"

@@ -101,6 +101,23 @@ fn bench_refuses_unknown_workloads_and_backends() {
     }
 }
 
+/// An ensemble too large for the GPU is refused before anything is drawn, naming the flag,
+/// the estimate and how many members fit (on lavapipe: 128 W3 members, 128 MiB per tensor).
+#[test]
+fn bench_refuses_an_ensemble_too_large_for_the_gpu() {
+    let o = modewise(&["bench", "--workload", "w3", "--members", "100000", "--backend", "wgpu", "--json"]);
+    assert_eq!(o.status.code(), Some(2));
+    // Mesa's software Vulkan may say something of its own on stderr first.
+    let err = stderr(&o);
+    let line = err.lines().find(|l| l.starts_with("error: --members")).unwrap_or_default();
+    let expected = "error: --members: 100000 members of dims [512, 512, 512, 512, 512] at batch 128 need about";
+    assert!(
+        line.starts_with(expected) && line.ends_with("members fit; split the seeds over runs (got 100000)"),
+        "{err}"
+    );
+    assert!(o.stdout.is_empty());
+}
+
 #[test]
 fn a_run_reports_where_its_time_went() {
     let tmp = tempfile::tempdir().unwrap();

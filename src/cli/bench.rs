@@ -120,7 +120,14 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             ("cpu", r, "path-steps/s")
         }
         Some(params) => {
-            let mut trainer = Trainer::new(&params.check()?)?;
+            // The workload's seeds are `--members` here: an ensemble too large for the device
+            // names the flag.
+            let mut trainer = Trainer::new(&params.check()?).map_err(|err| match err.invalid_parameter() {
+                Some(p) if p.field == "seeds" => {
+                    anyhow::Error::from(InvalidParameter { field: "--members".into(), ..p.clone() })
+                }
+                _ => err.into(),
+            })?;
             // Steps are queued on the device; a sync every 16 steps bounds the queue and makes
             // the clock honest on asynchronous backends.
             let chunk = 16;

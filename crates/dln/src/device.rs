@@ -204,14 +204,17 @@ impl DeviceBatches {
             Tensor::<3>::empty([1, 1, 1], device)
         });
         let units = e * (nx.div_ceil(4) + nz.div_ceil(4));
-        let cubes = u32::try_from(units.div_ceil(CUBE_UNITS as usize)).expect("checked sizes");
+        // Spread over two or three dimensions past the device's cubes per dimension (65 535 on
+        // most): W3 × 4096 takes a million cubes. The kernel's `ABSOLUTE_POS` is the linear
+        // unit index either way, and units past the last member write nothing.
+        let cubes = cubecl::calculate_cube_count_elemwise(&self.client, units, CubeDim::new_1d(CUBE_UNITS));
         let draw = self.next;
         // SAFETY: the buffers hold `2E`, `E·nx` and `max(E·nz, 1)` elements; the kernel reads
         // and writes only below those.
         unsafe {
             philox_batches::launch(
                 &self.client,
-                CubeCount::Static(cubes, 1, 1),
+                cubes,
                 CubeDim::new_1d(CUBE_UNITS),
                 BufferArg::from_raw_parts(self.on_device.clone(), self.keys.len()),
                 BufferArg::from_raw_parts(x.handle.clone(), e * nx),
@@ -244,6 +247,58 @@ impl DeviceBatches {
         if !self.keys.is_empty() {
             self.on_device = upload(&self.client, &self.keys);
         }
+    }
+}
+
+/// The memory limits of a cubecl device: the largest single allocation in bytes and, where
+/// the runtime states it, the whole memory a workload may use; `None` on the CPU backends.
+pub(crate) fn memory_limits(device: &Device) -> Option<(u64, Option<u64>)> {
+    let probe = Tensor::<1>::zeros([1], device).try_into_primitive::<Cube>().ok()?;
+    let memory = &probe.client.properties().memory;
+    Some((memory.max_page_size, memory.max_memory()))
+}
+
+/// The device memory a run on the tensor paths needs, estimated from its sizes (bytes, f32).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Footprint {
+    /// The largest single tensor: a layer, an activation, the repeated teacher or a probe's
+    /// `W_l W_lᵀ`.
+    pub(crate) largest: u64,
+    /// Everything alive at once, roughly: the weights three times (old, new, gradient; four
+    /// times with autodiff's tape), the activations and errors of a step three times, the
+    /// repeated teacher, and the probes' products and Gram stacks.
+    pub(crate) total: u64,
+}
+
+impl Footprint {
+    /// The footprint of `members` networks of widths `dims` at batch `batch` with `rank`
+    /// teacher modes (`autodiff`: on the autodiff path).
+    pub(crate) fn of(dims: &[usize], batch: usize, members: usize, rank: usize, autodiff: bool) -> Self {
+        let depth = dims.len() - 1;
+        let (d_in, d_out) = (dims[0], dims[depth]);
+        let params: usize = dims.windows(2).map(|w| w[0] * w[1]).sum();
+        let acts: usize = dims.iter().map(|d| d * batch).sum();
+        let widest = dims.iter().copied().max().unwrap_or(0);
+        let copies = if autodiff { 4 } else { 3 };
+        let per_member = copies * (params + acts)
+            + d_out * d_in
+            + 3 * widest * widest
+            + dims.iter().map(|d| d * (d_in + d_out)).sum::<usize>()
+            + 3 * depth * (d_in + d_out) * rank;
+        let largest = dims
+            .windows(2)
+            .map(|w| w[0] * w[1])
+            .chain([widest * widest, widest * batch, d_in * d_out])
+            .max()
+            .unwrap_or(0);
+        let bytes = |n: usize| (n as u64).saturating_mul(members as u64).saturating_mul(4);
+        Self { largest: bytes(largest), total: bytes(per_member) }
+    }
+
+    /// Whether the run fits a device whose largest allocation is `max_alloc` bytes and whose
+    /// memory (where known) is `max_memory` bytes.
+    pub(crate) fn fits(&self, max_alloc: u64, max_memory: Option<u64>) -> bool {
+        self.largest <= max_alloc && max_memory.is_none_or(|m| self.total <= m)
     }
 }
 
@@ -330,9 +385,33 @@ mod tests {
         assert_eq!(x[0][(1, 0)] as f32, g.normal(0, 0, 2));
     }
 
+    /// The footprint counts what it says, and it grows with the members.
+    #[test]
+    fn footprints_count_the_largest_tensor_and_the_total() {
+        let f = Footprint::of(&[10, 100, 100, 100, 10], 1, 4096, 5, false);
+        assert_eq!(f.largest, 4096 * 100 * 100 * 4);
+        // W1 × 4096 needs under 2 GiB (its probes' W_l W_lᵀ the most): far below a GPU's.
+        assert!(f.total > 3 * 4096 * 22_000 * 4 && f.total < 2 << 30, "{f:?}");
+        let w3 = Footprint::of(&[512; 5], 128, 4096, 5, false);
+        assert_eq!(w3.largest, 4096 * 512 * 512 * 4);
+        assert!(!w3.fits(2 << 30, None) && w3.fits(8 << 30, None) && !w3.fits(8 << 30, Some(8 << 30)));
+        let autodiff = Footprint::of(&[512; 5], 128, 4096, 5, true);
+        assert!(autodiff.total > w3.total);
+    }
+
+    /// wgpu states its largest allocation, at least WebGPU's minimum storage binding (128 MiB).
+    #[test]
+    fn wgpu_states_its_memory_limits() {
+        let (max_alloc, max_memory) = memory_limits(&BackendKind::Wgpu.device()).expect("a cubecl device");
+        eprintln!("wgpu: largest allocation {max_alloc} bytes, memory {max_memory:?}");
+        assert!(max_alloc >= 128 << 20, "{max_alloc}");
+        assert!(max_memory.is_none_or(|m| m >= max_alloc), "{max_memory:?}");
+    }
+
     #[test]
     fn cpu_devices_draw_on_the_host() {
         assert!(DeviceBatches::new(&[1], 0, 0.1, &BackendKind::Flex.device()).is_none());
+        assert!(memory_limits(&BackendKind::Flex.device()).is_none());
         assert!(addressable(4096, 200, 32));
         assert!(!addressable(1 << 20, 1 << 10, 1 << 10));
     }

@@ -5,7 +5,8 @@
 //! Backends are picked at run time through burn 0.22's dispatch [`burn::tensor::Device`], so one
 //! code path serves every backend and an experiment switches hardware without being recompiled.
 //! Training runs in f32 on every backend, or in f64 on the fused CPU path
-//! ([`Precision`]); probes run in f64 on the host.
+//! ([`Precision`]); probes run in f64 on the host (on the GPU backends from reductions computed
+//! on the device, so that only a few values per member are read back).
 //!
 //! ```no_run
 //! use modewise_dln::{TrainParams, Trainer};
@@ -26,6 +27,7 @@ pub mod backend;
 pub mod checkpoint;
 pub mod data;
 mod device;
+mod device_probe;
 mod engine;
 pub mod error;
 mod fused;
@@ -33,6 +35,7 @@ pub mod init;
 mod linalg;
 pub mod model;
 pub mod probe;
+mod step_kernel;
 pub mod teacher;
 pub mod train;
 

@@ -1,6 +1,8 @@
 //! Probes (f64, on the host): mode strengths and matrix, alignment, balance, population loss,
 //! mode drift and mode diffusion, and the model-free estimate from cloned one-step increments
-//! (`docs/theory.md` §6).
+//! (`docs/theory.md` §6). On the GPU backends the trainer computes the same probes from
+//! reductions on the device (the mode matrix, norms, `W Wᵀ`, `W V`, Gram sums), finished in f64
+//! on the host with the formulas of [`probe()`].
 
 use nalgebra::DMatrix;
 use serde::{Deserialize, Serialize};

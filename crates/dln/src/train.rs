@@ -575,9 +575,12 @@ impl Trainer {
     /// Draws every member's initial weights and data streams and uploads them to the backend.
     pub fn new(spec: &TrainSpec) -> Result<Self> {
         let p = &spec.params;
+        let device = p.backend.device();
+        // Before the initial layers are drawn: an ensemble too large for the device is refused.
+        crate::engine::check_fits(spec, p.seeds.len(), &device, p.gradient)?;
         let members: Vec<Vec<DMatrix<f64>>> =
             (0..p.seeds.len()).map(|m| spec.initial_layers(m)).collect::<Result<_>>()?;
-        Self::start(spec, members, p.backend.device())
+        Self::start(spec, members, device)
     }
 
     /// Starts from given initial layers (`members[e]` for `seeds[e]`) on `device` (a test
@@ -846,10 +849,25 @@ impl Trainer {
         observer: &mut impl FnMut(&ProbeRecord) -> std::result::Result<(), E>,
     ) -> std::result::Result<(), E> {
         let started = std::time::Instant::now();
-        let layers = self.host_layers()?;
-        let finite: Vec<bool> = layers.iter().map(|m| m.iter().all(|w| w.iter().all(|v| v.is_finite()))).collect();
         let p = &self.spec.params;
         let ctx = ProbeContext { sigma: p.data.sigma, lr: p.lr, batch: p.batch, n_probe: p.n_probe };
+        // On the GPU the reductions run on the device and only they are read back; the
+        // sampled diffusion and the clones need the weights on the host.
+        if let Some(probes) = (p.n_probe < 2 && p.n_clones < 2).then(|| self.engine.device_probes(&ctx)).flatten() {
+            let probes = probes?;
+            let healthy: Vec<bool> = probes.iter().map(Option::is_some).collect();
+            for (&m, probe) in self.active.iter().zip(probes) {
+                if let Some(probe) = probe {
+                    let step = self.step;
+                    observer(&ProbeRecord { member: m, seed: p.seeds[m], step, t: p.lr * step as f64, probe })?;
+                }
+            }
+            self.probe_seconds += started.elapsed().as_secs_f64();
+            self.drop_members(&healthy);
+            return Ok(());
+        }
+        let layers = self.host_layers()?;
+        let finite: Vec<bool> = layers.iter().map(|m| m.iter().all(|w| w.iter().all(|v| v.is_finite()))).collect();
         let mut healthy = finite;
         for (slot, &m) in self.active.iter().enumerate() {
             if !healthy[slot] {

@@ -104,3 +104,75 @@ fn wgpu_drops_diverging_members_and_the_others_train_on() {
     }
     assert!(report.final_layers[1].is_none() && report.final_layers[3].is_none());
 }
+
+/// A large ensemble on the GPU: 4096 members at tiny width (data drawn on the device, probes
+/// reduced on the device), eight of them forced to diverge (initial weights ×50), spread over
+/// the ensemble. Exactly those eight are dropped; every survivor is probed at every probe step
+/// and ends finite, and three survivors end where they end trained alone from the same weights
+/// and seeds.
+#[test]
+fn wgpu_trains_4096_members_and_drops_the_diverging_ones() {
+    let n = 4096;
+    let mut p = small_run(BackendKind::Wgpu, (0..n as u64).collect(), 30, GradientPath::ClosedForm);
+    p.dims = vec![3, 4, 3];
+    p.batch = 2;
+    p.check_every = 10;
+    p.probes.per_decade = 0.5;
+    let spec = p.check().unwrap();
+    let layers: Vec<Vec<nalgebra::DMatrix<f64>>> = (0..n).map(|m| spec.initial_layers(m).unwrap()).collect();
+    let forced_members = [0, 7, 1000, 2047, 2048, 3001, 4094, 4095];
+    let mut forced = layers.clone();
+    for &m in &forced_members {
+        for w in &mut forced[m] {
+            *w *= 50.0;
+        }
+    }
+    let device = BackendKind::Wgpu.device();
+    let mut trainer = Trainer::with_initial_layers(&spec, forced, device.clone()).unwrap();
+    let mut probed = vec![0usize; n];
+    let report = trainer
+        .run(|r: &ProbeRecord| -> Result<()> {
+            assert!(r.probe.is_finite());
+            probed[r.member] += 1;
+            Ok(())
+        })
+        .unwrap();
+    let mut dropped: Vec<usize> = report.divergences.iter().map(|d| d.member).collect();
+    dropped.sort_unstable();
+    assert_eq!(dropped, forced_members, "{:?}", &report.divergences[..report.divergences.len().min(20)]);
+    assert_eq!(report.steps_run, 30);
+    let probe_steps = spec.probe_steps().len();
+    for (m, (&probes, last)) in probed.iter().zip(&report.final_layers).enumerate() {
+        if forced_members.contains(&m) {
+            assert!(last.is_none(), "member {m}");
+        } else {
+            assert_eq!(probes, probe_steps, "member {m}");
+        }
+    }
+    let alone_members = [1, 2048 + 1, 4093];
+    let survivors =
+        TrainParams { seeds: alone_members.iter().map(|&m| m as u64).collect(), ..p.clone() }.check().unwrap();
+    let alone = alone_members.map(|m| layers[m].clone()).to_vec();
+    let (_, expected) = Trainer::with_initial_layers(&survivors, alone, device).unwrap().run_collect().unwrap();
+    for (slot, &m) in alone_members.iter().enumerate() {
+        let got = report.final_layers[m].as_ref().expect("a survivor");
+        let want = expected.final_layers[slot].as_ref().unwrap();
+        let d = max_rel_diff(std::slice::from_ref(got), std::slice::from_ref(want));
+        assert!(d < 1e-5, "member {m}: relative difference {d}");
+    }
+}
+
+/// An ensemble whose tensors cannot fit the device is refused before anything is allocated,
+/// naming the seeds, the estimate and how many members would fit.
+#[test]
+fn wgpu_refuses_an_ensemble_that_does_not_fit() {
+    let mut p = small_run(BackendKind::Wgpu, (0..4096).collect(), 1, GradientPath::ClosedForm);
+    p.dims = vec![4, 65_536, 4];
+    // Trainer::new checks before it draws the initial layers; the probes' W_2ᵀ W_2 alone would
+    // take 16 GiB per member.
+    let err = Trainer::new(&p.check().unwrap()).err().expect("refused");
+    let msg = err.to_string();
+    assert_eq!(err.field(), Some("seeds"), "{msg}");
+    assert!(msg.contains("4096 members of dims [4, 65536, 4] at batch 4 need about"), "{msg}");
+    assert!(msg.contains("not one member fits"), "{msg}");
+}
