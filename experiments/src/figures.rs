@@ -51,6 +51,9 @@ pub enum SeriesStyle {
     Dashed,
     /// One filled circle per point.
     Points,
+    /// A filled translucent region: the points are the vertices of a closed polygon (e.g. an
+    /// upper edge left to right, then a lower edge right to left), drawn under what comes later.
+    Band,
 }
 
 /// One named series of (x, y) points; points that cannot be placed on the axes are skipped:
@@ -324,6 +327,15 @@ fn within(v: f64, range: &Range<f64>) -> bool {
     range.start <= v && v <= range.end
 }
 
+/// `v` with rounding residue of zero removed: a value within a few ε of 0, relative to the ends
+/// of a `range` that contains 0, is 0 (tick positions computed in floating point land on
+/// `-1.11e-16` where they mean 0). Values of a range without 0 (every log axis) are kept.
+pub(crate) fn snap_to_zero(v: f64, range: &Range<f64>) -> f64 {
+    let magnitude = range.start.abs().max(range.end.abs());
+    let contains_zero = range.start <= 0.0 && 0.0 <= range.end;
+    if contains_zero && v.abs() <= 16.0 * f64::EPSILON * magnitude { 0.0 } else { v }
+}
+
 /// A compact tick label: plain decimals for moderate magnitudes, scientific notation otherwise.
 fn format_tick(v: &f64) -> String {
     let v = *v;
@@ -512,12 +524,13 @@ where
         .y_label_area_size(64)
         .build_cartesian_2d(x, y)
         .map_err(reason)?;
+    let (x_range, y_range) = (chart.x_range(), chart.y_range());
     chart
         .configure_mesh()
         .x_desc(panel.x_label)
         .y_desc(panel.y_label)
-        .x_label_formatter(&format_tick)
-        .y_label_formatter(&format_tick)
+        .x_label_formatter(&|v| format_tick(&snap_to_zero(*v, &x_range)))
+        .y_label_formatter(&|v| format_tick(&snap_to_zero(*v, &y_range)))
         .axis_desc_style((FONT, 14))
         .label_style((FONT, 12))
         .light_line_style(RGBColor(0, 0, 0).mix(0.05))
@@ -575,6 +588,15 @@ where
                 return Ok(());
             }
             anno.legend(move |(x, y)| Circle::new((x + 10, y), 3, c.filled()))
+        }
+        SeriesStyle::Band => {
+            let fill = c.mix(0.2).filled();
+            let anno =
+                chart.draw_series(std::iter::once(Polygon::new(points.to_vec(), fill))).map_err(reason)?;
+            if series.label.is_empty() {
+                return Ok(());
+            }
+            anno.legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 20, y + 5)], fill))
         }
     };
     annotation.label(series.label.as_str());
@@ -911,6 +933,46 @@ mod tests {
         assert_eq!(format_tick(&0.0020000000000000005), "0.002");
         assert_eq!(format_tick(&1e-5), "1e-5");
         assert_eq!(format_tick(&2.5e6), "2.5e6");
+    }
+
+    #[test]
+    fn ticks_within_a_few_epsilon_of_zero_read_zero() {
+        let linear = -0.15..0.3;
+        assert_eq!(snap_to_zero(-1.1102230246251565e-16, &linear), 0.0);
+        assert_eq!(format_tick(&snap_to_zero(5.551115123125783e-17, &linear)), "0");
+        // Real values are kept: a tick of a tiny axis, and any tick of an axis without 0.
+        assert_eq!(snap_to_zero(-0.05, &linear), -0.05);
+        assert_eq!(snap_to_zero(1e-20, &(-1e-18..1e-18)), 1e-20);
+        assert_eq!(snap_to_zero(1e-20, &(1e-22..1.0)), 1e-20);
+        // Drawn: axes through 0 whose ticks plotters computes with rounding residue (the dose
+        // figures' ±tolerance bands gave `-2.776e-17` and `1.388e-17`) label it `0`.
+        let labels = |svg: &str| -> Vec<String> {
+            svg.split("<text").skip(1).filter_map(|t| Some(t.split_once('>')?.1.split('<').next()?.trim().to_string())).collect()
+        };
+        let mut svg = String::new();
+        for lo in [-0.1, -0.15, -0.3] {
+            for hi in [0.1, 0.15, 0.2, 0.26, 0.27, 0.45, 0.6, 1.1] {
+                let plot = LinePlot {
+                    title: "snap".into(),
+                    x_label: "x".into(),
+                    y_label: "y".into(),
+                    log_x: false,
+                    log_y: false,
+                    series: vec![Series {
+                        label: "band".into(),
+                        points: vec![(0.0, hi), (0.9, hi), (0.9, lo), (0.0, lo)],
+                        style: SeriesStyle::Band,
+                        color: 2,
+                    }],
+                    markers: vec![],
+                };
+                svg = render_svg(&Figure::Lines(plot)).unwrap();
+                let residue: Vec<String> = labels(&svg).into_iter().filter(|l| l.contains("e-1")).collect();
+                assert!(residue.is_empty(), "[{lo}, {hi}]: residue tick labels {residue:?}");
+                assert!(labels(&svg).iter().any(|l| l == "0"), "[{lo}, {hi}]: the zero tick");
+            }
+        }
+        assert!(svg.contains("<polygon"), "the band is a filled polygon");
     }
 
     #[test]

@@ -241,7 +241,7 @@ pub struct Drawn {
 pub type DrawFigure = fn(&Results) -> Option<Figure>;
 
 /// The figures, by file name, in the order they are drawn.
-pub const FIGURES: [(&str, DrawFigure); 10] = [
+pub const FIGURES: [(&str, DrawFigure); 11] = [
     ("modes.svg", modes),
     ("diffusion.svg", diffusion),
     ("stationary.svg", stationary),
@@ -252,6 +252,7 @@ pub const FIGURES: [(&str, DrawFigure); 10] = [
     ("dose_t_learned.svg", |r| crate::dose::figure(&r.dose, "t_learned")),
     ("dose_t_peak.svg", |r| crate::dose::figure(&r.dose, "t_peak")),
     ("dose_variance_over_t.svg", |r| crate::dose::figure(&r.dose, "variance_over_t")),
+    ("dose_ks_to_density.svg", |r| crate::dose::figure(&r.dose, "ks_to_density")),
 ];
 
 /// Redraws every figure of a results directory; returns the paths written.
