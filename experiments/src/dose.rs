@@ -458,17 +458,7 @@ pub fn limits(rows: &[DoseRow]) -> Vec<DoseLimit> {
             doses.sort_by(|a, b| a.0.total_cmp(&b.0));
             let fails_at = doses.iter().find(|d| !d.1).map(|d| d.0);
             let holds_up_to = doses.iter().take_while(|d| d.1).last().map(|d| d.0);
-            DoseLimit {
-                metric,
-                reference,
-                k,
-                depth,
-                scale: scale as f64 / 1000.0,
-                axis,
-                doses,
-                holds_up_to,
-                fails_at,
-            }
+            DoseLimit { metric, reference, k, depth, scale: scale as f64 / 1000.0, axis, doses, holds_up_to, fails_at }
         })
         .collect()
 }
@@ -529,10 +519,8 @@ pub(crate) fn figure(rows: &[DoseRow], metric: &str) -> Option<crate::figures::F
                 style,
                 color,
             };
-            let holds: Vec<(f64, f64, f64)> = points
-                .iter()
-                .map(|r| (l.dose(r), if distance { 0.0 } else { -r.tolerance }, r.tolerance))
-                .collect();
+            let holds: Vec<(f64, f64, f64)> =
+                points.iter().map(|r| (l.dose(r), if distance { 0.0 } else { -r.tolerance }, r.tolerance)).collect();
             let ci: Vec<(f64, f64, f64)> =
                 points.iter().filter_map(|r| Some((l.dose(r), r.ci_low?, r.ci_high?))).collect();
             let mean: Vec<(f64, f64)> = points.iter().map(|r| (l.dose(r), r.estimate)).collect();
@@ -604,7 +592,9 @@ mod tests {
         assert_eq!((imb.holds_up_to, imb.fails_at), (Some(0.0), Some(0.5)));
         let lines = limit_lines(&l);
         assert!(
-            lines.iter().any(|s| s.ends_with("L = 2 · scale 0.163 · misalignment: within ±10% up to 0.300; fails at 0.600")),
+            lines
+                .iter()
+                .any(|s| s.ends_with("L = 2 · scale 0.163 · misalignment: within ±10% up to 0.300; fails at 0.600")),
             "{lines:?}"
         );
     }

@@ -591,8 +591,7 @@ where
         }
         SeriesStyle::Band => {
             let fill = c.mix(0.2).filled();
-            let anno =
-                chart.draw_series(std::iter::once(Polygon::new(points.to_vec(), fill))).map_err(reason)?;
+            let anno = chart.draw_series(std::iter::once(Polygon::new(points.to_vec(), fill))).map_err(reason)?;
             if series.label.is_empty() {
                 return Ok(());
             }
@@ -947,7 +946,10 @@ mod tests {
         // Drawn: axes through 0 whose ticks plotters computes with rounding residue (the dose
         // figures' ±tolerance bands gave `-2.776e-17` and `1.388e-17`) label it `0`.
         let labels = |svg: &str| -> Vec<String> {
-            svg.split("<text").skip(1).filter_map(|t| Some(t.split_once('>')?.1.split('<').next()?.trim().to_string())).collect()
+            svg.split("<text")
+                .skip(1)
+                .filter_map(|t| Some(t.split_once('>')?.1.split('<').next()?.trim().to_string()))
+                .collect()
         };
         let mut svg = String::new();
         for lo in [-0.1, -0.15, -0.3] {
