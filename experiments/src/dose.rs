@@ -16,22 +16,51 @@
 //! - `t_learned`, `t_peak`: the times, against the same member's population-GD reference from the
 //!   same initial weights (`reference = population-gd`), no fitting;
 //! - `variance_over_t`: the late-window `Var m_k / T` (claim 3's per-seed statistic) against the
-//!   exact density's (balanced, or the δ-theory's), times the chain's finite-η factor.
+//!   exact density's (balanced, or the δ-theory's), times the chain's finite-η factor;
+//! - `ks_to_density`: not a relative error but the Kolmogorov–Smirnov distance of the late-window
+//!   samples of every seed, pooled, to the exact density's CDF (balanced, or the δ-theory's), with
+//!   an expanded percentile bootstrap interval over the seeds; its tolerance is
+//!   [`KS_MODEL_TOLERANCE`] plus the KS law's 0.1% critical value `1.95/√n_eff` at the effective
+//!   sample size (claim 3's), so it differs from run to run.
 //!
-//! A row holds when its interval, widened by the metric's stated tolerance, contains 0.
+//! A row holds when its interval, widened by the row's tolerance, contains 0.
 
 use std::collections::BTreeMap;
 
 use modewise_dln::{InitScheme, Probe, ProbeRecord};
-use modewise_theory::{Coordinate, DEFAULT_RHO, Mode, StationaryOptions, UnbalancedMode};
+use modewise_theory::rng::Stream;
+use modewise_theory::{Coordinate, DEFAULT_RHO, Mode, StationaryDensity, StationaryOptions, UnbalancedMode};
 
-use crate::stats::{Interval, mean, t_interval};
+use crate::stats::{Interval, bootstrap, mean, t_interval};
 use crate::table::{Access, ColumnDef, Row, Table};
 use crate::verdicts::{self, Series, chain_over_sde};
 
 /// The stated model tolerance of each metric, as a relative error (`docs/theory.md` §9.4).
-pub const TOLERANCES: [(&str, f64); 5] =
-    [("w_at_peak", 0.10), ("d_max", 0.15), ("t_learned", 0.10), ("t_peak", 0.15), ("variance_over_t", 0.15)];
+/// For `ks_to_density`, the model part of an absolute distance: each row adds the sampling part
+/// (see [`KS_MODEL_TOLERANCE`]).
+pub const TOLERANCES: [(&str, f64); 6] = [
+    ("w_at_peak", 0.10),
+    ("d_max", 0.15),
+    ("t_learned", 0.10),
+    ("t_peak", 0.15),
+    ("variance_over_t", 0.15),
+    ("ks_to_density", KS_MODEL_TOLERANCE),
+];
+
+/// The model part of the tolerance of `ks_to_density`: the KS distance a density may be off by
+/// beyond what the finite late window explains (the 0.1% critical value `1.95/√n_eff`, added per
+/// row). The exact density is the SDE's; the chain's finite-η widening (a few percent in the
+/// variance at the presets' `η`) moves the CDF by well under this.
+pub const KS_MODEL_TOLERANCE: f64 = 0.05;
+
+/// Whether `metric` is an absolute distance (`ks_to_density`) rather than a relative error.
+pub fn is_distance(metric: &str) -> bool {
+    metric == "ks_to_density"
+}
+
+/// The first bootstrap stream number of the `ks_to_density` rows (one per reference, after
+/// every verdict's stream of the mode; see [`modewise_theory::rng::Stream::Bootstrap`]).
+const KS_STREAM: u64 = 1000;
 
 /// The tolerance of `metric` (NaN for an unknown one).
 pub fn tolerance(metric: &str) -> f64 {
@@ -50,7 +79,8 @@ pub struct DoseRow {
     pub label: String,
     /// Mode index (0-based).
     pub k: u32,
-    /// What is measured (`w_at_peak`, `d_max`, `t_learned`, `t_peak`, `variance_over_t`).
+    /// What is measured (`w_at_peak`, `d_max`, `t_learned`, `t_peak`, `variance_over_t`,
+    /// `ks_to_density`).
     pub metric: String,
     /// What it is measured against (`balanced`, `delta`, `population-gd`).
     pub reference: String,
@@ -72,15 +102,15 @@ pub struct DoseRow {
     pub balance_stationary: Option<f64>,
     /// The reference value (mean over the seeds' references).
     pub predicted: f64,
-    /// The mean over seeds of the relative error.
+    /// The mean over seeds of the relative error (`ks_to_density`: the pooled KS distance).
     pub estimate: f64,
-    /// Lower end of its 95% t interval.
+    /// Lower end of its 95% t interval (`ks_to_density`: bootstrap interval over seeds).
     pub ci_low: Option<f64>,
     /// Upper end.
     pub ci_high: Option<f64>,
     /// Seeds behind it.
     pub n: u32,
-    /// The metric's stated tolerance.
+    /// The metric's stated tolerance (`ks_to_density`: with this run's sampling part).
     pub tolerance: f64,
     /// Whether `[ci_low − tolerance, ci_high + tolerance]` contains 0.
     pub holds: bool,
@@ -163,8 +193,24 @@ impl Context<'_> {
         }
         let errors: Vec<f64> = pairs.iter().map(|(m, p)| (m - p) / p).collect();
         let ci = if errors.len() >= 2 { t_interval(&errors) } else { Interval::NONE };
-        let tol = tolerance(metric);
-        Some(DoseRow {
+        let predicted = mean(&pairs.iter().map(|p| p.1).collect::<Vec<_>>());
+        Some(self.judged(metric, reference, predicted, mean(&errors), ci, errors.len(), tolerance(metric)))
+    }
+
+    /// The row of `metric` against `reference` from its estimate, interval, number of seeds and
+    /// tolerance: it holds when `[ci.low − tol, ci.high + tol]` contains 0.
+    #[allow(clippy::too_many_arguments)]
+    fn judged(
+        &self,
+        metric: &str,
+        reference: &str,
+        predicted: f64,
+        estimate: f64,
+        ci: Interval,
+        n: usize,
+        tol: f64,
+    ) -> DoseRow {
+        DoseRow {
             run_id: self.run_id.into(),
             label: self.label.into(),
             k: self.k as u32,
@@ -178,15 +224,40 @@ impl Context<'_> {
             balance_at_peak: finite(self.at_peak[1]),
             alignment_stationary: finite(self.stationary[0]),
             balance_stationary: finite(self.stationary[1]),
-            predicted: mean(&pairs.iter().map(|p| p.1).collect::<Vec<_>>()),
-            estimate: mean(&errors),
+            predicted,
+            estimate,
             ci_low: finite(ci.low),
             ci_high: finite(ci.high),
-            n: errors.len() as u32,
+            n: n as u32,
             tolerance: tol,
             holds: ci.low - tol <= 0.0 && 0.0 <= ci.high + tol,
-        })
+        }
     }
+}
+
+/// The `ks_to_density` row of the late-window samples `late` (one list per seed) against a
+/// stationary density `density` of relaxation rate `rate`, over a late window of length `span`:
+/// the KS distance of the pooled samples, its bootstrap interval over seeds (from `rng`), and the
+/// tolerance [`KS_MODEL_TOLERANCE`] `+ 1.95/√n_eff` with claim 3's effective sample size (per
+/// seed, half the span times the rate, at most its number of samples). `None` with fewer than
+/// two samples.
+fn ks_row(
+    ctx: &Context<'_>,
+    reference: &str,
+    density: &StationaryDensity,
+    late: &[Vec<f64>],
+    (span, rate): (f64, f64),
+    rng: &mut impl rand::Rng,
+) -> Option<DoseRow> {
+    let pooled: Vec<f64> = late.iter().flatten().copied().collect();
+    if pooled.len() < 2 {
+        return None;
+    }
+    let ks = |seeds: &[Vec<f64>]| density.ks_to_samples(&seeds.iter().flatten().copied().collect::<Vec<_>>());
+    let ci = bootstrap(late, ks, rng);
+    let n_eff: f64 = late.iter().map(|v| (0.5 * span * rate).clamp(1.0, v.len() as f64)).sum();
+    let tol = KS_MODEL_TOLERANCE + verdicts::KS_CRITICAL / n_eff.sqrt();
+    Some(ctx.judged("ks_to_density", reference, 0.0, ks(late), ci, late.len(), tol))
 }
 
 /// What the dose rows of one run need besides its records.
@@ -199,6 +270,8 @@ pub struct DoseInput<'a> {
     pub init: &'a InitScheme,
     /// Probe times at or after this are the stationary window (half the run).
     pub t_half: f64,
+    /// The seed of the bootstrap streams (the run's first seed).
+    pub seed: u64,
 }
 
 /// The `dose_response` rows of mode `k` (`mode` its checked parameters, `rank` the teacher's) of
@@ -294,19 +367,23 @@ pub fn rows(
                 late.iter().map(|v| mean(&v.iter().map(|m| (m - centre).powi(2) / t).collect::<Vec<_>>())).collect();
             let factor = chain_over_sde(mode);
             let options = StationaryOptions::default();
-            let predictions = [
-                ("balanced", mode.stationary_density(options).ok().map(|dens| dens.variance() * factor / t)),
-                (
-                    "delta",
-                    unbalanced
-                        .and_then(|u| u.stationary_density(options).ok())
-                        .map(|dens| dens.variance() * factor / t),
-                ),
+            let span = sgd.first().and_then(|x| x.t.last()).map_or(0.0, |&end| end - input.t_half);
+            let densities = [
+                ("balanced", mode.stationary_density(options).ok().map(|d| (d, mode.linear_regime().rate))),
+                ("delta", unbalanced.and_then(|u| Some((u.stationary_density(options).ok()?, u.rate())))),
             ];
-            for (name, predicted) in predictions {
-                if let Some(p) = predicted {
+            for (name, density) in &densities {
+                if let Some((dens, _)) = density {
+                    let p = dens.variance() * factor / t;
                     let pairs: Vec<(f64, f64)> = per_seed.iter().map(|&v| (v, p)).collect();
                     out.extend(ctx.row("variance_over_t", name, &pairs));
+                }
+            }
+            // The whole law: KS of the pooled late samples, with a bootstrap over the seeds.
+            for (i, (name, density)) in densities.iter().enumerate() {
+                if let Some((dens, rate)) = density {
+                    let stream = Stream::Bootstrap { mode: k, verdict: KS_STREAM + i as u64 };
+                    out.extend(ks_row(&ctx, name, dens, &late, (span, *rate), &mut stream.rng(input.seed)));
                 }
             }
         }
@@ -314,8 +391,8 @@ pub fn rows(
     out
 }
 
-/// Claim 4 stated quantitatively for one metric, reference, mode and scale along one dose axis:
-/// the largest dose up to which every run holds, and the smallest at which one fails.
+/// Claim 4 stated quantitatively for one metric, reference, mode, depth and scale along one dose
+/// axis: the largest dose up to which every run holds, and the smallest at which one fails.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DoseLimit {
     /// The metric.
@@ -324,6 +401,8 @@ pub struct DoseLimit {
     pub reference: String,
     /// The mode.
     pub k: u32,
+    /// The network depth `L` of the runs.
+    pub depth: u32,
     /// The scale `σ_k(W)/s_k` of the runs (rounded to 3 digits for grouping).
     pub scale: f64,
     /// `misalignment` or `imbalance`.
@@ -336,15 +415,35 @@ pub struct DoseLimit {
     pub fails_at: Option<f64>,
 }
 
-/// The claim-4 limits of a set of dose rows: per metric, reference, mode and scale, along the
-/// misalignment axis (runs without imbalance) and the imbalance axis (runs without
+impl DoseLimit {
+    /// Whether `row` lies on this limit's axis (same metric aside).
+    fn on_axis(&self, row: &DoseRow) -> bool {
+        row.reference == self.reference
+            && row.k == self.k
+            && row.depth == self.depth
+            && ((row.dose_scale * 1000.0).round() / 1000.0 - self.scale).abs() < 1e-9
+            && if self.axis == "misalignment" {
+                row.dose_imbalance.abs() < NO_DOSE
+            } else {
+                row.dose_misalignment < NO_DOSE
+            }
+    }
+
+    /// The dose of `row` along this limit's axis.
+    fn dose(&self, row: &DoseRow) -> f64 {
+        if self.axis == "misalignment" { row.dose_misalignment } else { row.dose_imbalance.abs() }
+    }
+}
+
+/// The claim-4 limits of a set of dose rows: per metric, reference, mode, depth and scale, along
+/// the misalignment axis (runs without imbalance) and the imbalance axis (runs without
 /// misalignment), each with at least two doses.
 pub fn limits(rows: &[DoseRow]) -> Vec<DoseLimit> {
-    type Key = (String, String, u32, i64, &'static str);
+    type Key = (String, String, u32, u32, i64, &'static str);
     let mut groups: BTreeMap<Key, Vec<(f64, bool)>> = BTreeMap::new();
     for r in rows {
         let scale = (r.dose_scale * 1000.0).round() as i64;
-        let key = |axis| (r.metric.clone(), r.reference.clone(), r.k, scale, axis);
+        let key = |axis| (r.metric.clone(), r.reference.clone(), r.k, r.depth, scale, axis);
         if r.dose_imbalance.abs() < NO_DOSE {
             groups.entry(key("misalignment")).or_default().push((r.dose_misalignment, r.holds));
         }
@@ -355,78 +454,92 @@ pub fn limits(rows: &[DoseRow]) -> Vec<DoseLimit> {
     groups
         .into_iter()
         .filter(|(_, v)| v.len() >= 2)
-        .map(|((metric, reference, k, scale, axis), mut doses)| {
+        .map(|((metric, reference, k, depth, scale, axis), mut doses)| {
             doses.sort_by(|a, b| a.0.total_cmp(&b.0));
             let fails_at = doses.iter().find(|d| !d.1).map(|d| d.0);
             let holds_up_to = doses.iter().take_while(|d| d.1).last().map(|d| d.0);
-            DoseLimit { metric, reference, k, scale: scale as f64 / 1000.0, axis, doses, holds_up_to, fails_at }
+            DoseLimit { metric, reference, k, depth, scale: scale as f64 / 1000.0, axis, doses, holds_up_to, fails_at }
         })
         .collect()
 }
 
-/// One printed line per limit: `claim 4 · w_at_peak vs balanced · mode 0 · scale 0.163 ·
+/// The tolerance of `metric` as printed: `±10%` for a relative error, `0.05 + 1.95/√n_eff` for
+/// the KS distance.
+fn tolerance_text(metric: &str) -> String {
+    if is_distance(metric) {
+        format!("{} + {}/√n_eff", tolerance(metric), verdicts::KS_CRITICAL)
+    } else {
+        format!("±{:.0}%", 100.0 * tolerance(metric))
+    }
+}
+
+/// One printed line per limit: `claim 4 · w_at_peak vs balanced · mode 0 · L = 2 · scale 0.163 ·
 /// misalignment: within ±10% up to 0.600; fails at 0.900`.
 pub fn limit_lines(limits: &[DoseLimit]) -> Vec<String> {
     limits
         .iter()
         .map(|l| {
-            let tol = 100.0 * tolerance(&l.metric);
+            let tol = tolerance_text(&l.metric);
             let up_to = l.holds_up_to.map_or("at no dose".to_string(), |d| format!("up to {d:.3}"));
             let fails = l.fails_at.map_or("holds at every dose measured".to_string(), |d| format!("fails at {d:.3}"));
             format!(
-                "claim 4 · {} vs {} · mode {} · scale {:.3} · {}: within ±{tol:.0}% {up_to}; {fails}",
-                l.metric, l.reference, l.k, l.scale, l.axis
+                "claim 4 · {} vs {} · mode {} · L = {} · scale {:.3} · {}: within {tol} {up_to}; {fails}",
+                l.metric, l.reference, l.k, l.depth, l.scale, l.axis
             )
         })
         .collect()
 }
 
-/// The figure of one metric: a panel per reference, mode, scale and axis with at least two
-/// doses, the mean relative error against the dose with its 95% interval (dashed), the band
-/// `±tolerance` within which it holds (dotted), and a marker at the first dose where it fails.
+/// A closed polygon between an upper and a lower edge over the same `xs` (left to right along
+/// the upper edge, back along the lower): the outline a [`SeriesStyle::Band`] fills.
+///
+/// [`SeriesStyle::Band`]: crate::figures::SeriesStyle::Band
+fn band(edges: &[(f64, f64, f64)]) -> Vec<(f64, f64)> {
+    let upper = edges.iter().map(|&(x, _, hi)| (x, hi));
+    let lower = edges.iter().rev().map(|&(x, lo, _)| (x, lo));
+    upper.chain(lower).collect()
+}
+
+/// The figure of one metric: a panel per reference, mode, depth, scale and axis with at least
+/// two doses: the region within which a row holds shaded (`±tolerance` about 0, or `[0,
+/// tolerance]` for the KS distance; the tolerance of each dose's row), the mean error against the
+/// dose with its 95% interval as a band, and a marker at the first dose where it fails.
 pub(crate) fn figure(rows: &[DoseRow], metric: &str) -> Option<crate::figures::Figure> {
     use crate::figures::{Figure, LinePlot, Marker, Series, SeriesStyle};
     let rows: Vec<DoseRow> = rows.iter().filter(|r| r.metric == metric).cloned().collect();
-    let tol = tolerance(metric);
+    let distance = is_distance(metric);
     let panels: Vec<Figure> = limits(&rows)
         .into_iter()
         .map(|l| {
-            let on_axis = |r: &&DoseRow| {
-                r.reference == l.reference
-                    && r.k == l.k
-                    && ((r.dose_scale * 1000.0).round() / 1000.0 - l.scale).abs() < 1e-9
-                    && if l.axis == "misalignment" {
-                        r.dose_imbalance.abs() < NO_DOSE
-                    } else {
-                        r.dose_misalignment < NO_DOSE
-                    }
-            };
-            let mut points: Vec<&DoseRow> = rows.iter().filter(on_axis).collect();
-            let dose =
-                |r: &DoseRow| if l.axis == "misalignment" { r.dose_misalignment } else { r.dose_imbalance.abs() };
-            points.sort_by(|a, b| dose(a).total_cmp(&dose(b)));
-            let xs: Vec<f64> = points.iter().map(|r| dose(r)).collect();
-            let (lo, hi) = (xs.first().copied().unwrap_or(0.0), xs.last().copied().unwrap_or(1.0));
+            let mut points: Vec<&DoseRow> = rows.iter().filter(|r| l.on_axis(r)).collect();
+            points.sort_by(|a, b| l.dose(a).total_cmp(&l.dose(b)));
             let series = |label: &str, pts: Vec<(f64, f64)>, style, color| Series {
                 label: label.into(),
                 points: pts,
                 style,
                 color,
             };
-            let of = |f: fn(&DoseRow) -> Option<f64>| points.iter().filter_map(|r| Some((dose(r), f(r)?))).collect();
+            let holds: Vec<(f64, f64, f64)> =
+                points.iter().map(|r| (l.dose(r), if distance { 0.0 } else { -r.tolerance }, r.tolerance)).collect();
+            let ci: Vec<(f64, f64, f64)> =
+                points.iter().filter_map(|r| Some((l.dose(r), r.ci_low?, r.ci_high?))).collect();
+            let mean: Vec<(f64, f64)> = points.iter().map(|r| (l.dose(r), r.estimate)).collect();
+            let holds_label = if distance {
+                format!("holds: KS ≤ {}", tolerance_text(metric))
+            } else {
+                format!("holds: within {}", tolerance_text(metric))
+            };
             Figure::Lines(LinePlot {
-                title: format!("mode {} vs {} · scale {:.3}", l.k, l.reference, l.scale),
+                title: format!("mode {} vs {} · L = {} · scale {:.3}", l.k, l.reference, l.depth, l.scale),
                 x_label: format!("{} dose", l.axis),
-                y_label: format!("{metric}: relative error"),
+                y_label: if distance { format!("{metric}: KS distance") } else { format!("{metric}: relative error") },
                 log_x: false,
                 log_y: false,
                 series: vec![
-                    series("mean over seeds", of(|r| Some(r.estimate)), SeriesStyle::Points, 0),
-                    series("", of(|r| Some(r.estimate)), SeriesStyle::Line, 0),
-                    series("95% interval", of(|r| r.ci_low), SeriesStyle::Dashed, 0),
-                    series("", of(|r| r.ci_high), SeriesStyle::Dashed, 0),
-                    series(&format!("holds within ±{tol}"), vec![(lo, tol), (hi, tol)], SeriesStyle::Dashed, 2),
-                    series("", vec![(lo, -tol), (hi, -tol)], SeriesStyle::Dashed, 2),
+                    series(&holds_label, band(&holds), SeriesStyle::Band, 2),
+                    series("95% interval", band(&ci), SeriesStyle::Band, 0),
+                    series("mean over seeds", mean.clone(), SeriesStyle::Points, 0),
+                    series("", mean, SeriesStyle::Line, 0),
                 ],
                 markers: l
                     .fails_at
@@ -446,6 +559,7 @@ pub(crate) fn figure(rows: &[DoseRow], metric: &str) -> Option<crate::figures::F
 #[cfg(test)]
 mod tests {
     use super::*;
+    use modewise_theory::ModeParams;
 
     fn row(metric: &str, mis: f64, imb: f64, holds: bool) -> DoseRow {
         DoseRow {
@@ -454,6 +568,8 @@ mod tests {
             dose_misalignment: mis,
             dose_imbalance: imb,
             dose_scale: 0.163,
+            depth: 2,
+            tolerance: tolerance(metric),
             holds,
             ..DoseRow::default()
         }
@@ -476,7 +592,9 @@ mod tests {
         assert_eq!((imb.holds_up_to, imb.fails_at), (Some(0.0), Some(0.5)));
         let lines = limit_lines(&l);
         assert!(
-            lines.iter().any(|s| s.ends_with("misalignment: within ±10% up to 0.300; fails at 0.600")),
+            lines
+                .iter()
+                .any(|s| s.ends_with("L = 2 · scale 0.163 · misalignment: within ±10% up to 0.300; fails at 0.600")),
             "{lines:?}"
         );
     }
@@ -491,14 +609,72 @@ mod tests {
         assert_eq!(panels.len(), 1);
         let crate::figures::Figure::Lines(p) = &panels[0] else { panic!("a line plot") };
         assert_eq!(p.markers.iter().map(|m| m.x).collect::<Vec<_>>(), [0.9]);
-        assert_eq!(p.series[0].points, [(0.0, 0.0), (0.6, 0.0), (0.9, 0.26)]);
-        assert_eq!(p.series[4].points, [(0.0, 0.15), (0.9, 0.15)], "the tolerance band");
+        assert_eq!(p.series[2].points, [(0.0, 0.0), (0.6, 0.0), (0.9, 0.26)]);
+        // The region where a row holds, shaded: ±tolerance of each dose's row.
+        assert_eq!(p.series[0].style, crate::figures::SeriesStyle::Band);
+        assert_eq!(
+            p.series[0].points,
+            [(0.0, 0.15), (0.6, 0.15), (0.9, 0.15), (0.9, -0.15), (0.6, -0.15), (0.0, -0.15)],
+            "the tolerance band"
+        );
+        // The 95% interval as a band over the rows that have one.
+        assert_eq!(p.series[1].points, [(0.9, 0.27), (0.9, 0.25)]);
         assert!(figure(&rows, "w_at_peak").is_none(), "no rows of that metric");
         assert!(
             crate::figures::render_svg(&crate::figures::Figure::Grid { title: "t".into(), columns: 3, panels })
                 .unwrap()
                 .contains("first failure")
         );
+    }
+
+    /// `n` samples from `density` by inverse transform of its CDF at evenly spread levels
+    /// `(i + ½)/n` (a sample whose empirical CDF is as close to the law as `n` points can be:
+    /// KS distance `½n` up to the grid's interpolation).
+    fn quantiles(density: &StationaryDensity, n: usize, offset: usize, stride: usize) -> Vec<f64> {
+        let (w, cdf) = (density.w(), density.cdf());
+        (0..n)
+            .map(|i| {
+                let u = ((offset + i * stride) as f64 + 0.5) / (n * stride) as f64;
+                let j = cdf.partition_point(|&c| c < u).clamp(1, w.len() - 1);
+                let f = (u - cdf[j - 1]) / (cdf[j] - cdf[j - 1]);
+                w[j - 1] + f * (w[j] - w[j - 1])
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_ks_row_is_near_zero_for_the_law_itself_and_fails_for_a_shifted_law() {
+        let mode = ModeParams { depth: 2, s: 1.5, sigma: 0.3, lr: 0.01, batch: 16 }.check().unwrap();
+        let dens = mode.stationary_density(StationaryOptions::default()).unwrap();
+        let ctx = Context {
+            run_id: "r",
+            label: "l",
+            k: 0,
+            depth: 2,
+            doses: [0.0; 3],
+            at_peak: [0.0; 2],
+            stationary: [0.0; 2],
+        };
+        // Four seeds, each with every fourth of 400 evenly spread quantiles: together the law.
+        let exact: Vec<Vec<f64>> = (0..4).map(|m| quantiles(&dens, 100, m, 4)).collect();
+        let rate = mode.linear_regime().rate;
+        let mut rng = Stream::Bootstrap { mode: 0, verdict: KS_STREAM }.rng(7);
+        let row = ks_row(&ctx, "balanced", &dens, &exact, (1e6, rate), &mut rng).unwrap();
+        assert_eq!((row.metric.as_str(), row.n, row.predicted), ("ks_to_density", 4, 0.0));
+        assert!(row.estimate < 0.01, "the pooled quantiles are the law: {row:?}");
+        // n_eff is capped at the samples: 400, so the tolerance is 0.05 + 1.95/20.
+        assert!((row.tolerance - (KS_MODEL_TOLERANCE + 1.95 / 20.0)).abs() < 1e-12, "{row:?}");
+        assert!(row.holds && row.ci_low.unwrap() <= row.estimate + 1e-12, "{row:?}");
+        // The same samples shifted by two standard deviations: far outside the tolerance.
+        let sd = dens.variance().sqrt();
+        let shifted: Vec<Vec<f64>> = exact.iter().map(|v| v.iter().map(|w| w + 2.0 * sd).collect()).collect();
+        let mut rng = Stream::Bootstrap { mode: 0, verdict: KS_STREAM }.rng(7);
+        let far = ks_row(&ctx, "balanced", &dens, &shifted, (1e6, rate), &mut rng).unwrap();
+        assert!(far.estimate > 0.6 && far.ci_low.unwrap() > far.tolerance && !far.holds, "{far:?}");
+        // A short window counts fewer effective samples: a wider tolerance.
+        let mut rng = Stream::Bootstrap { mode: 0, verdict: KS_STREAM }.rng(7);
+        let short = ks_row(&ctx, "balanced", &dens, &exact, (2.0 / rate, rate), &mut rng).unwrap();
+        assert!((short.tolerance - (KS_MODEL_TOLERANCE + 1.95 / 2.0)).abs() < 1e-12, "{short:?}");
     }
 
     #[test]

@@ -69,6 +69,9 @@ pub enum SeriesStyle {
     /// A horizontal reference level at the first point's y, drawn dashed across the whole
     /// panel with its label written on it (e.g. a precision's resolution floor).
     Level,
+    /// A filled translucent region: the points are the vertices of a closed polygon (e.g. an
+    /// upper edge left to right, then a lower edge right to left), drawn under what comes later.
+    Band,
 }
 
 /// One named series of (x, y) points; points that cannot be placed on the axes are skipped:
@@ -352,6 +355,7 @@ fn draw_key(area: &Area<'_>, entries: &[KeyEntry], (columns, width): (u32, u32))
                 area.draw(&DashedPathElement::new(vec![(x, y), (x + 26, y)], 6, 3, line))
             }
             Glyph::Series(SeriesStyle::Points) => area.draw(&Circle::new((x + 13, y), 3, c.filled())),
+            Glyph::Series(SeriesStyle::Band) => area.draw(&Rectangle::new([(x, y - 5), (x + 26, y + 5)], c.mix(0.2).filled())),
             Glyph::Marker => area.draw(&DashedPathElement::new(vec![(x + 13, y - 7), (x + 13, y + 7)], 3, 2, line)),
         };
         drawn.map_err(reason)?;
@@ -668,6 +672,7 @@ where
         .y_label_area_size(64)
         .build_cartesian_2d(x, y)
         .map_err(reason)?;
+    let (x_range, y_range) = (chart.x_range(), chart.y_range());
     chart
         .configure_mesh()
         .x_desc(panel.x_label)
@@ -716,6 +721,9 @@ where
                 let at = xs.start + 0.02 * (xs.end - xs.start);
                 chart.draw_series(std::iter::once(Text::new(series.label.clone(), (at, y), style))).map_err(reason)?;
             }
+        }
+        SeriesStyle::Band => {
+            chart.draw_series(std::iter::once(Polygon::new(points.to_vec(), c.mix(0.2).filled()))).map_err(reason)?;
         }
     }
     Ok(())
@@ -1101,6 +1109,48 @@ mod tests {
         let texts: Vec<String> = texts(&svg).into_iter().map(|(_, t)| t).collect();
         assert!(texts.iter().any(|t| t == "1e-18" || t == "1e-17"), "a tick within a decade of 3.7e-19: {texts:?}");
         assert!(texts.iter().any(|t| t == "1e-16"), "{texts:?}");
+    }
+
+    #[test]
+    fn ticks_within_a_few_epsilon_of_zero_read_zero() {
+        let linear = Ticks::of(&(-0.15..0.3), false);
+        assert_eq!(snap_tick(-1.1102230246251565e-16, 0.45), 0.0);
+        assert_eq!(linear.format(5.551115123125783e-17), "0");
+        // Real values are kept: a tick of a tiny axis.
+        assert_eq!(snap_tick(-0.05, 0.45), -0.05);
+        assert_eq!(snap_tick(1e-20, 2e-18), 1e-20);
+        // Drawn: axes through 0 whose ticks plotters computes with rounding residue (the dose
+        // figures' ±tolerance bands gave `-2.776e-17` and `1.388e-17`) label it `0`.
+        let labels = |svg: &str| -> Vec<String> {
+            svg.split("<text")
+                .skip(1)
+                .filter_map(|t| Some(t.split_once('>')?.1.split('<').next()?.trim().to_string()))
+                .collect()
+        };
+        let mut svg = String::new();
+        for lo in [-0.1, -0.15, -0.3] {
+            for hi in [0.1, 0.15, 0.2, 0.26, 0.27, 0.45, 0.6, 1.1] {
+                let plot = LinePlot {
+                    title: "snap".into(),
+                    x_label: "x".into(),
+                    y_label: "y".into(),
+                    log_x: false,
+                    log_y: false,
+                    series: vec![Series {
+                        label: "band".into(),
+                        points: vec![(0.0, hi), (0.9, hi), (0.9, lo), (0.0, lo)],
+                        style: SeriesStyle::Band,
+                        color: 2,
+                    }],
+                    markers: vec![],
+                };
+                svg = render_svg(&Figure::Lines(plot)).unwrap();
+                let residue: Vec<String> = labels(&svg).into_iter().filter(|l| l.contains("e-1")).collect();
+                assert!(residue.is_empty(), "[{lo}, {hi}]: residue tick labels {residue:?}");
+                assert!(labels(&svg).iter().any(|l| l == "0"), "[{lo}, {hi}]: the zero tick");
+            }
+        }
+        assert!(svg.contains("<polygon"), "the band is a filled polygon");
     }
 
     #[test]

@@ -191,7 +191,7 @@ mod tests {
             (demo[1].name.as_str(), demo[1].train.steps, demo[1].train.seeds.len()),
             ("demo-stationary", 2000, 4)
         );
-        assert_eq!((demo[2].name.as_str(), demo[2].train.steps, demo[2].variants.len()), ("demo-relax", 2000, 10));
+        assert_eq!((demo[2].name.as_str(), demo[2].train.steps, demo[2].variants.len()), ("demo-relax", 2000, 14));
         let sde = demo[3].check().unwrap();
         assert_eq!(sde.name(), "demo-sde-vs-sgd");
         assert_eq!(sde.spec().train.seeds, (0..64).collect::<Vec<u64>>());

@@ -302,6 +302,7 @@ pub const FIGURES: [(&str, DrawFigure); 11] = [
     ("dose_t_learned.svg", |r| crate::dose::figure(&r.dose, "t_learned")),
     ("dose_t_peak.svg", |r| crate::dose::figure(&r.dose, "t_peak")),
     ("dose_variance_over_t.svg", |r| crate::dose::figure(&r.dose, "variance_over_t")),
+    ("dose_ks_to_density.svg", |r| crate::dose::figure(&r.dose, "ks_to_density")),
     ("scaling.svg", |r| crate::scaling::figure(&r.scaling_points, &r.scaling, &r.verdicts)),
 ];
 

@@ -334,6 +334,7 @@ pub fn dose_rows(result: &RunResult, reference: Option<&RunResult>) -> Result<Ve
         label: &result.plan.label,
         init: &p.init,
         t_half: (p.steps / 2) as f64 * p.lr,
+        seed: p.seeds.first().copied().unwrap_or(0),
     };
     let rank = train.teacher().rank();
     // The doses are measured on the initial weights themselves (exact moments, no sampling).

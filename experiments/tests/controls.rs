@@ -280,3 +280,78 @@ set = { "init.dose" = 0.9 }
     assert_eq!(w.axis, "misalignment");
     assert_eq!((w.holds_up_to, w.fails_at), (Some(aligned.dose_misalignment), Some(tilted.dose_misalignment)));
 }
+
+/// Depth as a dose: a misaligned start of depth 3 writes its `dose_response` rows with
+/// `depth = 3` for every metric, its own limits (apart from depth 2's), and a figure panel per
+/// depth; the KS distance to the exact density is there too, with its per-run tolerance.
+#[test]
+fn the_dose_study_records_depth_as_a_covariate_with_its_own_limits_and_panels() {
+    let experiment = ExperimentSpec::from_toml(
+        r#"
+name = "c4-depth"
+analysis = "relax"
+[train]
+dims = [6, 8, 6]
+lr = 0.02
+batch = 16
+steps = 400
+seeds = [1, 2, 3, 4]
+backend = "flex"
+[train.data]
+sigma = 0.3
+[train.probes]
+per_decade = 50.0
+[train.teacher.spectrum]
+kind = "list"
+s = [3.0, 1.5]
+[train.init]
+kind = "misaligned"
+a0 = 0.7
+dose = 0.0
+[overlays]
+gradient_flow = false
+[[variants]]
+label = "L2-dose=0"
+set = { "init.dose" = 0.0 }
+[[variants]]
+label = "L2-dose=0.6"
+set = { "init.dose" = 0.6 }
+[[variants]]
+label = "L3-dose=0"
+set = { "dims" = [6, 8, 8, 6], "init.a0" = 0.788, "init.dose" = 0.0 }
+[[variants]]
+label = "L3-dose=0.6"
+set = { "dims" = [6, 8, 8, 6], "init.a0" = 0.788, "init.dose" = 0.6 }
+"#,
+        &[],
+    )
+    .unwrap()
+    .check()
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let options = RunOptions { out: Some(dir.path().join("out")), ..RunOptions::default() };
+    let outcome = execute(&experiment, &options, &mut |_| {}).unwrap();
+    let rows: Vec<DoseRow> = read_rows(&Table::DoseResponse.path_in(&outcome.dir)).unwrap();
+    for (prefix, depth) in [("L2", 2), ("L3", 3)] {
+        let of: Vec<&DoseRow> = rows.iter().filter(|r| r.label.starts_with(prefix)).collect();
+        assert!(!of.is_empty() && of.iter().all(|r| r.depth == depth), "{prefix}: {of:?}");
+        for metric in ["w_at_peak", "t_learned", "variance_over_t", "ks_to_density"] {
+            assert!(of.iter().any(|r| r.metric == metric), "{prefix}: no {metric} row");
+        }
+    }
+    // The same initial scale at both depths (a₀ = 0.49^(1/3) at L = 3): one limit per depth.
+    let l3 = rows.iter().find(|r| r.depth == 3 && r.k == 1 && r.metric == "w_at_peak").unwrap();
+    assert!((l3.dose_scale - 0.49 / 1.5).abs() < 1e-3, "{l3:?}");
+    let limits = limits(&rows);
+    let depths = |metric: &str| {
+        let mut d: Vec<u32> = limits.iter().filter(|l| l.metric == metric && l.k == 1).map(|l| l.depth).collect();
+        d.dedup();
+        d
+    };
+    assert_eq!(depths("w_at_peak"), [2, 3]);
+    assert_eq!(depths("ks_to_density"), [2, 3]);
+    let ks = rows.iter().find(|r| r.metric == "ks_to_density" && r.depth == 3).unwrap();
+    assert!(ks.estimate > 0.0 && ks.estimate < 1.0 && ks.tolerance > 0.05 && ks.predicted == 0.0, "{ks:?}");
+    let svg = std::fs::read_to_string(outcome.dir.join("dose_w_at_peak.svg")).unwrap();
+    assert!(svg.contains("L = 2") && svg.contains("L = 3"), "a panel per depth");
+}
