@@ -355,7 +355,9 @@ fn draw_key(area: &Area<'_>, entries: &[KeyEntry], (columns, width): (u32, u32))
                 area.draw(&DashedPathElement::new(vec![(x, y), (x + 26, y)], 6, 3, line))
             }
             Glyph::Series(SeriesStyle::Points) => area.draw(&Circle::new((x + 13, y), 3, c.filled())),
-            Glyph::Series(SeriesStyle::Band) => area.draw(&Rectangle::new([(x, y - 5), (x + 26, y + 5)], c.mix(0.2).filled())),
+            Glyph::Series(SeriesStyle::Band) => {
+                area.draw(&Rectangle::new([(x, y - 5), (x + 26, y + 5)], c.mix(0.2).filled()))
+            }
             Glyph::Marker => area.draw(&DashedPathElement::new(vec![(x + 13, y - 7), (x + 13, y + 7)], 3, 2, line)),
         };
         drawn.map_err(reason)?;
@@ -672,7 +674,6 @@ where
         .y_label_area_size(64)
         .build_cartesian_2d(x, y)
         .map_err(reason)?;
-    let (x_range, y_range) = (chart.x_range(), chart.y_range());
     chart
         .configure_mesh()
         .x_desc(panel.x_label)

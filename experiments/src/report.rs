@@ -291,7 +291,7 @@ pub struct Drawn {
 pub type DrawFigure = fn(&Results) -> Option<Figure>;
 
 /// The figures, by file name, in the order they are drawn.
-pub const FIGURES: [(&str, DrawFigure); 11] = [
+pub const FIGURES: [(&str, DrawFigure); 12] = [
     ("modes.svg", modes),
     ("diffusion.svg", diffusion),
     ("stationary.svg", stationary),
