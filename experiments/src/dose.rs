@@ -473,7 +473,7 @@ fn tolerance_text(metric: &str) -> String {
     }
 }
 
-/// One printed line per limit: `claim 4 · w_at_peak vs balanced · mode 0 · L = 2 · scale 0.163 ·
+/// One printed line per limit: `claim 4 · w_at_peak vs balanced · k = 0 · L = 2 · scale 0.163 ·
 /// misalignment: within ±10% up to 0.600; fails at 0.900`.
 pub fn limit_lines(limits: &[DoseLimit]) -> Vec<String> {
     limits
@@ -483,7 +483,7 @@ pub fn limit_lines(limits: &[DoseLimit]) -> Vec<String> {
             let up_to = l.holds_up_to.map_or("at no dose".to_string(), |d| format!("up to {d:.3}"));
             let fails = l.fails_at.map_or("holds at every dose measured".to_string(), |d| format!("fails at {d:.3}"));
             format!(
-                "claim 4 · {} vs {} · mode {} · L = {} · scale {:.3} · {}: within {tol} {up_to}; {fails}",
+                "claim 4 · {} vs {} · k = {} · L = {} · scale {:.3} · {}: within {tol} {up_to}; {fails}",
                 l.metric, l.reference, l.k, l.depth, l.scale, l.axis
             )
         })
@@ -530,7 +530,7 @@ pub(crate) fn figure(rows: &[DoseRow], metric: &str) -> Option<crate::figures::F
                 format!("holds: within {}", tolerance_text(metric))
             };
             Figure::Lines(LinePlot {
-                title: format!("mode {} vs {} · L = {} · scale {:.3}", l.k, l.reference, l.depth, l.scale),
+                title: format!("k = {} vs {} · L = {} · scale {:.3}", l.k, l.reference, l.depth, l.scale),
                 x_label: format!("{} dose", l.axis),
                 y_label: if distance { format!("{metric}: KS distance") } else { format!("{metric}: relative error") },
                 log_x: false,
