@@ -253,7 +253,7 @@ pub struct Drawn {
 pub type DrawFigure = fn(&Results) -> Option<Figure>;
 
 /// The figures, by file name, in the order they are drawn.
-pub const FIGURES: [(&str, DrawFigure); 11] = [
+pub const FIGURES: [(&str, DrawFigure); 12] = [
     ("modes.svg", modes),
     ("diffusion.svg", diffusion),
     ("stationary.svg", stationary),
@@ -265,6 +265,7 @@ pub const FIGURES: [(&str, DrawFigure); 11] = [
     ("dose_t_peak.svg", |r| crate::dose::figure(&r.dose, "t_peak")),
     ("dose_variance_over_t.svg", |r| crate::dose::figure(&r.dose, "variance_over_t")),
     ("scaling.svg", |r| crate::scaling::figure(&r.scaling_points, &r.scaling, &r.verdicts)),
+    ("ito.svg", ito),
 ];
 
 /// Redraws every figure of a results directory; returns the paths written.
@@ -339,6 +340,62 @@ pub fn modes(results: &Results) -> Option<Figure> {
         }));
     }
     grid("Mode strengths against the theory", panels)
+}
+
+/// The transient mean's departure from gradient flow (`docs/theory.md` §7.2.6): the network's
+/// `mean − w_GF` over seeds with its 95% band (`±1.96` standard errors) against the first-order
+/// predictions of the SDE with and without its Itô term and of the exact chain; one panel per
+/// run and mode that has the `mean_departure_*` overlays.
+pub fn ito(results: &Results) -> Option<Figure> {
+    let mut panels = Vec::new();
+    for (key, m) in &results.measured {
+        let Some(sde) = results.curve(key, Overlay::MeanDepartureSde) else { continue };
+        let mut series = Vec::new();
+        if let Some(gf) = results.curve(key, Overlay::GradientFlow) {
+            // The flow is written on the probe times: match the network's times exactly.
+            let flow = |t: f64| gf.iter().find(|(tg, _)| (tg - t).abs() <= 1e-12 * t.abs().max(1.0)).map(|p| p.1);
+            let (mut mid, mut low, mut high) = (Vec::new(), Vec::new(), Vec::new());
+            for (t, mean, se) in m.strength.means_with_se() {
+                if let Some(w) = flow(t) {
+                    mid.push((t, mean - w));
+                    low.push((t, mean - w - 1.96 * se));
+                    high.push((t, mean - w + 1.96 * se));
+                }
+            }
+            series.push(Series {
+                label: "DLN SGD mean − GF".into(),
+                points: mid,
+                style: SeriesStyle::Points,
+                color: 0,
+            });
+            series.push(Series { label: "95% band".into(), points: low, style: SeriesStyle::Dashed, color: 0 });
+            series.push(Series { label: String::new(), points: high, style: SeriesStyle::Dashed, color: 0 });
+        }
+        series.push(Series {
+            label: "SDE (with Itô term)".into(),
+            points: sde.clone(),
+            style: SeriesStyle::Line,
+            color: 2,
+        });
+        for (overlay, label, style, color) in [
+            (Overlay::MeanDepartureSdeNoIto, "SDE without Itô term", SeriesStyle::Dashed, 1),
+            (Overlay::MeanDepartureChain, "exact chain (with the step's error)", SeriesStyle::Line, 3),
+        ] {
+            if let Some(points) = results.curve(key, overlay) {
+                series.push(Series { label: label.into(), points: points.clone(), style, color });
+            }
+        }
+        panels.push(Figure::Lines(LinePlot {
+            title: mode_title(key, m),
+            x_label: "t = η·step".into(),
+            y_label: "E m_k − w_GF".into(),
+            log_x: true,
+            log_y: false,
+            series,
+            markers: Vec::new(),
+        }));
+    }
+    grid("Transient mean minus gradient flow: the Itô term's effect", panels)
 }
 
 /// Measured mode diffusion against `D(w)` along gradient flow, with the peak and learned times:
