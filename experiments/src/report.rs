@@ -617,6 +617,54 @@ mod tests {
     use crate::io::write_parquet_atomic;
     use crate::table::{Claim, Row, to_frame};
 
+    /// `ito.svg`: the network's mean − GF at the probe times with `±1.96` standard errors,
+    /// beside the three first-order curves; no panel without the `mean_departure_*` overlays.
+    #[test]
+    fn ito_figure_draws_the_network_departure_and_the_three_predictions() {
+        let mut results = Results::default();
+        let key: RunMode = ("r".into(), 0);
+        let m = results.measured.entry(key.clone()).or_default();
+        m.s = 2.0;
+        for (step, t, values) in [(10, 1.0, [0.6, 0.8]), (20, 2.0, [1.0, 1.2])] {
+            for v in values {
+                m.strength.push(step, t, v);
+            }
+        }
+        let o = results.overlays.entry(key.clone()).or_default();
+        o.curves.insert(Overlay::GradientFlow, vec![(1.0, 0.5), (2.0, 1.0)]);
+        assert!(ito(&results).is_none(), "no panel without the mean_departure overlays");
+        let o = results.overlays.get_mut(&key).unwrap();
+        o.curves.insert(Overlay::MeanDepartureSde, vec![(1.0, 0.01), (2.0, 0.02)]);
+        o.curves.insert(Overlay::MeanDepartureSdeNoIto, vec![(1.0, -0.01), (2.0, -0.02)]);
+        o.curves.insert(Overlay::MeanDepartureChain, vec![(1.0, 0.03), (2.0, 0.04)]);
+        let Some(Figure::Grid { panels, .. }) = ito(&results) else { panic!("ito has a panel") };
+        let [Figure::Lines(plot)] = panels.as_slice() else { panic!("one line panel: {panels:?}") };
+        let labels: Vec<&str> = plot.series.iter().map(|s| s.label.as_str()).collect();
+        assert_eq!(
+            labels,
+            [
+                "DLN SGD mean − GF",
+                "95% band",
+                "",
+                "SDE (with Itô term)",
+                "SDE without Itô term",
+                "exact chain (with the step's error)"
+            ]
+        );
+        // Means 0.7 and 1.1, standard errors sqrt(0.02/2) = 0.1.
+        let close = |got: &[(f64, f64)], want: [(f64, f64); 2]| {
+            assert_eq!(got.len(), 2);
+            for (g, w) in got.iter().zip(want) {
+                assert!((g.0 - w.0).abs() < 1e-12 && (g.1 - w.1).abs() < 1e-12, "{got:?} against {want:?}");
+            }
+        };
+        close(&plot.series[0].points, [(1.0, 0.2), (2.0, 0.1)]);
+        close(&plot.series[1].points, [(1.0, 0.2 - 0.196), (2.0, 0.1 - 0.196)]);
+        close(&plot.series[2].points, [(1.0, 0.2 + 0.196), (2.0, 0.1 + 0.196)]);
+        close(&plot.series[4].points, [(1.0, -0.01), (2.0, -0.02)]);
+        assert!(render(&Figure::Grid { title: "t".into(), columns: 3, panels: panels.clone() }).is_ok());
+    }
+
     fn write<R: Row>(dir: &Path, rows: &[R]) {
         write_parquet_atomic(&mut to_frame(rows).unwrap(), &R::TABLE.path_in(dir)).unwrap();
     }
