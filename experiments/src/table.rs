@@ -1236,7 +1236,10 @@ mod tests {
                 "chain",
                 "diffusion_gradient_flow",
                 "stationary_density",
-                "boltzmann"
+                "boltzmann",
+                "mean_departure_sde",
+                "mean_departure_sde_no_ito",
+                "mean_departure_chain",
             ]
         );
         assert_eq!(
