@@ -500,3 +500,61 @@ fn report_on_a_directory_of_experiments_redraws_each_and_refuses_anything_else()
     }
     assert_eq!(std::fs::read_dir(&empty).unwrap().count(), 1, "nothing written");
 }
+
+/// `overlays.mean_departure` at depth 3: the three `mean_departure_*` overlays on every
+/// gradient-flow time, `w` the flow's value, the SDE's minus the no-Itô curve equal to the theory
+/// crate's Itô part (non-zero during the transient), and `ito.svg` drawn.
+#[test]
+fn mean_departure_overlays_carry_the_ito_part_and_draw_ito_svg() {
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = write_spec(tmp.path());
+    let out = tmp.path().join("res");
+    let o = modewise(&[
+        "run",
+        &spec,
+        "--out",
+        out.to_str().unwrap(),
+        "--set",
+        "overlays.mean_departure=true",
+        "--set",
+        "train.dims=[4, 6, 6, 4]",
+        "--set",
+        "train.init.a0=0.4",
+        "--set",
+        "train.data.sigma=0.5",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(out.join("ito.svg").is_file(), "ito.svg missing");
+    let theory = modewise_experiments::read_parquet(&out.join("theory.parquet")).unwrap();
+    let col = |name: &str| -> Vec<Option<f64>> { theory.column(name).unwrap().f64().unwrap().iter().collect() };
+    let overlay: Vec<String> =
+        theory.column("overlay").unwrap().str().unwrap().iter().map(|v| v.unwrap().to_string()).collect();
+    let k: Vec<u32> = theory.column("k").unwrap().u32().unwrap().into_no_null_iter().collect();
+    let (t, w, value) = (col("t"), col("w"), col("value"));
+    let rows = |name: &str, mode: u32| -> Vec<(f64, Option<f64>, f64)> {
+        (0..overlay.len())
+            .filter(|&i| overlay[i] == name && k[i] == mode)
+            .map(|i| (t[i].unwrap(), w[i], value[i].unwrap()))
+            .collect()
+    };
+    let mode = modewise_theory::ModeParams { depth: 3, s: 2.0, sigma: 0.5, lr: 0.05, batch: 8 }.check().unwrap();
+    let gf = rows("gradient_flow", 0);
+    let (sde, no_ito, chain) =
+        (rows("mean_departure_sde", 0), rows("mean_departure_sde_no_ito", 0), rows("mean_departure_chain", 0));
+    assert_eq!(sde.len(), gf.len());
+    assert_eq!(no_ito.len(), gf.len());
+    assert_eq!(chain.len(), gf.len());
+    let grid = modewise_theory::TimeGrid::from_times(gf.iter().map(|r| r.0).collect()).unwrap();
+    let want = mode.mean_departure(0.4f64.powi(3), &grid, 0.005).unwrap();
+    let mut largest = 0.0f64;
+    for i in 0..gf.len() {
+        assert_eq!(sde[i].0, gf[i].0);
+        // The flow integrated with the departures agrees with the closed-form one.
+        let w_gf = sde[i].1.expect("w is the flow's value");
+        assert!((w_gf - gf[i].2).abs() < 1e-6 * gf[i].2.max(1.0), "w_GF {w_gf} against {}", gf[i].2);
+        let ito = sde[i].2 - no_ito[i].2;
+        assert!((ito - want[i].ito).abs() < 1e-12, "Itô part {ito} against {}", want[i].ito);
+        largest = largest.max(ito.abs());
+    }
+    assert!(largest > 1e-3, "the Itô part is visible at depth 3: {largest}");
+}

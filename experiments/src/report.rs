@@ -304,6 +304,7 @@ pub const FIGURES: [(&str, DrawFigure); 12] = [
     ("dose_variance_over_t.svg", |r| crate::dose::figure(&r.dose, "variance_over_t")),
     ("dose_ks_to_density.svg", |r| crate::dose::figure(&r.dose, "ks_to_density")),
     ("scaling.svg", |r| crate::scaling::figure(&r.scaling_points, &r.scaling, &r.verdicts)),
+    ("ito.svg", ito),
 ];
 
 /// Redraws every figure of a results directory; returns the paths written.
@@ -409,6 +410,62 @@ pub fn modes(results: &Results) -> Option<Figure> {
         ));
     }
     grid_by_run("Mode strengths against the theory", panels)
+}
+
+/// The transient mean's departure from gradient flow (`docs/theory.md` §7.2.6): the network's
+/// `mean − w_GF` over seeds with its 95% band (`±1.96` standard errors) against the first-order
+/// predictions of the SDE with and without its Itô term and of the exact chain; one panel per
+/// run and mode that has the `mean_departure_*` overlays.
+pub fn ito(results: &Results) -> Option<Figure> {
+    let mut panels = Vec::new();
+    for (key, m) in &results.measured {
+        let Some(sde) = results.curve(key, Overlay::MeanDepartureSde) else { continue };
+        let mut series = Vec::new();
+        if let Some(gf) = results.curve(key, Overlay::GradientFlow) {
+            // The flow is written on the probe times: match the network's times exactly.
+            let flow = |t: f64| gf.iter().find(|(tg, _)| (tg - t).abs() <= 1e-12 * t.abs().max(1.0)).map(|p| p.1);
+            let (mut mid, mut low, mut high) = (Vec::new(), Vec::new(), Vec::new());
+            for (t, mean, se) in m.strength.means_with_se() {
+                if let Some(w) = flow(t) {
+                    mid.push((t, mean - w));
+                    low.push((t, mean - w - 1.96 * se));
+                    high.push((t, mean - w + 1.96 * se));
+                }
+            }
+            series.push(Series {
+                label: "DLN SGD mean − GF".into(),
+                points: mid,
+                style: SeriesStyle::Points,
+                color: 0,
+            });
+            series.push(Series { label: "95% band".into(), points: low, style: SeriesStyle::Dashed, color: 0 });
+            series.push(Series { label: String::new(), points: high, style: SeriesStyle::Dashed, color: 0 });
+        }
+        series.push(Series {
+            label: "SDE (with Itô term)".into(),
+            points: sde.clone(),
+            style: SeriesStyle::Line,
+            color: 2,
+        });
+        for (overlay, label, style, color) in [
+            (Overlay::MeanDepartureSdeNoIto, "SDE without Itô term", SeriesStyle::Dashed, 1),
+            (Overlay::MeanDepartureChain, "exact chain (with the step's error)", SeriesStyle::Line, 3),
+        ] {
+            if let Some(points) = results.curve(key, overlay) {
+                series.push(Series { label: label.into(), points: points.clone(), style, color });
+            }
+        }
+        panels.push(Figure::Lines(LinePlot {
+            title: mode_title(key, m),
+            x_label: "t = η·step".into(),
+            y_label: "E m_k − w_GF".into(),
+            log_x: true,
+            log_y: false,
+            series,
+            markers: Vec::new(),
+        }));
+    }
+    grid("Transient mean minus gradient flow: the Itô term's effect", panels)
 }
 
 /// Measured mode diffusion against `D(w)` along gradient flow, with the peak and learned times:
@@ -654,6 +711,54 @@ mod tests {
     use super::*;
     use crate::io::write_parquet_atomic;
     use crate::table::{Claim, Row, to_frame};
+
+    /// `ito.svg`: the network's mean − GF at the probe times with `±1.96` standard errors,
+    /// beside the three first-order curves; no panel without the `mean_departure_*` overlays.
+    #[test]
+    fn ito_figure_draws_the_network_departure_and_the_three_predictions() {
+        let mut results = Results::default();
+        let key: RunMode = ("r".into(), 0);
+        let m = results.measured.entry(key.clone()).or_default();
+        m.s = 2.0;
+        for (step, t, values) in [(10, 1.0, [0.6, 0.8]), (20, 2.0, [1.0, 1.2])] {
+            for v in values {
+                m.strength.push(step, t, v);
+            }
+        }
+        let o = results.overlays.entry(key.clone()).or_default();
+        o.curves.insert(Overlay::GradientFlow, vec![(1.0, 0.5), (2.0, 1.0)]);
+        assert!(ito(&results).is_none(), "no panel without the mean_departure overlays");
+        let o = results.overlays.get_mut(&key).unwrap();
+        o.curves.insert(Overlay::MeanDepartureSde, vec![(1.0, 0.01), (2.0, 0.02)]);
+        o.curves.insert(Overlay::MeanDepartureSdeNoIto, vec![(1.0, -0.01), (2.0, -0.02)]);
+        o.curves.insert(Overlay::MeanDepartureChain, vec![(1.0, 0.03), (2.0, 0.04)]);
+        let Some(Figure::Grid { panels, .. }) = ito(&results) else { panic!("ito has a panel") };
+        let [Figure::Lines(plot)] = panels.as_slice() else { panic!("one line panel: {panels:?}") };
+        let labels: Vec<&str> = plot.series.iter().map(|s| s.label.as_str()).collect();
+        assert_eq!(
+            labels,
+            [
+                "DLN SGD mean − GF",
+                "95% band",
+                "",
+                "SDE (with Itô term)",
+                "SDE without Itô term",
+                "exact chain (with the step's error)"
+            ]
+        );
+        // Means 0.7 and 1.1, standard errors sqrt(0.02/2) = 0.1.
+        let close = |got: &[(f64, f64)], want: [(f64, f64); 2]| {
+            assert_eq!(got.len(), 2);
+            for (g, w) in got.iter().zip(want) {
+                assert!((g.0 - w.0).abs() < 1e-12 && (g.1 - w.1).abs() < 1e-12, "{got:?} against {want:?}");
+            }
+        };
+        close(&plot.series[0].points, [(1.0, 0.2), (2.0, 0.1)]);
+        close(&plot.series[1].points, [(1.0, 0.2 - 0.196), (2.0, 0.1 - 0.196)]);
+        close(&plot.series[2].points, [(1.0, 0.2 + 0.196), (2.0, 0.1 + 0.196)]);
+        close(&plot.series[4].points, [(1.0, -0.01), (2.0, -0.02)]);
+        assert!(render(&Figure::Grid { title: "t".into(), columns: 3, panels: panels.clone() }).is_ok());
+    }
 
     fn write<R: Row>(dir: &Path, rows: &[R]) {
         write_parquet_atomic(&mut to_frame(rows).unwrap(), &R::TABLE.path_in(dir)).unwrap();

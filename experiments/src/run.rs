@@ -569,6 +569,15 @@ pub fn analyse(
         if o.gradient_flow {
             theory.extend(diffusion_along_flow(&start, &mode, times.last().copied().unwrap_or(0.0))?);
         }
+        if o.mean_departure {
+            // Runge–Kutta steps of at most η/10: the ODE is smooth on the scale of η.
+            for d in mode.mean_departure(w0, &grid, p.lr / 10.0)? {
+                let w = Some(d.w_gf);
+                theory.push(start.row(Overlay::MeanDepartureSde, Some(d.t), w, d.sde(), Some(d.variance)));
+                theory.push(start.row(Overlay::MeanDepartureSdeNoIto, Some(d.t), w, d.sde_without_ito(), None));
+                theory.push(start.row(Overlay::MeanDepartureChain, Some(d.t), w, d.chain(), None));
+            }
+        }
         if o.sde_paths > 0 {
             let dt = p.lr * o.sde_dt_over_lr;
             let dynamics = Dynamics::Sde { scheme: o.sde_scheme, coordinate: Coordinate::EndToEnd, dt };

@@ -58,6 +58,10 @@ pub struct Overlays {
     pub chain_paths: usize,
     /// The exact stationary density and the Boltzmann law (with label noise).
     pub stationary: bool,
+    /// The first-order (in `η`) departure of the transient mean from gradient flow on the probe
+    /// times (`modewise_theory::transient`, `docs/theory.md` §7.2.6): the SDE's, the SDE's without
+    /// its Itô term, and the exact chain's.
+    pub mean_departure: bool,
 }
 
 impl Default for Overlays {
@@ -71,6 +75,7 @@ impl Default for Overlays {
             sde_max_halvings: 4,
             chain_paths: 0,
             stationary: false,
+            mean_departure: false,
         }
     }
 }

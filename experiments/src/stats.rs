@@ -52,6 +52,15 @@ impl PerStep {
         self.steps.values().filter(|(_, v)| v.len() >= 2).map(|(t, v)| (*t, variance(v))).collect()
     }
 
+    /// `(t, mean, standard error)` per step holding at least two values, in step order.
+    pub fn means_with_se(&self) -> Vec<(f64, f64, f64)> {
+        self.steps
+            .values()
+            .filter(|(_, v)| v.len() >= 2)
+            .map(|(t, v)| (*t, mean(v), (variance(v) / v.len() as f64).sqrt()))
+            .collect()
+    }
+
     /// The number of values at `step` (0 when it has none).
     pub fn count(&self, step: u64) -> usize {
         self.steps.get(&step).map_or(0, |(_, v)| v.len())

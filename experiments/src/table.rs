@@ -232,6 +232,12 @@ named! {
         StationaryDensity = "stationary_density",
         /// The Boltzmann law on the same grid.
         Boltzmann = "boltzmann",
+        /// `E w − w_GF` of the SDE to first order in `η` (curvature and Itô parts, §7.2.6).
+        MeanDepartureSde = "mean_departure_sde",
+        /// `E w − w_GF` of the SDE with its Itô term switched off (the curvature part alone).
+        MeanDepartureSdeNoIto = "mean_departure_sde_no_ito",
+        /// `E w − w_GF` of the exact chain (curvature, Itô and gradient-step parts).
+        MeanDepartureChain = "mean_departure_chain",
     }
 }
 
@@ -1230,7 +1236,10 @@ mod tests {
                 "chain",
                 "diffusion_gradient_flow",
                 "stationary_density",
-                "boltzmann"
+                "boltzmann",
+                "mean_departure_sde",
+                "mean_departure_sde_no_ito",
+                "mean_departure_chain",
             ]
         );
         assert_eq!(

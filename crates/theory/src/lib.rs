@@ -17,6 +17,7 @@
 //! | §7.1 | aligned, unbalanced depth-2 modes (conserved `δ`): flow, SDE, peak, density, two-layer chain | [`unbalanced`] |
 //! | §7.2.1–7.2.3 | the linear regime near `s`: decay rates without label noise, stationary variances | [`linear`] |
 //! | §7.2.4 | the SDE refined in `dt` until converged | [`refine`] |
+//! | §7.2.6 | the transient mean to first order in `η`: curvature, Itô and step parts | [`transient`] |
 //! | | every random stream of the workspace, in one table | [`rng`] |
 //! | | the one parameter error and its checks | [`InvalidParameter`], [`check`] |
 //!
@@ -56,6 +57,7 @@ pub mod rng;
 mod roots;
 pub mod sde;
 pub mod stationary;
+pub mod transient;
 pub mod unbalanced;
 mod zero_flux;
 
@@ -68,6 +70,7 @@ pub use maximum::{DiffusionMaximum, DiffusionPoint};
 pub use params::{Coordinate, Mode, ModeParams, Spectrum, SpectrumParams};
 pub use refine::{RefineParams, RefinedEnsemble, RefinementLevel, ScalarSde, refine_sde, refine_sde_or_finest};
 pub use stationary::{Boltzmann, Distances, StationaryDensity, StationaryLaw, StationaryOptions};
+pub use transient::MeanDeparture;
 pub use unbalanced::{UnbalancedDynamics, UnbalancedEnsemble, UnbalancedMode};
 
 /// Result type of this crate.
