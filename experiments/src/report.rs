@@ -291,7 +291,7 @@ pub struct Drawn {
 pub type DrawFigure = fn(&Results) -> Option<Figure>;
 
 /// The figures, by file name, in the order they are drawn.
-pub const FIGURES: [(&str, DrawFigure); 12] = [
+pub const FIGURES: [(&str, DrawFigure); 13] = [
     ("modes.svg", modes),
     ("diffusion.svg", diffusion),
     ("stationary.svg", stationary),
