@@ -149,6 +149,53 @@ fn python_reads(script: &str, args: &[&str], expected: &[&str]) {
     }
 }
 
+/// Issue 13, item 5: `modewise run relax` (at a tiny size through `--set`) writes its
+/// `dose_response` rows as one Hive dataset, a part per variant, that pyarrow's dataset API
+/// reads with every dose covariate as a column; the other tables, the dose figures and the
+/// printed "holds up to dose" lines stay.
+#[test]
+fn relax_writes_its_dose_response_as_one_hive_dataset_with_figures() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("relax");
+    let o = modewise(&[
+        "run",
+        "relax",
+        "--out",
+        out.to_str().unwrap(),
+        "--set",
+        "train.steps=600",
+        "--set",
+        "train.seeds=[0, 1]",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.lines().any(|l| l.starts_with("claim 4 · w_at_peak vs ") && l.contains(": within ±")), "{stdout}");
+    let variants = modewise_experiments::preset("relax").unwrap()[0].variants.len();
+    assert_eq!(variants, 14);
+    assert!(!out.join("dose_response.parquet").exists(), "no flat dose_response beside the dataset");
+    let parts: Vec<String> = common::files(&out)
+        .iter()
+        .filter(|f| f.starts_with("dose_response"))
+        .map(|f| f.to_string_lossy().into_owned())
+        .collect();
+    let expected: Vec<String> = (0..variants).map(|i| format!("dose_response/run_index={i}/part.parquet")).collect();
+    let mut sorted = parts.clone();
+    sorted.sort_by_key(|p| p.len());
+    assert_eq!(sorted, expected, "one part per variant");
+    let rows = modewise_experiments::dose::read_dose_response(&out).unwrap();
+    assert_eq!(rows.first().map(|r| r.label.as_str()), Some("small-dose=0"), "parts in spec order");
+    for f in ["runs.parquet", "trajectories.parquet", "theory.parquet", "summary.parquet", "report.html"] {
+        assert!(out.join(f).is_file(), "{f} missing");
+    }
+    for metric in ["w_at_peak", "d_max", "t_learned", "t_peak", "variance_over_t", "ks_to_density"] {
+        let svg = std::fs::read_to_string(out.join(format!("dose_{metric}.svg"))).unwrap_or_default();
+        assert!(svg.contains("<svg"), "dose_{metric}.svg missing or empty");
+    }
+    let page = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(page.contains("/dose_response/**/*.parquet"), "the page says how to read the dataset");
+    python_reads("read_dose_response.py", &[out.to_str().unwrap(), &variants.to_string()], &["OK"]);
+}
+
 #[test]
 fn presets_are_listed_and_printable_as_specs() {
     let o = modewise(&["presets"]);

@@ -70,6 +70,21 @@ pub fn tolerance(metric: &str) -> f64 {
 /// Doses below this count as none (a run on the other axis, or the aligned-balanced baseline).
 pub const NO_DOSE: f64 = 1e-3;
 
+/// The `dose_response` rows of the results directory `dir`: its Hive dataset
+/// (`dose_response/run_index=<i>/part.parquet`, a dose experiment's), else its
+/// `dose_response.parquet` (any other experiment's, empty), else none (results written before
+/// claim 4's study).
+pub fn read_dose_response(dir: &std::path::Path) -> Result<Vec<DoseRow>, crate::ExperimentError> {
+    let flat = Table::DoseResponse.path_in(dir);
+    if dir.join(Table::DoseResponse.name()).is_dir() {
+        crate::io::read_partitioned(dir)
+    } else if flat.is_file() {
+        crate::io::read_rows(&flat)
+    } else {
+        Ok(Vec::new())
+    }
+}
+
 /// A row of the `dose_response` table: one run, mode, metric and reference.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct DoseRow {

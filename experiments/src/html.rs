@@ -65,6 +65,9 @@ pub fn write_report(dir: &Path, shown: &Path, results: &Results) -> Result<PathB
     verdicts_section(&mut body, &results.verdicts, &[]);
     run_section(&mut body, &metadata);
     loading_section(&mut body, shown, &tables_in(dir), false);
+    if dir.join(Table::DoseResponse.name()).is_dir() {
+        dose_hive_note(&mut body, shown);
+    }
     spec_section(&mut body, "Spec (as run)", metadata_value(&metadata, "spec").unwrap_or_default());
     write_page(&dir.join(REPORT_HTML), &format!("modewise: {name}"), &body)
 }
@@ -349,9 +352,10 @@ fn run_section(body: &mut String, metadata: &[(String, String)]) {
     body.push_str("</table>\n");
 }
 
-/// The tables (`*.parquet`) of an experiment's directory, in [`Table::ALL`] order.
+/// The tables (`*.parquet`, or a dose experiment's `dose_response/` Hive dataset) of an
+/// experiment's directory, in [`Table::ALL`] order.
 fn tables_in(dir: &Path) -> Vec<Table> {
-    Table::ALL.iter().copied().filter(|t| t.path_in(dir).is_file()).collect()
+    Table::ALL.iter().copied().filter(|t| t.path_in(dir).is_file() || dir.join(t.name()).is_dir()).collect()
 }
 
 /// The tables of a sweep's directory (those with a folder).
@@ -393,6 +397,20 @@ fn loading_section(body: &mut String, dir: &Path, tables: &[Table], hive: bool) 
         )
     };
     let _ = writeln!(body, "<pre id=\"load-snippet\">{}</pre>", text(&snippet));
+}
+
+/// How to read a dose experiment's `dose_response` Hive dataset (in `dir` once published).
+fn dose_hive_note(body: &mut String, dir: &Path) {
+    let dir = dir.display().to_string().replace('\\', "\\\\").replace('"', "\\\"");
+    let _ = writeln!(
+        body,
+        "<p><code>dose_response</code> is a Hive-partitioned dataset, one part per variant \
+         (<code>dose_response/run_index=I/part.parquet</code>, the partition key becomes a column):</p>"
+    );
+    let snippet = format!(
+        "import polars as pl\ndose = pl.scan_parquet(\"{dir}/dose_response/**/*.parquet\", hive_partitioning=True).collect()\n"
+    );
+    let _ = writeln!(body, "<pre id=\"load-dose\">{}</pre>", text(&snippet));
 }
 
 /// The spec as text.

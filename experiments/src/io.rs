@@ -123,6 +123,32 @@ pub fn read_rows<R: Row>(path: &Path) -> Result<Vec<R>, ExperimentError> {
     from_frame(&read_parquet(path)?).map_err(|source| ExperimentError::Polars { path: path.to_path_buf(), source })
 }
 
+/// Reads the rows of a table written as a Hive dataset in `dir`
+/// (`dir/<table>/run_index=<i>/part.parquet`, [`crate::Table::part_path`]), typed, the parts in
+/// the order of their `run_index`; no rows where the table's folder is missing. The partition
+/// value is the folder's name, not a column of the rows.
+pub fn read_partitioned<R: Row>(dir: &Path) -> Result<Vec<R>, ExperimentError> {
+    let folder = dir.join(R::TABLE.name());
+    if !folder.is_dir() {
+        return Ok(Vec::new());
+    }
+    let io = |source| ExperimentError::Io { path: folder.clone(), source };
+    let mut parts = Vec::new();
+    for entry in std::fs::read_dir(&folder).map_err(io)? {
+        let name = entry.map_err(io)?.file_name();
+        if let Some(i) = name.to_str().and_then(|n| n.strip_prefix("run_index=")).and_then(|i| i.parse::<usize>().ok())
+        {
+            parts.push(i);
+        }
+    }
+    parts.sort_unstable();
+    let mut rows = Vec::new();
+    for i in parts {
+        rows.extend(read_rows::<R>(&R::TABLE.part_path(dir, i))?);
+    }
+    Ok(rows)
+}
+
 /// Reads a Parquet file into a data frame.
 pub fn read_parquet(path: &Path) -> Result<DataFrame, ExperimentError> {
     let file = File::open(path).map_err(|source| ExperimentError::Io { path: path.to_path_buf(), source })?;

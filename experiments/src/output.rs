@@ -195,6 +195,38 @@ pub fn write_tables_with(
     Ok(())
 }
 
+/// Writes the `dose_response` rows of a dose experiment (`analysis = "relax"`) as one Hive
+/// dataset in its results directory `dir`, in place of `dose_response.parquet` (removed where
+/// [`write_tables`] wrote it): the rows of run `i` of `run_ids` (the experiment's runs, its
+/// variants in spec order) to `dir/dose_response/run_index=<i>/part.parquet`
+/// ([`Table::part_path`]), for each run with rows. Each row carries its variant (`label`) and
+/// its dose covariates (`depth`, `dose_*`) as columns; the partition value `run_index` is the
+/// folder's name.
+pub fn write_dose_partitions(
+    dir: &std::path::Path,
+    spec: &ExperimentSpec,
+    run_ids: &[&str],
+    dose: &[DoseRow],
+) -> Result<(), ExperimentError> {
+    let flat = Table::DoseResponse.path_in(dir);
+    if flat.exists() {
+        std::fs::remove_file(&flat).map_err(|source| ExperimentError::Io { path: flat.clone(), source })?;
+    }
+    let meta = metadata(spec);
+    for (i, run_id) in run_ids.iter().enumerate() {
+        let rows: Vec<DoseRow> = dose.iter().filter(|r| r.run_id == *run_id).cloned().collect();
+        if rows.is_empty() {
+            continue;
+        }
+        let part = Table::DoseResponse.partition(dir, i);
+        std::fs::create_dir_all(&part).map_err(|source| ExperimentError::Io { path: part.clone(), source })?;
+        let path = Table::DoseResponse.part_path(dir, i);
+        let mut frame = to_frame(&rows).map_err(|source| ExperimentError::Polars { path: path.clone(), source })?;
+        write_parquet_with(&mut frame, &path, &meta)?;
+    }
+    Ok(())
+}
+
 /// The theory rows as written, so that the table holds no NaN or infinity: a row whose value
 /// is not finite (an ensemble's mean over no finite path, a flow or density that overflowed)
 /// is left out, and a variance that is not finite (it overflowed, or the paths' spread is

@@ -73,8 +73,12 @@ pub struct Overlays {
 
 impl Results {
     /// Reads the tables of the results directory `dir` (`dose_response` where it exists).
+    /// A dose experiment's `dose_response` is a Hive dataset in `dir`
+    /// ([`crate::dose::read_dose_response`]).
     pub fn load(dir: &Path) -> Result<Self, ExperimentError> {
-        Self::load_tables(|table| table.path_in(dir))
+        let mut out = Self::load_tables(|table| table.path_in(dir))?;
+        out.dose = crate::dose::read_dose_response(dir)?;
+        Ok(out)
     }
 
     /// Reads the tables of point `run_index` of the sweep in `dir`: its Hive parts

@@ -2,8 +2,8 @@
 //! is violated, checked to fail (and to be expected to), beside a run of the same family whose
 //! robust verdicts hold (`docs/theory.md` §9).
 
-use modewise_experiments::dose::{DoseRow, limits};
-use modewise_experiments::{Expected, ExperimentSpec, Quantity, RunOptions, Table, Verdict, execute, read_rows};
+use modewise_experiments::dose::{DoseRow, limits, read_dose_response};
+use modewise_experiments::{Expected, ExperimentSpec, Quantity, RunOptions, Verdict, execute};
 
 /// Runs `spec` into a temporary directory and returns its verdicts.
 fn verdicts(spec: &str) -> Vec<Verdict> {
@@ -256,8 +256,16 @@ set = { "init.dose" = 0.9 }
     let dir = tempfile::tempdir().unwrap();
     let options = RunOptions { out: Some(dir.path().join("out")), ..RunOptions::default() };
     let outcome = execute(&experiment, &options, &mut |_| {}).unwrap();
-    let rows: Vec<DoseRow> = read_rows(&Table::DoseResponse.path_in(&outcome.dir)).unwrap();
+    let rows: Vec<DoseRow> = read_dose_response(&outcome.dir).unwrap();
     assert_eq!(rows, outcome.dose, "the table reads back as computed");
+    // One Hive part per variant, in spec order, instead of one file.
+    assert!(!outcome.dir.join("dose_response.parquet").exists());
+    for (i, label) in ["dose=0", "dose=0.9"].iter().enumerate() {
+        let part = outcome.dir.join(format!("dose_response/run_index={i}/part.parquet"));
+        let labels: Vec<String> =
+            modewise_experiments::read_rows::<DoseRow>(&part).unwrap().into_iter().map(|r| r.label).collect();
+        assert!(!labels.is_empty() && labels.iter().all(|l| l == label), "{}: {labels:?}", part.display());
+    }
     let find = |label: &str, k: u32, metric: &str| {
         rows.iter()
             .find(|r| r.label == label && r.k == k && r.metric == metric && r.reference == "balanced")
@@ -331,7 +339,7 @@ set = { "dims" = [6, 8, 8, 6], "init.a0" = 0.788, "init.dose" = 0.6 }
     let dir = tempfile::tempdir().unwrap();
     let options = RunOptions { out: Some(dir.path().join("out")), ..RunOptions::default() };
     let outcome = execute(&experiment, &options, &mut |_| {}).unwrap();
-    let rows: Vec<DoseRow> = read_rows(&Table::DoseResponse.path_in(&outcome.dir)).unwrap();
+    let rows: Vec<DoseRow> = read_dose_response(&outcome.dir).unwrap();
     for (prefix, depth) in [("L2", 2), ("L3", 3)] {
         let of: Vec<&DoseRow> = rows.iter().filter(|r| r.label.starts_with(prefix)).collect();
         assert!(!of.is_empty() && of.iter().all(|r| r.depth == depth), "{prefix}: {of:?}");
