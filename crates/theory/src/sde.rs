@@ -45,16 +45,8 @@ impl Mode {
     /// - `w`: `L w^{2−2/L} (s − w) + (η/2B) L (L−1) w^{3−4/L} q(w)`;
     /// - `a`: `a^{L−1} (s − a^L)`.
     pub fn drift(&self, coordinate: Coordinate, x: f64) -> f64 {
-        let l = self.l();
         match coordinate {
-            Coordinate::EndToEnd => {
-                let ito = if self.depth == 1 {
-                    0.0
-                } else {
-                    self.noise_scale() / 2.0 * l * (l - 1.0) * pow(x, 3.0 - 4.0 / l) * self.q(x)
-                };
-                self.gf_velocity(x) + ito
-            }
+            Coordinate::EndToEnd => self.gf_velocity(x) + self.ito_drift(x),
             Coordinate::PerLayer => x.powi(self.depth as i32 - 1) * (self.s - self.w_from_a(x)),
         }
     }
