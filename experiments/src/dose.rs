@@ -270,8 +270,7 @@ fn ks_row(
     }
     let ks = |seeds: &[Vec<f64>]| density.ks_to_samples(&seeds.iter().flatten().copied().collect::<Vec<_>>());
     let ci = bootstrap(late, ks, rng);
-    let n_eff: f64 = late.iter().map(|v| (0.5 * span * rate).clamp(1.0, v.len() as f64)).sum();
-    let tol = KS_MODEL_TOLERANCE + verdicts::KS_CRITICAL / n_eff.sqrt();
+    let tol = KS_MODEL_TOLERANCE + verdicts::KS_CRITICAL / verdicts::effective_samples(late, span, rate).sqrt();
     Some(ctx.judged("ks_to_density", reference, 0.0, ks(late), ci, late.len(), tol))
 }
 

@@ -451,6 +451,13 @@ pub fn claim1(
     out
 }
 
+/// The effective number of independent late samples behind a KS distance: per member, half the
+/// late `span` times the relaxation `rate` (`docs/theory.md` §9.1), at least 1 and at most its
+/// number of late probes; summed over members.
+pub(crate) fn effective_samples(late: &[Vec<f64>], span: f64, rate: f64) -> f64 {
+    late.iter().map(|v| (0.5 * span * rate).clamp(1.0, v.len() as f64)).sum()
+}
+
 /// The premise of the clone check: the probe's `D_k` is the diffusion of fresh data, which is
 /// what the clones draw only with `data.source = online`. `None` when it holds.
 pub fn fresh_data(source: &DataSource) -> Option<String> {
@@ -696,7 +703,7 @@ pub fn claim3(
         // (`docs/theory.md` §9.1), at most its number of late probes.
         let span = sgd.first().and_then(|x| x.t.last()).map_or(0.0, |&end| end - t_half);
         let rate = regime.rate;
-        let n_eff: f64 = late.iter().map(|v| (0.5 * span * rate).clamp(1.0, v.len() as f64)).sum();
+        let n_eff = effective_samples(&late, span, rate);
         let critical = KS_CRITICAL / n_eff.sqrt();
         let ks_exact = dens.ks_to_samples(&pooled);
         let ks_boltz = modewise_theory::stationary::ks_statistic(&pooled, |w| dens.boltzmann().cdf(w));
