@@ -7,6 +7,8 @@ mod common;
 use std::path::Path;
 use std::process::Output;
 
+use common::stderr;
+
 const SPEC: &str = r#"
 name = "tiny"
 analysis = "saddle"
@@ -31,10 +33,6 @@ chain_paths = 40
 
 fn modewise(args: &[&str]) -> Output {
     common::output_within(&mut common::command(args))
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 /// The names of the files of `dir` ending in `.ext`, sorted.
