@@ -182,13 +182,18 @@ fn run_into(
     progress(Progress::Phase { name: spec.name.as_str(), phase: Phase::Writing });
     let started = std::time::Instant::now();
     std::fs::create_dir_all(out).map_err(|source| ExperimentError::Io { path: out.to_path_buf(), source })?;
-    let rows = TableRows { results: &results, theory: &theory, verdicts: &verdicts, dose: &dose, scaling: &scaling };
+    // A dose study's rows as one Hive dataset, a part per variant (data/README.md).
+    let run_ids: Vec<&str> = plans.iter().map(|p| p.run_id.as_str()).collect();
+    let dose_parts = (spec.analysis == crate::spec::Analysis::Relax).then_some(run_ids.as_slice());
+    let rows = TableRows {
+        results: &results,
+        theory: &theory,
+        verdicts: &verdicts,
+        dose: &dose,
+        scaling: &scaling,
+        dose_parts,
+    };
     write_tables(|table| table.path_in(out), spec, rows, stop)?;
-    if spec.analysis == crate::spec::Analysis::Relax {
-        // A dose study's rows as one Hive dataset, a part per variant (data/README.md).
-        let run_ids: Vec<&str> = plans.iter().map(|p| p.run_id.as_str()).collect();
-        crate::output::write_dose_partitions(out, spec, &run_ids, &dose)?;
-    }
     timings.parquet = started.elapsed().as_secs_f64();
     progress(Progress::Phase { name: spec.name.as_str(), phase: Phase::Figures });
     let started = std::time::Instant::now();

@@ -155,6 +155,9 @@ pub struct TableRows<'a> {
     /// The `scaling` analysis's rows (`scaling`, `scaling_points`; written only where there
     /// are some).
     pub scaling: &'a crate::scaling::Scaled,
+    /// A dose study's runs in spec order: `dose_response` is then written as one Hive dataset
+    /// with a part per run ([`write_dose_partitions`]) instead of one file; `None` elsewhere.
+    pub dose_parts: Option<&'a [&'a str]>,
 }
 
 /// [`write_tables`] with `coordinates`: columns of one value each, written last in every
@@ -180,6 +183,11 @@ pub fn write_tables_with(
         if stop.is_requested() {
             return Err(ExperimentError::Stopped { during: "writing the tables" });
         }
+        if let (Table::DoseResponse, Some(run_ids)) = (table, rows.dose_parts) {
+            let dir = path_of(table).parent().map(std::path::Path::to_path_buf).unwrap_or_default();
+            write_dose_partitions(&dir, &meta, run_ids, rows.dose)?;
+            continue;
+        }
         let path = path_of(table);
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent)
@@ -196,23 +204,17 @@ pub fn write_tables_with(
 }
 
 /// Writes the `dose_response` rows of a dose experiment (`analysis = "relax"`) as one Hive
-/// dataset in its results directory `dir`, in place of `dose_response.parquet` (removed where
-/// [`write_tables`] wrote it): the rows of run `i` of `run_ids` (the experiment's runs, its
+/// dataset in its results directory `dir`, in place of `dose_response.parquet`: the rows of run `i` of `run_ids` (the experiment's runs, its
 /// variants in spec order) to `dir/dose_response/run_index=<i>/part.parquet`
 /// ([`Table::part_path`]), for each run with rows. Each row carries its variant (`label`) and
 /// its dose covariates (`depth`, `dose_*`) as columns; the partition value `run_index` is the
 /// folder's name.
-pub fn write_dose_partitions(
+fn write_dose_partitions(
     dir: &std::path::Path,
-    spec: &ExperimentSpec,
+    meta: &[(String, String)],
     run_ids: &[&str],
     dose: &[DoseRow],
 ) -> Result<(), ExperimentError> {
-    let flat = Table::DoseResponse.path_in(dir);
-    if flat.exists() {
-        std::fs::remove_file(&flat).map_err(|source| ExperimentError::Io { path: flat.clone(), source })?;
-    }
-    let meta = metadata(spec);
     for (i, run_id) in run_ids.iter().enumerate() {
         let rows: Vec<DoseRow> = dose.iter().filter(|r| r.run_id == *run_id).cloned().collect();
         if rows.is_empty() {
@@ -222,7 +224,7 @@ pub fn write_dose_partitions(
         std::fs::create_dir_all(&part).map_err(|source| ExperimentError::Io { path: part.clone(), source })?;
         let path = Table::DoseResponse.part_path(dir, i);
         let mut frame = to_frame(&rows).map_err(|source| ExperimentError::Polars { path: path.clone(), source })?;
-        write_parquet_with(&mut frame, &path, &meta)?;
+        write_parquet_with(&mut frame, &path, meta)?;
     }
     Ok(())
 }

@@ -598,6 +598,7 @@ pub fn run_shard(
                 verdicts: &a.verdicts,
                 dose: &a.dose,
                 scaling: &none,
+                dose_parts: None,
             };
             write_tables_with(path_of, spec, rows, &coordinates, &options.stop)?;
             Ok((a, started.elapsed().as_secs_f64()))
