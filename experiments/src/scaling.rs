@@ -820,5 +820,16 @@ mod tests {
         assert!((f.tolerance - (linear - 1.0)).abs() < 1e-12);
         assert!(f.holds);
         assert!(fit(&measured, "batch", "sde").is_none(), "one level only");
+        // Negative control: a variance growing as η^1.5 (Var/T off by a further √η) is told
+        // apart from the Boltzmann exponent 1.
+        let steeper: Vec<Measured> = measured
+            .iter()
+            .map(|m| {
+                let v = m.row.var_over_t.unwrap() * (m.params.lr / 0.01).sqrt();
+                Measured { row: PointRow { var_over_t: Some(v), ..m.row.clone() }, values: vec![v], params: m.params }
+            })
+            .collect();
+        let g = fit(&steeper, "lr", "sde").unwrap();
+        assert!((g.exponent - (linear + 0.5)).abs() < 1e-9 && !g.holds, "{g:?}");
     }
 }
